@@ -1,0 +1,1 @@
+"""The lastmile agent: settings, CLI and (later) the LangGraph application."""

@@ -1,0 +1,1 @@
+"""Offline evaluation: scenario suites, metrics, baselines and benchmarks."""
