@@ -1,0 +1,219 @@
+"""Configuration of a synthetic world: its size, its incidents, and the causal model's constants.
+
+``IncidentSpec`` is the incident entry shared with the eval suites
+(``{kind, store | region, start_day | start_date, days, magnitude}``), so a world and its
+incidents can be written down by hand in YAML.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+IncidentKind = Literal[
+    "driver_shortage",
+    "severe_weather",
+    "carrier_outage",
+    "volume_surge",
+    "dispatch_delay",
+    "traffic_disruption",
+]
+
+# What each kind may target: weather and traffic are measured per region (the conditions
+# table), so they are regional; a roster shortage or a picking problem belongs to one store;
+# a carrier can fail one store or a whole region, and a surge can hit either.
+_SCOPES: dict[str, set[str]] = {
+    "driver_shortage": {"store"},
+    "dispatch_delay": {"store"},
+    "severe_weather": {"region"},
+    "traffic_disruption": {"region"},
+    "carrier_outage": {"region", "store"},
+    "volume_surge": {"store", "region"},
+}
+
+CAUSES: dict[str, tuple[str, str]] = {
+    "driver_shortage": ("driver_no_shows", "no_show_rate"),
+    "severe_weather": ("weather", "precip_mm"),
+    "carrier_outage": ("carrier_failure", "dsp_late_rate"),
+    "volume_surge": ("unplanned_volume", "orders_per_scheduled_driver"),
+    "dispatch_delay": ("dispatch_delay", "dispatch_delay_min"),
+    "traffic_disruption": ("traffic", "traffic_index"),
+}
+"""Incident kind -> (true root cause, the ``store_day`` column that carries it)."""
+
+
+class IncidentSpec(BaseModel):
+    """One injected incident, as written in an incidents file or an eval suite."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: IncidentKind
+    store: str | None = Field(default=None, description="Store id, e.g. S012.")
+    region: str | None = Field(default=None, description="Region id, e.g. R2.")
+    start_day: int | None = Field(default=None, ge=0, description="Day index; day 0 = start_date.")
+    start_date: date | None = Field(default=None, description="Alternative to start_day.")
+    days: int = Field(default=1, ge=1, le=60)
+    magnitude: float = Field(
+        default=1.0,
+        gt=0,
+        le=3.0,
+        description="1.0 = the kind's realistic default (late rate up ~4 noise SDs).",
+    )
+
+    @model_validator(mode="after")
+    def _check_target(self) -> IncidentSpec:
+        if (self.store is None) == (self.region is None):
+            raise ValueError(f"{self.kind}: give exactly one of 'store' or 'region'")
+        scope = "store" if self.store is not None else "region"
+        if scope not in _SCOPES[self.kind]:
+            allowed = " or ".join(sorted(_SCOPES[self.kind]))
+            raise ValueError(f"{self.kind} applies to a {allowed}, not a {scope}")
+        if (self.start_day is None) == (self.start_date is None):
+            raise ValueError(f"{self.kind}: give exactly one of 'start_day' or 'start_date'")
+        return self
+
+    def first_day(self, world_start: date) -> int:
+        """Day index of the incident's first day in a world starting at ``world_start``."""
+        if self.start_day is not None:
+            return self.start_day
+        assert self.start_date is not None
+        return (self.start_date - world_start).days
+
+
+class WorldConfig(BaseModel):
+    """Size and seed of a synthetic world (the ``world:`` block of an eval suite)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stores: int = Field(default=20, ge=1, le=20_000)
+    days: int = Field(default=60, ge=14, le=1_100)
+    seed: int = Field(default=0, ge=0)
+    regions: int | None = Field(default=None, ge=1, le=99, description="Default: ~15 stores each.")
+    start_date: date = date(2026, 1, 1)
+    mean_orders: float = Field(default=300.0, ge=20, le=5_000, description="Orders/store-day.")
+    natural_events: bool = Field(default=True, description="Rare natural disruptions (labelled).")
+
+    @field_validator("start_date", mode="before")
+    @classmethod
+    def _parse_date(cls, v: Any) -> Any:
+        return date.fromisoformat(v) if isinstance(v, str) else v
+
+    @property
+    def n_regions(self) -> int:
+        """Number of regions (explicit, or about fifteen stores per region, at most 8)."""
+        if self.regions is not None:
+            return min(self.regions, self.stores)
+        return max(1, min(8, math.ceil(self.stores / 15)))
+
+    @property
+    def store_ids(self) -> list[str]:
+        """Readable store ids S001, S002, ... (wider when there are more than 999 stores)."""
+        width = max(3, len(str(self.stores)))
+        return [f"S{i + 1:0{width}d}" for i in range(self.stores)]
+
+    @property
+    def region_ids(self) -> list[str]:
+        """Region ids R1, R2, ..."""
+        return [f"R{i + 1}" for i in range(self.n_regions)]
+
+    def day(self, index: int) -> date:
+        """Calendar date of day ``index``."""
+        return self.start_date + timedelta(days=index)
+
+
+class ScmParams(BaseModel):
+    """Constants of the structural causal model. Tests compare estimates against these.
+
+    Late probability of a delivery (all carriers; DSP outages add to DSP deliveries only)::
+
+        p = base[carrier] + beta_opd * (orders_per_driver - opd_ref)
+            + beta_precip * precip_mm + beta_traffic * (traffic_index - 1)
+            + beta_dispatch * (dispatch_delay_min - dispatch_ref)
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    base_late: dict[str, float] = {"own_fleet": 0.050, "dsp": 0.065, "crowd": 0.080}
+    beta_opd: float = 0.009
+    opd_ref: float = 20.0
+    beta_precip: float = 0.004
+    beta_traffic: float = 0.22
+    beta_dispatch: float = 0.004
+    dispatch_ref: float = 8.0
+    p_min: float = 0.005
+    p_max: float = 0.90
+    failed_share: float = 0.15
+    failed_share_outage: float = 0.40
+    cancel_rate: float = 0.006
+
+    # demand and staffing
+    promo_uplift: float = 0.35
+    holiday_factor: float = 0.85
+    demand_noise_sd: float = 0.02
+    rain_demand_per_mm: float = 0.002
+    weekly: tuple[float, ...] = (0.97, 0.94, 0.96, 1.00, 1.08, 1.12, 0.93)  # Mon..Sun
+    yearly_amplitude: float = 0.12
+    no_show_base: float = 0.04
+    no_show_per_mm: float = 0.006
+    dispatch_noise_sd: float = 1.2
+    dispatch_per_surge: float = 20.0  # minutes per +100 % unplanned volume
+
+    # weather and traffic
+    wet_day_prob: float = 0.28
+    rain_shape: float = 0.75
+    rain_scale: float = 4.5
+    severe_mm: float = 20.0
+    traffic_per_mm: float = 0.004
+    traffic_noise_sd: float = 0.015
+
+    # incidents at magnitude 1.0
+    shortage_no_show: float = 0.40
+    storm_precip_mm: float = 25.0
+    outage_late: float = 0.60
+    surge_volume: float = 0.55
+    dispatch_delay_min: float = 35.0
+    traffic_jump: float = 0.65
+
+    # natural events (probability per store-day or region-day)
+    natural_crunch_prob: float = 0.0015
+    natural_spike_prob: float = 0.001
+    natural_jam_prob: float = 0.002
+    natural_picking_prob: float = 0.0007
+
+
+def load_incident_specs(path: str | Path) -> list[IncidentSpec]:
+    """Read incident entries from YAML: a list, or a mapping with an ``incidents`` list.
+
+    Raises:
+        ValueError: naming the file, the entry and what is wrong with it.
+    """
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"incidents file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"incidents file {path} is not valid YAML: {exc}") from None
+    entries = doc.get("incidents") if isinstance(doc, dict) else doc
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise ValueError(f"incidents file {path}: expected a list of incidents (or 'incidents:')")
+    specs: list[IncidentSpec] = []
+    errors: list[str] = []
+    for i, entry in enumerate(entries):
+        try:
+            specs.append(IncidentSpec.model_validate(entry))
+        except ValidationError as exc:
+            msgs = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors()
+            )
+            errors.append(f"  incident #{i + 1} {entry!r}: {msgs}")
+    if errors:
+        raise ValueError(f"incidents file {path} has invalid entries:\n" + "\n".join(errors))
+    return specs

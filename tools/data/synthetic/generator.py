@@ -1,0 +1,333 @@
+"""Generate a synthetic last-mile world into DuckDB, with its ground truth.
+
+``generate_world`` draws the world (:mod:`.scm`), applies injected incidents and natural
+events, computes each one's true effect by counterfactual simulation, and writes every
+contract table plus ``incidents`` in one atomic load. Deliveries are written in chunks of
+days, so memory stays bounded whatever the world's size.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tools.data.store import AtomicLoad, LoadReport
+from tools.data.synthetic.config import CAUSES, IncidentSpec, ScmParams, WorldConfig
+from tools.data.synthetic.deliveries import (
+    DRIVER_NOTES,
+    FAILURE_REASONS,
+    STATUS_CODES,
+    day_deliveries,
+)
+from tools.data.synthetic.scm import (
+    CARRIER_ORDER,
+    Exogenous,
+    Shock,
+    StoreDays,
+    draw_exogenous,
+    effect_of,
+    injected_shocks,
+    simulate,
+)
+from tools.data.validate import sql_literal
+
+logger = logging.getLogger(__name__)
+
+GENERATOR_VERSION = 1
+ROWS_PER_CHUNK = 1_000_000
+
+
+@dataclass
+class World:
+    """A drawn world: exogenous draws, all shocks, and the simulated store-days."""
+
+    exo: Exogenous
+    shocks: list[Shock]
+    store_days: StoreDays
+
+    @property
+    def config(self) -> WorldConfig:
+        """The world's configuration."""
+        return self.exo.config
+
+
+def build_world(
+    config: WorldConfig,
+    incidents: list[IncidentSpec] | None = None,
+    params: ScmParams | None = None,
+) -> World:
+    """Draw a world and simulate its store-days (no deliveries yet, no I/O).
+
+    Raises:
+        ValueError: if an incident does not fit the world (unknown store, days outside).
+    """
+    exo = draw_exogenous(config, params)
+    shocks = injected_shocks(exo, list(incidents or [])) + exo.natural
+    return World(exo=exo, shocks=shocks, store_days=simulate(exo, shocks))
+
+
+def stores_frame(world: World) -> pd.DataFrame:
+    """Build the ``stores`` table."""
+    exo = world.exo
+    return pd.DataFrame(
+        {
+            "store_id": world.config.store_ids,
+            "name": exo.store_names,
+            "region": [world.config.region_ids[r] for r in exo.store_region],
+            "market": exo.store_markets,
+            "lat": np.round(exo.lat, 5),
+            "lon": np.round(exo.lon, 5),
+        }
+    )
+
+
+def staffing_frame(world: World) -> pd.DataFrame:
+    """Build the ``staffing`` table: scheduled versus present drivers per store-day."""
+    exo, sd = world.exo, world.store_days
+    n_d, n_s = exo.n_days, exo.n_stores
+    return pd.DataFrame(
+        {
+            "date": np.repeat(np.array(exo.dates, dtype="datetime64[D]"), n_s),
+            "store_id": np.tile(np.array(world.config.store_ids), n_d),
+            "scheduled_drivers": sd.scheduled.reshape(-1),
+            "present_drivers": sd.present.reshape(-1),
+        }
+    )
+
+
+def conditions_frame(world: World) -> pd.DataFrame:
+    """Build the ``conditions`` table: weather and traffic per region-day."""
+    exo, sd = world.exo, world.store_days
+    n_d, n_r = exo.n_days, exo.n_regions
+    precip = sd.region_precip.reshape(-1)
+    return pd.DataFrame(
+        {
+            "date": np.repeat(np.array(exo.dates, dtype="datetime64[D]"), n_r),
+            "region": np.tile(np.array(world.config.region_ids), n_d),
+            "precip_mm": np.round(precip, 2),
+            "temp_c": np.round((exo.temp - 0.15 * sd.region_precip).reshape(-1), 1),
+            "severe_weather": precip >= exo.params.severe_mm,
+            "traffic_index": np.round(sd.region_traffic.reshape(-1), 3),
+        }
+    )
+
+
+def calendar_frame(world: World) -> pd.DataFrame:
+    """Build the ``calendar`` table: chain promotions, store promotions and holidays."""
+    exo = world.exo
+    rows: list[tuple[object, str | None, str, str]] = []
+    for day in np.nonzero(exo.chain_promo)[0]:
+        rows.append((exo.dates[day], None, "promo", "Chain-wide promotion"))
+    for day, store in zip(*np.nonzero(exo.store_promo), strict=True):
+        rows.append((exo.dates[day], world.config.store_ids[store], "promo", "Store promotion"))
+    for index, name in exo.holiday_names.items():
+        rows.append((exo.dates[index], None, "holiday", name))
+    frame = pd.DataFrame(rows, columns=["date", "store_id", "kind", "name"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame.sort_values(["date", "kind", "store_id"], na_position="first", ignore_index=True)
+
+
+def incidents_frame(world: World) -> pd.DataFrame:
+    """Build the ground truth: every injected incident and natural event, with its effect."""
+    exo, cfg = world.exo, world.config
+    rows = []
+    for shock in world.shocks:
+        rise, excess, cells = effect_of(exo, world.shocks, shock, world.store_days)
+        cause, variable = CAUSES[shock.kind]
+        if shock.store is not None:
+            target = cfg.store_ids[shock.store]
+        else:
+            assert shock.region is not None
+            target = cfg.region_ids[shock.region]
+        what = shock.kind.replace("_", " ")
+        origin = "injected" if shock.injected else "natural"
+        rows.append(
+            {
+                "incident_id": shock.shock_id,
+                "kind": shock.kind,
+                "store_id": cfg.store_ids[shock.store] if shock.store is not None else None,
+                "region": cfg.region_ids[shock.region] if shock.region is not None else None,
+                "start_date": exo.dates[shock.first_day],
+                "end_date": exo.dates[shock.first_day + shock.days - 1],
+                "kpi": "late_rate",
+                "true_cause": cause,
+                "cause_variable": variable,
+                "magnitude": float(shock.magnitude),
+                "true_effect": round(rise, 5),
+                "late_excess": round(excess, 2),
+                "affected_store_days": cells,
+                "injected": shock.injected,
+                "description": f"{origin} {what} at {target} for {shock.days} day(s), "
+                f"magnitude {shock.magnitude:g}: late rate +{100 * rise:.1f} pts",
+            }
+        )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "incident_id",
+            "kind",
+            "store_id",
+            "region",
+            "start_date",
+            "end_date",
+            "kpi",
+            "true_cause",
+            "cause_variable",
+            "magnitude",
+            "true_effect",
+            "late_excess",
+            "affected_store_days",
+            "injected",
+            "description",
+        ],
+    )
+    for col in ("start_date", "end_date"):
+        frame[col] = pd.to_datetime(frame[col])
+    return frame
+
+
+def delivery_chunks(
+    world: World, rows_per_chunk: int = ROWS_PER_CHUNK
+) -> Iterator[tuple[range, pd.DataFrame]]:
+    """Yield (days, deliveries with integer codes) in chunks of about ``rows_per_chunk`` rows."""
+    exo, sd = world.exo, world.store_days
+    per_day = max(1.0, float(sd.orders.sum(axis=1).mean()))
+    days_per_chunk = max(1, int(rows_per_chunk // per_day))
+    seq = 1
+    for start in range(0, exo.n_days, days_per_chunk):
+        days = range(start, min(exo.n_days, start + days_per_chunk))
+        frames = []
+        for d in days:
+            frame = day_deliveries(exo, sd, d, seq)
+            seq += len(frame)
+            frames.append(frame)
+        yield days, pd.concat(frames, ignore_index=True)
+
+
+def _list_literal(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(sql_literal(v) for v in values) + "]"
+
+
+def deliveries_sql(chunk: str, id_width: int) -> str:
+    """Return SQL turning a registered chunk of integer codes into ``deliveries`` rows."""
+    return f"""
+    SELECT
+      printf('D%0{id_width}d', c.seq) AS delivery_id,
+      printf('O%0{id_width}d', c.seq) AS order_id,
+      m.store_id,
+      m.store_id || '-Z' || CAST(c.zone + 1 AS VARCHAR) AS zone_id,
+      CASE WHEN c.driver < 0 THEN NULL
+           WHEN c.carrier_code = 2 THEN printf('C%05d', c.driver)
+           ELSE m.store_id || printf('-D%02d', c.driver + 1) END AS driver_id,
+      {_list_literal(CARRIER_ORDER)}[c.carrier_code + 1] AS carrier,
+      c.order_ts, c.promised_start, c.promised_end, c.dispatched_ts, c.delivered_ts,
+      {_list_literal(STATUS_CODES)}[c.status_code + 1] AS status,
+      CASE WHEN c.reason_code >= 0 THEN {_list_literal(FAILURE_REASONS)}[c.reason_code + 1] END
+        AS failure_reason,
+      c.distance_km,
+      c.items,
+      CASE WHEN c.note_code >= 0 THEN {_list_literal(DRIVER_NOTES)}[c.note_code + 1] END
+        AS driver_note
+    FROM {chunk} AS c
+    JOIN _store_map AS m ON m.store_idx = c.store_idx
+    ORDER BY c.seq
+    """
+
+
+def generate_world(
+    db: str | Path,
+    config: WorldConfig,
+    incidents: list[IncidentSpec] | None = None,
+    *,
+    params: ScmParams | None = None,
+    progress: bool = True,
+    rows_per_chunk: int = ROWS_PER_CHUNK,
+    memory_limit: str | None = "2GB",
+) -> LoadReport:
+    """Generate a world into ``db``, replacing its contract tables and ground truth atomically.
+
+    Args:
+        db: DuckDB file (created if missing).
+        config: size, seed and start date of the world.
+        incidents: incidents to inject (ground truth is written to ``incidents``).
+        params: structural-model constants (defaults: :class:`ScmParams`).
+        progress: show a progress bar while deliveries are written.
+        rows_per_chunk: deliveries per write (bounds memory).
+        memory_limit: DuckDB's memory cap during the load (it spills to disk beyond it).
+
+    Returns:
+        What the load wrote.
+
+    Raises:
+        ValueError: if an incident does not fit the world; nothing is written.
+    """
+    world = build_world(config, incidents, params)
+    sd = world.store_days
+    expected_rows = int((sd.orders * (1 + world.exo.params.cancel_rate)).sum())
+    id_width = max(9, len(str(expected_rows * 2)))
+    logger.info(
+        "world: %d stores x %d days, seed %d, %d injected incidents, %d natural events",
+        config.stores,
+        config.days,
+        config.seed,
+        sum(s.injected for s in world.shocks),
+        sum(not s.injected for s in world.shocks),
+    )
+    with AtomicLoad(
+        db,
+        source=f"generate seed={config.seed}",
+        mode="replace",
+        assume_tz="UTC",
+        memory_limit=memory_limit,
+    ) as load:
+        load.replace_tables(
+            ["stores", "deliveries", "staffing", "conditions", "calendar", "incidents"]
+        )
+        load.add_frame("stores", stores_frame(world), "generator:stores")
+        load.add_frame("staffing", staffing_frame(world), "generator:staffing")
+        load.add_frame("conditions", conditions_frame(world), "generator:conditions")
+        load.add_frame("calendar", calendar_frame(world), "generator:calendar")
+        load.add_frame("incidents", incidents_frame(world), "generator:incidents")
+        store_map = pd.DataFrame(
+            {"store_idx": np.arange(config.stores), "store_id": config.store_ids}
+        )
+        load.con.register("_store_map_frame", store_map)
+        load.con.execute("CREATE TEMP TABLE _store_map AS SELECT * FROM _store_map_frame")
+        with Progress(
+            TextColumn("[bold]generating deliveries"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("days"),
+            TimeElapsedColumn(),
+            disable=not progress,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("deliveries", total=config.days)
+            for days, chunk in delivery_chunks(world, rows_per_chunk):
+                load.con.register("_chunk", chunk)
+                load.add_sql(
+                    "deliveries",
+                    deliveries_sql("_chunk", id_width),
+                    f"generator:deliveries days {days.start}-{days.stop - 1}",
+                )
+                load.con.unregister("_chunk")
+                bar.advance(task, len(days))
+        load.con.execute("DROP TABLE _store_map")
+        load.set_metadata("world", config.model_dump(mode="json"))
+        load.set_metadata("scm_params", world.exo.params.model_dump(mode="json"))
+        load.set_metadata(
+            "generator",
+            {
+                "version": GENERATOR_VERSION,
+                "incidents": [
+                    i.model_dump(mode="json", exclude_none=True) for i in incidents or []
+                ],
+            },
+        )
+        return load.commit()
