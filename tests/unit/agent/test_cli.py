@@ -1,0 +1,154 @@
+"""The ``lastmile`` command line, through the installed console script and in-process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+from agent.settings import get_settings
+from tools.data import connect
+
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+runner = CliRunner()
+
+
+def lastmile() -> str:
+    # The script sits next to the interpreter running the tests (the project's .venv).
+    exe = Path(sys.executable).parent / "lastmile"
+    assert exe.exists(), "the lastmile console script is not installed (run make setup)"
+    return str(exe)
+
+
+def test_help_lists_every_command() -> None:
+    out = subprocess.run([lastmile(), "--help"], capture_output=True, text=True, check=True).stdout
+    for command in ("generate", "ingest", "info", "kpis"):
+        assert command in out
+    sub = subprocess.run(
+        [lastmile(), "ingest", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "olist" in sub and "csv" in sub
+
+
+def test_generate_acceptance_command(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    done = subprocess.run(
+        [
+            lastmile(),
+            "generate",
+            "--stores",
+            "20",
+            "--days",
+            "60",
+            "--seed",
+            "1",
+            "--db",
+            str(db),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    report = json.loads(done.stdout)
+    assert report["rows"]["stores"] == 20
+    con = connect(db, read_only=True)
+    names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    views = {
+        r[0]
+        for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+    }
+    assert {"stores", "deliveries", "staffing", "conditions", "calendar", "incidents"} <= names
+    assert "store_day" in views
+    assert con.execute("SELECT count(*) FROM store_day").fetchone() == (1200,)
+
+
+def test_generate_with_an_incidents_file_and_inspect(tmp_path: Path) -> None:
+    incidents = tmp_path / "incidents.yaml"
+    incidents.write_text("incidents:\n  - {kind: driver_shortage, store: S002, start_day: 20}\n")
+    db = tmp_path / "w.duckdb"
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "--stores",
+            "6",
+            "--days",
+            "30",
+            "--seed",
+            "2",
+            "--incidents",
+            str(incidents),
+            "--db",
+            str(db),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    info = runner.invoke(app, ["info", "--db", str(db), "--json"])
+    payload = json.loads(info.stdout)
+    injected = [i for i in payload["incidents"] if i["injected"]]
+    assert injected[0]["kind"] == "driver_shortage" and injected[0]["target"] == "S002"
+    kpis = runner.invoke(
+        app,
+        [
+            "kpis",
+            "--db",
+            str(db),
+            "--store",
+            "S002",
+            "--from",
+            "2026-01-20",
+            "--to",
+            "2026-01-21",
+            "--json",
+        ],
+    )
+    rows = json.loads(kpis.stdout)
+    assert len(rows) == 2 and rows[1]["no_show_rate"] > rows[0]["no_show_rate"]  # day 20 = Jan 21
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["generate", "--stores", "5", "--days", "20", "--incidents", "{missing}"],
+            "does not exist",
+        ),
+        (["generate", "--stores", "0", "--days", "20"], "stores"),
+        (["generate", "--start-date", "2026-02-30"], "day is out of range"),
+        (["kpis", "--by", "month"], "--by must be day, week or total"),
+        (["info"], "does not exist: generate or ingest data first"),
+        (["ingest", "csv", "{bad}"], "deliveries.carrier: values outside the allowed set"),
+        (["ingest", "olist", "--path", "{tmp}"], "is not an Olist dataset folder"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(tmp_path: Path, args: list[str], message: str) -> None:
+    subs = {
+        "{missing}": str(tmp_path / "none.yaml"),
+        "{bad}": str(FIXTURES / "bad_inputs" / "deliveries_unknown_carrier.csv"),
+        "{tmp}": str(tmp_path),
+    }
+    argv = [subs.get(a, a) for a in args] + ["--db", str(tmp_path / "x.duckdb")]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_the_database_defaults_to_the_lastmile_db_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "from_env.duckdb"
+    monkeypatch.setenv("LASTMILE_DB", str(db))
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["generate", "--stores", "3", "--days", "14"])
+        assert result.exit_code == 0, result.output
+        assert db.exists()
+    finally:
+        get_settings.cache_clear()
