@@ -29,7 +29,7 @@ demo: setup ## Generate a demo world with incidents and print what happened
 	$(BIN)/lastmile generate --stores 30 --days 90 --seed 7 \
 		--incidents evals/scenarios/demo_incidents.yaml --db $(DEMO_DB)
 	$(BIN)/lastmile info --db $(DEMO_DB)
-	$(BIN)/lastmile kpis --db $(DEMO_DB) --store S004 --from 2026-03-05 --to 2026-03-12
+	$(BIN)/lastmile kpis --db $(DEMO_DB) --store S010 --from 2026-03-05 --to 2026-03-12
 	$(BIN)/lastmile kpis --db $(DEMO_DB) --region R2 --from 2026-03-11 --to 2026-03-17
 	@echo "Demo database: $(DEMO_DB)  (explore it with: $(BIN)/lastmile kpis --db $(DEMO_DB) --help)"
 

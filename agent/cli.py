@@ -15,8 +15,10 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import typer
+from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
@@ -233,19 +235,50 @@ def info(db: DbOption = None, as_json: JsonOption = False) -> None:
 def _cell(column: str, value: object) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else ""
     if isinstance(value, pd.Timestamp):
         return str(value.date())
     if isinstance(value, float):
         if column.endswith(("_rate", "_share")):
             return f"{100 * value:.1f}%"
-        return f"{value:,.2f}"
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}"
     return str(value)
 
 
+# Short headers keep the tables readable in an 80-column terminal.
+_HEADERS = {
+    "period": "date",
+    "orders": "orders",
+    "late_rate": "late",
+    "failed_rate": "failed",
+    "avg_delay_min": "delay\nmin",
+    "dispatch_delay_min": "dispatch\nmin",
+    "no_show_rate": "no-show",
+    "orders_per_driver": "orders/\ndriver",
+    "precip_mm": "rain\nmm",
+    "traffic_index": "traffic",
+    "promo": "promo",
+    "incident_id": "id",
+    "target": "where",
+    "start_date": "from",
+    "end_date": "to",
+    "magnitude": "mag",
+    "late_pts": "late\n+pts",
+    "injected": "injected",
+}
+
+
 def _print_frame(title: str, frame: pd.DataFrame) -> None:
-    table = Table(title=title)
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     for col in frame.columns:
-        table.add_column(str(col), justify="right" if frame[col].dtype.kind in "fiu" else "left")
+        dated = str(col) in ("period", "start_date", "end_date")
+        table.add_column(
+            _HEADERS.get(str(col), str(col)),
+            justify="right" if frame[col].dtype.kind in "fiu" else "left",
+            min_width=10 if dated else None,
+            no_wrap=dated,
+        )
     for row in frame.itertuples(index=False):
         table.add_row(*(_cell(str(c), v) for c, v in zip(frame.columns, row, strict=True)))
     out.print(table)
@@ -283,23 +316,19 @@ def kpis(
     if as_json:
         out.print_json(frame.to_json(orient="records", date_format="iso"))
         return
-    cols = [
-        c
-        for c in (
-            "period",
-            "orders",
-            "late_rate",
-            "failed_rate",
-            "avg_delay_min",
-            "dispatch_delay_min",
-            "no_show_rate",
-            "orders_per_driver",
-            "precip_mm",
-            "traffic_index",
-            "promo",
-        )
-        if c in frame.columns
-    ]
+    # The terminal table shows the headline KPIs; --json carries every column.
+    shown = (
+        "period",
+        "orders",
+        "late_rate",
+        "no_show_rate",
+        "orders_per_driver",
+        "dispatch_delay_min",
+        "precip_mm",
+        "traffic_index",
+        "promo",
+    )
+    cols = [c for c in shown if c in frame.columns]
     _print_frame(f"KPIs by {by}", frame[cols])
 
 

@@ -524,10 +524,8 @@ def simulate(exo: Exogenous, shocks: list[Shock]) -> StoreDays:
     # crunch) removes a further share of the roster on top of them.
     no_show = np.clip(p.no_show_base + p.no_show_per_mm * precip, 0.0, 0.95)
     spread = np.sqrt(scheduled * no_show * (1 - no_show))
-    absent = np.round(scheduled * no_show + spread * exo.z_absent) + np.round(
-        scheduled * g["no_show"]
-    )
-    absent = np.clip(absent, 0, scheduled - 1)
+    everyday = np.maximum(0.0, np.round(scheduled * no_show + spread * exo.z_absent))
+    absent = np.clip(everyday + np.round(scheduled * g["no_show"]), 0, scheduled - 1)
     present = (scheduled - absent).astype(np.int64)
     opd = orders / present
 
