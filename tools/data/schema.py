@@ -14,7 +14,7 @@ Conventions:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -30,14 +30,15 @@ until it resolves, so it is left out of rate denominators."""
 
 CALENDAR_KINDS: tuple[str, ...] = ("promo", "holiday", "event", "closure")
 
-INCIDENT_KINDS: tuple[str, ...] = (
+IncidentKind = Literal[
     "driver_shortage",
     "severe_weather",
     "carrier_outage",
     "volume_surge",
     "dispatch_delay",
     "traffic_disruption",
-)
+]
+INCIDENT_KINDS: tuple[str, ...] = get_args(IncidentKind)
 
 _DUCKDB_TYPES: dict[str, str] = {
     "string": "VARCHAR",

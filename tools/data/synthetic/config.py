@@ -10,19 +10,12 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-IncidentKind = Literal[
-    "driver_shortage",
-    "severe_weather",
-    "carrier_outage",
-    "volume_surge",
-    "dispatch_delay",
-    "traffic_disruption",
-]
+from tools.data.schema import IncidentKind
 
 # What each kind may target: weather and traffic are measured per region (the conditions
 # table), so they are regional; a roster shortage or a picking problem belongs to one store;
