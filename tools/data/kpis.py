@@ -7,7 +7,7 @@ over its resolved deliveries, so big stores weigh what they should.
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 import pandas as pd
@@ -31,23 +31,23 @@ _AGGREGATES = """
     avg(precip_mm) AS precip_mm,
     avg(traffic_index) AS traffic_index,
     bool_or(promo) AS promo,
+    avg(CAST(promo AS INTEGER)) AS promo_share,
+    bool_or(holiday) AS holiday,
     count(*) AS store_days
 """
 
 
-def aggregate_kpis(
-    con: duckdb.DuckDBPyConnection,
+def kpi_query(
     *,
     store_ids: list[str] | None = None,
     regions: list[str] | None = None,
     start: date | None = None,
     end: date | None = None,
     grain: Grain = "day",
-) -> pd.DataFrame:
-    """KPIs for the chosen stores/regions and dates, one row per period.
+) -> tuple[str, list[object]]:
+    """Build the SQL of KPIs for the chosen stores/regions and dates, one row per period.
 
     Args:
-        con: connection to a database holding the contract.
         store_ids: only these stores (None: all).
         regions: only stores in these regions (None: all).
         start: first date included (None: the data's first).
@@ -55,7 +55,7 @@ def aggregate_kpis(
         grain: ``day``, ``week`` (weeks start on Monday) or ``total``.
 
     Returns:
-        A frame with a ``period`` column (absent for ``total``) and the KPI columns.
+        (sql, params) selecting a ``period`` column (absent for ``total``) and the KPIs.
     """
     where: list[str] = ["TRUE"]
     params: list[object] = []
@@ -75,4 +75,10 @@ def aggregate_kpis(
     select = f"{period} AS period, " if period else ""
     group = "GROUP BY 1 ORDER BY 1" if period else ""
     sql = f"SELECT {select}{_AGGREGATES} FROM store_day WHERE {' AND '.join(where)} {group}"
+    return sql, params
+
+
+def aggregate_kpis(con: duckdb.DuckDBPyConnection, **kwargs: Any) -> pd.DataFrame:
+    """Run :func:`kpi_query` on a DuckDB connection and return the frame."""
+    sql, params = kpi_query(**kwargs)
     return con.execute(sql, params).df()

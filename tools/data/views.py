@@ -79,6 +79,8 @@ SELECT
   CAST(p.crowd_orders AS DOUBLE) / nullif(p.orders, 0) AS crowd_share,
   CAST(p.dsp_orders AS DOUBLE) / nullif(p.orders, 0) AS dsp_share,
   CAST(p.dsp_late AS DOUBLE) / nullif(p.dsp_resolved, 0) AS dsp_late_rate,
+  CAST(p.dsp_late AS DOUBLE) / nullif(p.dsp_resolved, 0)
+    - CAST(p.late - p.dsp_late AS DOUBLE) / nullif(p.resolved - p.dsp_resolved, 0) AS dsp_gap,
   p.avg_distance_km,
   p.items,
   w.precip_mm,
@@ -118,6 +120,8 @@ STORE_DAY_COLUMNS: dict[str, str] = {
     "crowd_share": "share of orders carried by crowd drivers",
     "dsp_share": "share of orders carried by delivery service partners",
     "dsp_late_rate": "late rate of DSP deliveries",
+    "dsp_gap": "DSP late rate minus the late rate of the store's other deliveries "
+    "(lateness specific to the carrier)",
     "avg_distance_km": "mean delivery distance",
     "items": "items delivered or attempted",
     "precip_mm": "region precipitation",

@@ -32,7 +32,7 @@ _SCOPES: dict[str, set[str]] = {
 CAUSES: dict[str, tuple[str, str]] = {
     "driver_shortage": ("driver_no_shows", "no_show_rate"),
     "severe_weather": ("weather", "precip_mm"),
-    "carrier_outage": ("carrier_failure", "dsp_late_rate"),
+    "carrier_outage": ("carrier_failure", "dsp_gap"),
     "volume_surge": ("unplanned_volume", "orders_per_scheduled_driver"),
     "dispatch_delay": ("dispatch_delay", "dispatch_delay_min"),
     "traffic_disruption": ("traffic", "traffic_index"),
@@ -143,6 +143,7 @@ class ScmParams(BaseModel):
     failed_share: float = 0.15
     failed_share_outage: float = 0.40
     cancel_rate: float = 0.006
+    late_delay_mean_min: float = 30.0  # minutes past the window: 1 + Exp(mean)
 
     # demand and staffing
     promo_uplift: float = 0.35
@@ -160,7 +161,8 @@ class ScmParams(BaseModel):
     wet_day_prob: float = 0.28
     rain_shape: float = 0.75
     rain_scale: float = 4.5
-    severe_mm: float = 20.0
+    severe_mm: float = 20.0  # the conditions table's severe-weather flag
+    heavy_rain_mm: float = 11.0  # a labelled natural disruption: region late rate up ~7 pts or more
     traffic_per_mm: float = 0.004
     traffic_noise_sd: float = 0.015
 
@@ -177,6 +179,7 @@ class ScmParams(BaseModel):
     natural_spike_prob: float = 0.001
     natural_jam_prob: float = 0.002
     natural_picking_prob: float = 0.0007
+    natural_min_effect: float = 0.07  # emergent disruptions this costly are labelled
 
 
 def load_incident_specs(path: str | Path) -> list[IncidentSpec]:

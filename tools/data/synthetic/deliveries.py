@@ -114,7 +114,8 @@ def day_deliveries(exo: Exogenous, sd: StoreDays, day: int, first_seq: int) -> p
     )
     # Late: past the window's end, never before the van could arrive.
     late_ts = np.maximum(
-        promised_end + ((rng.exponential(30.0, n) + 1.0) * US_PER_MIN).astype(np.int64),
+        promised_end
+        + ((rng.exponential(p.late_delay_mean_min, n) + 1.0) * US_PER_MIN).astype(np.int64),
         arrive + US_PER_MIN,
     )
     delivered = np.where(late_delivered, late_ts, on_time_ts)

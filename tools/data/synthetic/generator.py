@@ -32,7 +32,9 @@ from tools.data.synthetic.scm import (
     StoreDays,
     draw_exogenous,
     effect_of,
+    emergent_crunches,
     injected_shocks,
+    number_natural,
     simulate,
 )
 from tools.data.validate import sql_literal
@@ -69,7 +71,11 @@ def build_world(
     """
     exo = draw_exogenous(config, params)
     shocks = injected_shocks(exo, list(incidents or [])) + exo.natural
-    return World(exo=exo, shocks=shocks, store_days=simulate(exo, shocks))
+    store_days = simulate(exo, shocks)
+    if config.natural_events:
+        shocks += emergent_crunches(exo, shocks, store_days)
+    number_natural(shocks)
+    return World(exo=exo, shocks=shocks, store_days=store_days)
 
 
 def stores_frame(world: World) -> pd.DataFrame:
@@ -147,6 +153,8 @@ def incidents_frame(world: World) -> pd.DataFrame:
             target = cfg.region_ids[shock.region]
         what = shock.kind.replace("_", " ")
         origin = "injected" if shock.injected else "natural"
+        if shock.emergent:
+            what += " (a cluster of everyday no-shows)"
         rows.append(
             {
                 "incident_id": shock.shock_id,

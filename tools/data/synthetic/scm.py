@@ -20,7 +20,7 @@ Causal structure (arrows are structural equations)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import holidays as holidays_lib
@@ -110,6 +110,10 @@ class Shock:
     store: int | None  # store index, or None for a regional shock
     region: int | None
     size: float | FloatArray  # scalar, or one value per day for natural rain
+    # An *emergent* event is not applied by the structural equations: it labels a disruption
+    # the everyday noise produced by itself (e.g. many no-shows at once). Its effect is known.
+    emergent: bool = False
+    effect: tuple[float, float, int] | None = None
 
     @property
     def channel(self) -> str:
@@ -275,7 +279,7 @@ def draw_exogenous(config: WorldConfig, params: ScmParams | None = None) -> Exog
     # Heavy-rain days are kept out of the baseline: with natural events on they come back as
     # labelled events (so ground truth knows them); with natural events off they are dry.
     natural: list[Shock] = []
-    heavy = precip >= params.severe_mm
+    heavy = precip >= params.heavy_rain_mm
     precip_base = np.where(heavy, 0.0, precip)
     if config.natural_events:
         natural += _heavy_rain_events(precip, heavy, params)
@@ -284,11 +288,6 @@ def draw_exogenous(config: WorldConfig, params: ScmParams | None = None) -> Exog
         for d, r in zip(*np.nonzero(jam), strict=True):
             size = float(rng.uniform(0.40, 0.60))
             natural.append(_shock("traffic_disruption", d, 1, None, int(r), size, params))
-        for i, shock in enumerate(
-            sorted(natural, key=lambda s: (s.first_day, s.kind, s.store or -1, s.region or -1))
-        ):
-            shock.shock_id = f"N{i + 1:03d}"
-        natural.sort(key=lambda s: s.shock_id)
 
     return Exogenous(
         config=config,
@@ -469,6 +468,8 @@ def _channel_grids(exo: Exogenous, shocks: list[Shock]) -> dict[str, FloatArray]
     n_d, n_s, n_r = exo.n_days, exo.n_stores, exo.n_regions
     grids = {c: np.zeros((n_d, n_r) if c in REGION_CHANNELS else (n_d, n_s)) for c in CHANNELS}
     for shock in shocks:
+        if shock.emergent:
+            continue
         grid = grids[shock.channel]
         days = slice(shock.first_day, shock.first_day + shock.days)
         size = np.asarray(shock.size, dtype=np.float64)
@@ -481,19 +482,57 @@ def _channel_grids(exo: Exogenous, shocks: list[Shock]) -> dict[str, FloatArray]
     return grids
 
 
-def simulate(exo: Exogenous, shocks: list[Shock]) -> StoreDays:
+@dataclass(frozen=True)
+class Intervention:
+    """A manager's action applied to one store-day, as the structural equations see it.
+
+    Every field is a concrete quantity, so the impact an action's estimate promises can be
+    checked against the world simulated with exactly that action.
+    """
+
+    day: int
+    store: int
+    extra_drivers: int = 0  # drivers called in on top of those present
+    defer_share: float = 0.0  # share of the day's orders moved to later slots
+    dispatch_cut_min: float = 0.0  # minutes of dispatch delay recovered
+    dsp_shift: float = 0.0  # share of DSP orders moved to the own fleet
+    traffic_cut: float = 0.0  # share of the traffic excess (index above 1.0) avoided
+    window_extension_min: float = 0.0  # promised windows end this much later
+
+
+def _intervention_grids(exo: Exogenous, interventions: list[Intervention]) -> dict[str, FloatArray]:
+    names = (
+        "extra_drivers",
+        "defer_share",
+        "dispatch_cut_min",
+        "dsp_shift",
+        "traffic_cut",
+        "window_extension_min",
+    )
+    grids = {n: np.zeros((exo.n_days, exo.n_stores)) for n in names}
+    for action in interventions:
+        for n in names:
+            grids[n][action.day, action.store] += float(getattr(action, n))
+    return grids
+
+
+def simulate(
+    exo: Exogenous, shocks: list[Shock], interventions: list[Intervention] | None = None
+) -> StoreDays:
     """Run the structural equations over every store-day with the given shocks.
 
     Args:
         exo: exogenous draws of the world.
         shocks: injected incidents and natural events to apply (pass a subset for a
             counterfactual).
+        interventions: actions applied to store-days (the counterfactual "with the action").
 
     Returns:
         Endogenous store-day quantities, arrays of shape (D, S) (per carrier: (D, S, 3)).
     """
     p = exo.params
     g = _channel_grids(exo, shocks)
+    act = _intervention_grids(exo, interventions or [])
     reg = exo.store_region
     doy = np.array([d.timetuple().tm_yday for d in exo.dates], dtype=np.float64)
 
@@ -501,6 +540,7 @@ def simulate(exo: Exogenous, shocks: list[Shock]) -> StoreDays:
     region_traffic = exo.traffic_base + p.traffic_per_mm * region_precip + g["traffic"]
     precip = region_precip[:, reg]
     traffic = region_traffic[:, reg]
+    traffic = traffic - act["traffic_cut"] * np.maximum(traffic - 1.0, 0.0)
 
     weekly = np.asarray(p.weekly)[exo.dow]
     yearly = 1.0 + p.yearly_amplitude * np.cos(2 * np.pi * (doy - 355) / 365.0)
@@ -517,6 +557,7 @@ def simulate(exo: Exogenous, shocks: list[Shock]) -> StoreDays:
     )
     expected = planned * unplanned
     orders = np.maximum(1, np.round(expected + np.sqrt(expected) * exo.z_orders)).astype(np.int64)
+    orders = np.maximum(1, np.round(orders * (1.0 - act["defer_share"]))).astype(np.int64)
 
     # Pre-staffing follows the plan (promotions and holidays included), not the surprise.
     scheduled = np.maximum(2, np.round(planned / exo.target_opd[None, :])).astype(np.int64)
@@ -526,7 +567,7 @@ def simulate(exo: Exogenous, shocks: list[Shock]) -> StoreDays:
     spread = np.sqrt(scheduled * no_show * (1 - no_show))
     everyday = np.maximum(0.0, np.round(scheduled * no_show + spread * exo.z_absent))
     absent = np.clip(everyday + np.round(scheduled * g["no_show"]), 0, scheduled - 1)
-    present = (scheduled - absent).astype(np.int64)
+    present = (scheduled - absent + act["extra_drivers"]).astype(np.int64)
     opd = orders / present
 
     surprise = np.maximum(0.0, orders / planned - 1.0)
@@ -535,7 +576,8 @@ def simulate(exo: Exogenous, shocks: list[Shock]) -> StoreDays:
         exo.dispatch_base[None, :]
         + p.dispatch_per_surge * surprise
         + g["dispatch"]
-        + p.dispatch_noise_sd * exo.z_dispatch,
+        + p.dispatch_noise_sd * exo.z_dispatch
+        - act["dispatch_cut_min"],
     )
     common = (
         p.beta_opd * (opd - p.opd_ref)
@@ -547,7 +589,20 @@ def simulate(exo: Exogenous, shocks: list[Shock]) -> StoreDays:
     p_late = base[None, None, :] + common[:, :, None]
     p_late[:, :, 1] += g["outage"]
     p_late = np.clip(p_late, p.p_min, p.p_max)
-    p_store = (p_late * exo.carrier_share[None, :, :]).sum(axis=2)
+    # Widened windows: deliveries at most that late (delay ~ 1 + Exp(mean)) become on time.
+    stays_late = np.exp(-np.maximum(act["window_extension_min"] - 1.0, 0.0) / p.late_delay_mean_min)
+    failed = np.full(p_late.shape, p.failed_share)
+    failed[:, :, 1] = np.where(g["outage"] > 0, p.failed_share_outage, p.failed_share)
+    p_late = np.where(
+        act["window_extension_min"][:, :, None] > 0,
+        p_late * (failed + (1.0 - failed) * stays_late[:, :, None]),
+        p_late,
+    )
+    share = np.broadcast_to(exo.carrier_share[None, :, :], p_late.shape).copy()
+    moved = share[:, :, 1] * act["dsp_shift"]
+    share[:, :, 1] -= moved
+    share[:, :, 0] += moved
+    p_store = (p_late * share).sum(axis=2)
     return StoreDays(
         planned_orders=planned,
         orders=orders,
@@ -566,6 +621,59 @@ def simulate(exo: Exogenous, shocks: list[Shock]) -> StoreDays:
     )
 
 
+def emergent_crunches(exo: Exogenous, shocks: list[Shock], actual: StoreDays) -> list[Shock]:
+    """Label store-days where everyday no-shows alone cost as much as an incident would.
+
+    Small rosters make clusters of absences common enough to matter: a store of ten drivers
+    missing three is a genuine natural disruption. The counterfactual keeps each store-day's
+    absences at (or below) their expected number; where that lowers the expected late rate by
+    at least ``natural_min_effect`` and no shortage shock explains the day, the day is
+    labelled as a natural driver shortage.
+    """
+    calm = simulate(replace(exo, z_absent=np.minimum(exo.z_absent, 0.0)), shocks)
+    rise = actual.p_store - calm.p_store
+    covered = np.zeros_like(rise, dtype=bool)
+    for shock in shocks:
+        if shock.channel == "no_show":
+            covered |= shock_cells(exo, shock)
+    out = []
+    for d, s in zip(*np.nonzero((rise >= exo.params.natural_min_effect) & ~covered), strict=True):
+        missing = float((calm.present[d, s] - actual.present[d, s]) / actual.scheduled[d, s])
+        excess = float(actual.expected_late()[d, s] - calm.expected_late()[d, s])
+        out.append(
+            Shock(
+                shock_id="",
+                kind="driver_shortage",
+                injected=False,
+                magnitude=round(missing / exo.params.shortage_no_show, 3),
+                first_day=int(d),
+                days=1,
+                store=int(s),
+                region=None,
+                size=missing,
+                emergent=True,
+                effect=(float(rise[d, s]), excess, 1),
+            )
+        )
+    return out
+
+
+def number_natural(shocks: list[Shock]) -> None:
+    """Give natural events readable ids N001, N002, ... in order of day."""
+    natural = [s for s in shocks if not s.injected]
+
+    def key(s: Shock) -> tuple[int, str, int, int]:
+        return (
+            s.first_day,
+            s.kind,
+            -1 if s.store is None else s.store,
+            -1 if s.region is None else s.region,
+        )
+
+    for i, shock in enumerate(sorted(natural, key=key)):
+        shock.shock_id = f"N{i + 1:03d}"
+
+
 def effect_of(
     exo: Exogenous, shocks: list[Shock], shock: Shock, actual: StoreDays
 ) -> tuple[float, float, int]:
@@ -574,6 +682,8 @@ def effect_of(
     The same world is simulated without ``shock``; everything else (noise, other shocks)
     stays fixed, so the difference is the shock's causal effect.
     """
+    if shock.effect is not None:
+        return shock.effect
     without = simulate(exo, [s for s in shocks if s is not shock])
     cells = shock_cells(exo, shock)
     rise = float((actual.p_store - without.p_store)[cells].mean())

@@ -363,3 +363,29 @@ def test_natural_heavy_rain_is_labelled_in_ground_truth(tmp_path: Path) -> None:
     ]  # type: ignore[index]
     total = con.execute("SELECT count(*) FROM deliveries").fetchone()[0]  # type: ignore[index]
     assert 0.002 < notes / total < 0.03
+
+
+def test_actions_can_be_simulated_in_the_same_world() -> None:
+    from tools.data.synthetic.scm import Intervention
+
+    cfg = WorldConfig(stores=10, days=30, seed=5, natural_events=False)
+    world = build_world(
+        cfg,
+        [
+            IncidentSpec(kind="driver_shortage", store="S002", start_day=20),
+            IncidentSpec(kind="carrier_outage", store="S003", start_day=20),
+        ],
+    )
+    exo, sd, p = world.exo, world.store_days, world.exo.params
+    base = sd.p_store[20]
+    helped = simulate(exo, world.shocks, [Intervention(day=20, store=1, extra_drivers=5)])
+    assert helped.present[20, 1] == sd.present[20, 1] + 5
+    assert helped.p_store[20, 1] < base[1]
+    np.testing.assert_array_equal(
+        np.delete(helped.p_store, 1, axis=1), np.delete(sd.p_store, 1, axis=1)
+    )
+    moved = simulate(exo, world.shocks, [Intervention(day=20, store=2, dsp_shift=1.0)])
+    assert moved.p_store[20, 2] < base[2] - 0.9 * exo.carrier_share[2, 1] * p.outage_late
+    wider = simulate(exo, world.shocks, [Intervention(day=20, store=0, window_extension_min=60)])
+    kept = p.failed_share + (1 - p.failed_share) * np.exp(-59 / p.late_delay_mean_min)
+    assert wider.p_store[20, 0] == pytest.approx(base[0] * kept)
