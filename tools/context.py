@@ -1,0 +1,24 @@
+"""What every tool call gets besides its arguments: the data backend and the run's evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tools.backend import Backend, DuckDBBackend
+from tools.evidence import EvidenceStore
+
+
+@dataclass
+class ToolContext:
+    """Per-run context of the tools (model-invisible: never part of a tool's arguments)."""
+
+    backend: Backend
+    evidence: EvidenceStore = field(default_factory=EvidenceStore)
+    random_state: int = 0
+    max_rows: int = 500
+
+    @classmethod
+    def for_duckdb(cls, path: str | Path, **kwargs: object) -> ToolContext:
+        """Context over a DuckDB file."""
+        return cls(backend=DuckDBBackend(path), **kwargs)  # type: ignore[arg-type]
