@@ -1,0 +1,1 @@
+"""Causal models: the reviewed causal graph, effect estimation (DoWhy) and the fitted SCM."""
