@@ -1,0 +1,95 @@
+"""forecast: Prophet with calendar regressors beats seasonal-naive, fits only what is asked."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+import tools.forecast as forecast_module
+from tools.context import ToolContext
+from tools.data.synthetic import WorldConfig, generate_world
+from tools.errors import ToolError
+from tools.forecast import ForecastInput, backtest, forecast, kpi_series
+from tools.scope import load_catalog, resolve_scope
+
+
+@pytest.fixture(scope="module")
+def quiet_ctx(tmp_path_factory: pytest.TempPathFactory) -> ToolContext:
+    path = tmp_path_factory.mktemp("fc") / "q.duckdb"
+    generate_world(path, WorldConfig(stores=12, days=119, seed=17), [], progress=False)
+    return ToolContext.for_duckdb(path)
+
+
+@pytest.mark.parametrize("kpi", ["orders", "late_rate"])
+def test_prophet_beats_seasonal_naive_in_a_backtest(quiet_ctx: ToolContext, kpi: str) -> None:
+    catalog = load_catalog(quiet_ctx.backend)
+    series = kpi_series(
+        quiet_ctx, resolve_scope(catalog, "all", []), kpi, catalog.first_day, catalog.last_day
+    )
+    scores = backtest(series, horizon=7, origins=5, rate=kpi == "late_rate")
+    assert scores["prophet_mase"] < scores["naive_mase"], scores
+
+
+def test_forecast_has_intervals_and_knows_the_promotion_calendar(quiet_ctx: ToolContext) -> None:
+    catalog = load_catalog(quiet_ctx.backend)
+    promo_days = quiet_ctx.backend.query(
+        "SELECT DISTINCT date FROM calendar WHERE kind = 'promo' AND store_id IS NULL"
+    )
+    first_promo = min(
+        d for d in promo_days.date.dt.date if d > catalog.first_day + timedelta(days=60)
+    )
+    as_of = first_promo - timedelta(days=2)
+    result = forecast(quiet_ctx, ForecastInput(kpi="orders", horizon=5, as_of=as_of))
+    assert len(result.points) == 5 and result.points[0].date == as_of + timedelta(days=1)
+    for p in result.points:
+        assert p.lower <= p.yhat <= p.upper
+    promo = [p for p in result.points if p.promo_share == 1.0]
+    plain = [p for p in result.points if p.promo_share == 0.0]
+    assert promo and plain
+    assert min(p.yhat for p in promo) > max(
+        p.yhat for p in plain
+    )  # pre-known promotion lifts volume
+    assert (
+        quiet_ctx.evidence.get(result.evidence_id).numbers[f"{result.points[0].date}.yhat"]
+        == result.points[0].yhat
+    )  # type: ignore[union-attr]
+
+
+def test_a_one_day_incident_is_judged_not_to_persist(ctx: ToolContext) -> None:
+    result = forecast(
+        ctx, ForecastInput(scope="store", ids=["S003"], kpi="late_rate", as_of=date(2026, 2, 10))
+    )
+    assert result.last_value > result.normal + 0.05
+    assert result.persistence == "fades"
+
+
+def test_only_the_asked_model_is_fitted_and_then_reused(
+    quiet_ctx: ToolContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    real = forecast_module.fit_prophet
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(forecast_module, "fit_prophet", counting)
+    args = ForecastInput(scope="store", ids=["S002"], kpi="late_rate", as_of=date(2026, 4, 1))
+    first = forecast(quiet_ctx, args)
+    second = forecast(quiet_ctx, args.model_copy(update={"horizon": 3}))
+    assert len(calls) == 1
+    assert second.points[0] == first.points[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"scope": "region", "ids": ["R9"]}, "unknown region"),
+        ({"as_of": "2026-01-10"}, "too little history"),
+        ({"as_of": "2030-01-01"}, "outside the data"),
+    ],
+)
+def test_recoverable_errors(quiet_ctx: ToolContext, args: dict[str, object], message: str) -> None:
+    with pytest.raises(ToolError, match=message):
+        forecast(quiet_ctx, ForecastInput.model_validate(args))
