@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import numpy as np
 import pandas as pd
 import typer
+from pydantic import ValidationError
 from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
@@ -330,6 +331,48 @@ def kpis(
     )
     cols = [c for c in shown if c in frame.columns]
     _print_frame(f"KPIs by {by}", frame[cols])
+
+
+@app.command("tool")
+@user_errors
+def tool_cmd(
+    name: Annotated[str, typer.Argument(help="Tool name (see `lastmile tools`).")],
+    args: Annotated[
+        str, typer.Argument(help='Arguments as JSON, e.g. \'{"day": "2026-03-09"}\'.')
+    ] = "{}",
+    db: DbOption = None,
+) -> None:
+    """Run one analytics tool without the agent and print its JSON result."""
+    import tools
+
+    if name not in tools.TOOLS:
+        raise ValueError(f"unknown tool {name!r}; tools: {', '.join(tools.TOOLS)}")
+    try:
+        payload = json.loads(args)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"arguments are not valid JSON: {exc}") from None
+    ctx = tools.ToolContext.for_duckdb(_db(db))
+    try:
+        result = tools.TOOLS[name](ctx, payload)
+    except ValidationError as exc:
+        raise ValueError(f"invalid arguments for {name}: {exc}") from None
+    except tools.ToolError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    out.print_json(result.model_dump_json())
+
+
+@app.command("tools")
+def tools_cmd() -> None:
+    """List the analytics tools and their arguments."""
+    import tools
+
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("tool")
+    table.add_column("what it does")
+    table.add_column("arguments")
+    for name, spec in tools.TOOLS.items():
+        table.add_row(name, spec.description, ", ".join(spec.input_model.model_fields))
+    out.print(table)
 
 
 def main() -> None:

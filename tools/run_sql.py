@@ -1,0 +1,244 @@
+"""Tool ``run_sql``: one read-only SELECT over the contract's tables, guarded four ways.
+
+1. **AST allow-list** (sqlglot): exactly one SELECT (``WITH`` and set operations allowed);
+   only the contract's tables and views; no table functions (``read_csv``, ``glob``...), no
+   file, settings or metadata functions; no DDL, DML, COPY, ATTACH, PRAGMA, SET...
+2. **DuckDB's own parser**: exactly one statement, of type SELECT.
+3. **The connection**: read-only, ``enable_external_access=false`` (no files, no network,
+   no extension install or load), extension autoload off, memory and threads capped, and
+   ``lock_configuration=true`` so no statement can loosen any of it.
+4. **Limits**: the query is interrupted after ``timeout_s`` and at most ``max_rows`` rows
+   are fetched.
+
+Layers 2-4 hold even if the AST guard is bypassed (``guard=False``, used by the tests).
+
+Example:
+    >>> ctx = ToolContext.for_duckdb("data/lastmile.duckdb")
+    >>> sql = "SELECT region, avg(late_rate) FROM store_day GROUP BY 1"
+    >>> run_sql(ctx, RunSqlInput(sql=sql)).rows
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import sqlglot
+from pydantic import BaseModel, Field
+from sqlglot import exp
+
+from tools.backend import DuckDBBackend
+from tools.context import ToolContext
+from tools.data.schema import ALL_TABLES
+from tools.data.views import VIEWS
+from tools.errors import ToolError
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+ALLOWED_TABLES = frozenset(ALL_TABLES) | frozenset(VIEWS)
+DENIED_FUNCTION_PREFIXES = (
+    "read_",
+    "duckdb_",
+    "pragma_",
+    "parquet_",
+    "sniff_",
+    "iceberg_",
+    "delta_",
+)
+DENIED_FUNCTIONS = frozenset(
+    {
+        "glob",
+        "query",
+        "query_table",
+        "current_setting",
+        "getenv",
+        "which_secret",
+        "sql_auto_complete",
+        "postgres_scan",
+        "sqlite_scan",
+        "mysql_scan",
+        "json_execute_serialized_sql",
+        "checkpoint",
+        "force_checkpoint",
+        "enable_logging",
+        "disable_logging",
+    }
+)
+_FORBIDDEN_NODES: tuple[type, ...] = (
+    exp.DDL,
+    exp.DML,
+    exp.Command,
+    exp.Copy,
+    exp.Pragma,
+    exp.Set,
+    exp.Attach,
+    exp.Detach,
+    exp.Describe,
+    exp.Show,
+    exp.Use,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.Install,
+)
+CONNECTION_CONFIG: dict[str, Any] = {
+    "enable_external_access": False,
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "allow_community_extensions": False,
+    "memory_limit": "1GB",
+    "threads": 2,
+    "lock_configuration": True,
+}
+
+
+class RunSqlInput(BaseModel):
+    """Arguments of ``run_sql``."""
+
+    sql: str = Field(
+        description="One SELECT over the contract's tables and views.", max_length=20_000
+    )
+    max_rows: int = Field(100, ge=1, le=5_000)
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+
+class RunSqlResult(BaseModel):
+    """Rows of the query (at most ``max_rows``)."""
+
+    evidence_id: str
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool
+    elapsed_ms: float
+
+
+def check_sql(sql: str) -> str:
+    """Check a statement against the AST allow-list; return it normalised.
+
+    Raises:
+        ToolError: saying why the statement is not allowed.
+    """
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        raise ToolError(f"rejected: not valid SQL ({str(exc).splitlines()[0]})") from None
+    if len(statements) != 1:
+        raise ToolError(f"rejected: exactly one statement is allowed, got {len(statements)}")
+    tree = statements[0]
+    if not isinstance(tree, exp.Select | exp.SetOperation):
+        raise ToolError(f"rejected: only SELECT queries are allowed, got {tree.key.upper()}")
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    for node in tree.walk():
+        if isinstance(node, _FORBIDDEN_NODES):
+            raise ToolError(f"rejected: {node.key.upper()} is not allowed in a query")
+        if isinstance(node, exp.Table):
+            if not isinstance(node.this, exp.Identifier):
+                raise ToolError(
+                    "rejected: table functions are not allowed (read_csv, glob, range...)"
+                )
+            if node.catalog or (node.db and node.db.lower() != "main"):
+                raise ToolError(f"rejected: only the main database is allowed, not {node.sql()}")
+            name = node.name.lower()
+            if name not in ALLOWED_TABLES and name not in ctes:
+                raise ToolError(
+                    f"rejected: unknown table {node.name!r}; "
+                    f"allowed: {', '.join(sorted(ALLOWED_TABLES))}"
+                )
+        if isinstance(node, exp.Func):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            if name in DENIED_FUNCTIONS or name.startswith(DENIED_FUNCTION_PREFIXES):
+                raise ToolError(f"rejected: function {name}() is not allowed")
+    return tree.sql(dialect="duckdb")
+
+
+def guarded_connection(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """Open a read-only connection that cannot touch files, load extensions or change settings."""
+    con = duckdb.connect(str(path), read_only=True, config=dict(CONNECTION_CONFIG))
+    return con
+
+
+def execute_guarded(
+    path: str | Path, sql: str, *, max_rows: int, timeout_s: float, guard: bool = True
+) -> tuple[list[str], list[list[Any]], bool, float]:
+    """Run one statement under every guard; return (columns, rows, truncated, ms).
+
+    Args:
+        path: DuckDB file.
+        sql: the statement.
+        max_rows: rows fetched at most.
+        timeout_s: the query is interrupted after this many seconds.
+        guard: apply the AST allow-list (tests switch it off to prove the other layers).
+
+    Raises:
+        ToolError: rejected, failed, or stopped by the timeout.
+    """
+    if guard:
+        check_sql(sql)
+    con = guarded_connection(path)
+    timer = threading.Timer(timeout_s, con.interrupt)
+    started = time.perf_counter()
+    try:
+        try:
+            statements = con.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise ToolError(f"rejected: {str(exc).splitlines()[0]}") from None
+        if len(statements) != 1:
+            raise ToolError(f"rejected: exactly one statement is allowed, got {len(statements)}")
+        if statements[0].type != duckdb.StatementType.SELECT:
+            raise ToolError(f"rejected: only SELECT is allowed, got {statements[0].type.name}")
+        timer.start()
+        try:
+            cursor = con.execute(sql)
+            columns = [d[0] for d in cursor.description or []]
+            rows = cursor.fetchmany(max_rows + 1)
+        except duckdb.InterruptException:
+            raise ToolError(f"stopped: the query ran longer than {timeout_s:g} s") from None
+        except duckdb.Error as exc:
+            raise ToolError(f"query failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        timer.cancel()
+        con.close()
+    elapsed = (time.perf_counter() - started) * 1000
+    truncated = len(rows) > max_rows
+    return columns, [list(r) for r in rows[:max_rows]], truncated, round(elapsed, 1)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def run_sql(ctx: ToolContext, args: RunSqlInput) -> RunSqlResult:
+    """Run one guarded, read-only SELECT.
+
+    Raises:
+        ToolError: the statement was rejected, failed, or ran past the timeout.
+    """
+    if not isinstance(ctx.backend, DuckDBBackend):
+        raise ToolError("run_sql needs the DuckDB backend")
+    columns, rows, truncated, elapsed = execute_guarded(
+        ctx.backend.path,
+        args.sql,
+        max_rows=min(args.max_rows, ctx.max_rows),
+        timeout_s=args.timeout_s,
+    )
+    rows = [[_plain(v) for v in r] for r in rows]
+    numbers: dict[str, float] = {"rows": len(rows)}
+    for i, row in enumerate(rows[:50], start=1):
+        for c, v in zip(columns, row, strict=True):
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                numbers[f"r{i}.{c}"] = v
+    evidence = ctx.evidence.register(
+        "run_sql",
+        {"sql": args.sql},
+        numbers,
+        f"SQL returned {len(rows)} row(s){' (truncated)' if truncated else ''}",
+    )
+    return RunSqlResult(
+        evidence_id=evidence.id, columns=columns, rows=rows, truncated=truncated, elapsed_ms=elapsed
+    )
