@@ -11,7 +11,7 @@ DEMO_DIR := out/demo
 DEMO_DB := $(DEMO_DIR)/world.duckdb
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test test-fast lint format bench clean
+.PHONY: help setup demo test test-fast lint format bench quality clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ format: setup ## Format the code
 
 bench: setup ## Benchmarks; results go to out/bench/*.json
 	$(BIN)/python evals/benchmarks/bench_generate.py --out out/bench/generate.json
+
+quality: setup ## Score the analytics tools on 5 seeded worlds per scenario (out/quality/report.md)
+	$(BIN)/python -m evals.tool_quality --seeds 5 --out out/quality
 
 clean: ## Remove generated outputs (keeps .venv)
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
