@@ -29,10 +29,20 @@ class Evidence(BaseModel):
 class EvidenceStore:
     """The evidence of one run, in the order it was produced (thread-safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, records: list[Evidence] | None = None) -> None:
         self._items: dict[str, Evidence] = {}
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
+        for record in records or []:
+            self._items[record.id] = record
+            tool, _, n = record.id.rpartition("#")
+            if n.isdigit():
+                self._counts[tool] = max(self._counts.get(tool, 0), int(n))
+
+    @classmethod
+    def from_dicts(cls, records: list[dict[str, Any]]) -> EvidenceStore:
+        """Continue a run's evidence (e.g. from a checkpoint): new ids follow the old ones."""
+        return cls([Evidence.model_validate(r) for r in records])
 
     def register(
         self, tool: str, inputs: dict[str, Any], numbers: dict[str, Number], summary: str

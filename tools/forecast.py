@@ -267,9 +267,10 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
             fc.ds, fc.yhat, fc.yhat_lower, fc.yhat_upper, future.promo, strict=True
         )
     ]
-    last_value = float(history.y.iloc[-1])
-    normal = float(history.y.iloc[-29:-1].median())
-    mean_fc = float(np.mean([p.yhat for p in points]))
+    # evidence carries exactly the (rounded) numbers the result shows
+    last_value = round(float(history.y.iloc[-1]), 4)
+    normal = round(float(history.y.iloc[-29:-1].median()), 4)
+    mean_fc = round(float(np.mean([p.yhat for p in points])), 4)
     persistence, explanation = _judge(args.kpi, last_value, normal, points)
     numbers: dict[str, float] = {
         "last_value": last_value,

@@ -383,7 +383,7 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
         )
     except ValueError as exc:
         raise ToolError(str(exc)) from exc
-    numbers: dict[str, float] = {"late_deliveries": late}
+    numbers: dict[str, float] = {"late_deliveries": late, "interval": INTERVAL}
     for a in actions:
         numbers[f"{a.action_id}.expected_avoided"] = a.expected_avoided
         numbers[f"{a.action_id}.ci_low"], numbers[f"{a.action_id}.ci_high"] = a.avoided_ci

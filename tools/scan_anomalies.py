@@ -321,6 +321,7 @@ def scan_anomalies(ctx: ToolContext, args: ScanAnomaliesInput) -> ScanAnomaliesR
     numbers: dict[str, float] = {"anomalies": len(found)}
     for i, a in enumerate(found, start=1):
         numbers[f"a{i}.score"] = a.score
+        numbers[f"a{i}.stores"] = len(a.stores)
         if a.late_excess is not None:
             numbers[f"a{i}.late_excess"] = a.late_excess
         for k, reading in a.kpis.items():

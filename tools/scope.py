@@ -54,14 +54,16 @@ def load_catalog(backend: Backend) -> Catalog:
     )
 
 
-def unknown_error(kind: str, bad: list[str], known: list[str]) -> ToolError:
+def unknown_error(
+    kind: str, bad: list[str], known: list[str], plural: str | None = None
+) -> ToolError:
     """Build the error for unknown ids, suggesting close matches and listing some known ones."""
     hints = []
     for b in bad:
         close = difflib.get_close_matches(b, known, n=3)
         hints.append(f"{b!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
     sample = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
-    return ToolError(f"unknown {kind} {'; '.join(hints)}; known {kind}s: {sample}")
+    return ToolError(f"unknown {kind} {'; '.join(hints)}; known {plural or kind + 's'}: {sample}")
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,12 @@ def resolve_target(
         level, region = "region", target
         covered = catalog.stores_in([region])
     else:
-        raise unknown_error("store or region", [target], stores.store_id.tolist() + catalog.regions)
+        raise unknown_error(
+            "store or region",
+            [target],
+            stores.store_id.tolist() + catalog.regions,
+            "stores and regions",
+        )
     if not catalog.first_day <= day <= catalog.last_day:
         raise ToolError(f"{day} is outside the data ({catalog.first_day}..{catalog.last_day})")
     start = max(catalog.first_day, day - timedelta(days=lookback_days))
