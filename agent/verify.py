@@ -1,0 +1,198 @@
+"""Check an action plan against its evidence, without an LLM.
+
+* every cited evidence id exists;
+* every number written in a text field equals a number of the evidence that item cites,
+  rounded to the precision it is written with (0.2394 may be written 23.9% or 0.24, never
+  24.5%); dates and ids are not numbers;
+* structured numbers (expected impact, interval, cost, parameters) equal cited evidence;
+* actions come from the catalog, with their lever's parameter inside its range and the
+  catalog's approval policy;
+* hypotheses name a known root cause; caveats carry no numbers.
+
+Problems come back as concrete instructions the composer can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from agent.schemas import ActionPlan
+from tools.catalog import load_catalog
+from tools.causal.graph import load_graph
+
+# Dates, times, ids (S003, R2, I001) and evidence ids (diagnose#2) are not numbers to check.
+_IGNORE = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}:\d{2}\b|\b[A-Za-z_]+#\d+\b|\b[A-Za-z]+\d+[A-Za-z0-9]*\b"
+)
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\$?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(%|pts?\b|points?\b)?")
+
+
+class VerifyReport(BaseModel):
+    """Outcome of :func:`verify_plan`."""
+
+    ok: bool
+    problems: list[str]
+    numbers_checked: int
+    numbers_grounded: int
+
+    @property
+    def groundedness(self) -> float:
+        """Share of checked numbers found in cited evidence (1.0 when none were written)."""
+        return self.numbers_grounded / self.numbers_checked if self.numbers_checked else 1.0
+
+
+def extract_numbers(text: str) -> list[tuple[float, int, bool]]:
+    """Numbers written in ``text``: (value, decimals shown, written as a percent/points)."""
+    cleaned = _IGNORE.sub(" ", text)
+    out = []
+    for m in _NUMBER.finditer(cleaned):
+        whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)
+        sign = -1.0 if m.group(0).lstrip().startswith("-") else 1.0
+        value = sign * float(whole.replace(",", "") + frac)
+        out.append((value, len(frac) - 1 if frac else 0, unit is not None))
+    return out
+
+
+def matches(value: float, decimals: int, percent: bool, evidence: Iterable[float]) -> bool:
+    """Tell whether some evidence number, rounded to the shown precision, equals ``value``.
+
+    Fractions may be written as percents or points (0.2394 -> "23.9%", "+23.94 pts");
+    signs may be dropped ("rose 15.0 pts" for +0.150).
+    """
+    tolerance = 0.5 * 10 ** (-decimals) + 1e-9
+    for e in evidence:
+        candidates = [e, abs(e)]
+        if percent or abs(e) <= 1.0:
+            candidates += [100 * e, abs(100 * e)]
+        if any(abs(c - value) <= tolerance for c in candidates):
+            return True
+    return False
+
+
+def _numbers_of(ids: Iterable[str], evidence: Mapping[str, Mapping[str, Any]]) -> list[float]:
+    out: list[float] = []
+    for i in ids:
+        record = evidence.get(i)
+        if record is None:
+            continue
+        out += [float(v) for v in record.get("numbers", {}).values()]
+        out += [float(v) for v in _flat_numbers(record.get("inputs", {}))]
+    return out
+
+
+def _flat_numbers(obj: Any) -> Iterable[float]:
+    if isinstance(obj, bool):
+        return
+    if isinstance(obj, int | float):
+        yield float(obj)
+    elif isinstance(obj, Mapping):
+        for v in obj.values():
+            yield from _flat_numbers(v)
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            yield from _flat_numbers(v)
+
+
+def verify_plan(plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]]) -> VerifyReport:
+    """Check ``plan`` against the run's evidence records (id -> record dict).
+
+    Returns:
+        The report; ``ok`` is False when anything is wrong, with one instruction per problem.
+    """
+    problems: list[str] = []
+    checked = grounded = 0
+    catalog = load_catalog()
+    causes = set(load_graph().causes.values())
+
+    def cited(where: str, ids: list[str]) -> list[str]:
+        known = [i for i in ids if i in evidence]
+        for missing in sorted(set(ids) - set(known)):
+            problems.append(
+                f"{where} cites evidence {missing!r}, which does not exist; cite one of "
+                f"{', '.join(sorted(evidence)) or 'the tool results'}"
+            )
+        return known
+
+    def check_text(where: str, text: str, ids: list[str]) -> None:
+        nonlocal checked, grounded
+        pool = _numbers_of(cited(where, ids), evidence)
+        for value, decimals, percent in extract_numbers(text):
+            checked += 1
+            if matches(value, decimals, percent, pool):
+                grounded += 1
+            else:
+                problems.append(
+                    f"{where} states {value:g}{'%' if percent else ''}, which is not in its cited "
+                    f"evidence ({', '.join(ids) or 'none cited'}); quote the evidence value or "
+                    "remove the number"
+                )
+
+    def check_value(where: str, value: float, ids: list[str]) -> None:
+        nonlocal checked, grounded
+        checked += 1
+        pool = _numbers_of([i for i in ids if i in evidence], evidence)
+        if any(abs(value - e) <= 1e-6 + 1e-6 * abs(e) for e in pool):
+            grounded += 1
+        else:
+            problems.append(
+                f"{where} = {value:g} is not a number of its cited evidence ({', '.join(ids)})"
+            )
+
+    check_text("summary", plan.summary, plan.summary_evidence_ids)
+    for i, f in enumerate(plan.findings):
+        check_text(f"finding {i + 1}", f.text, f.evidence_ids)
+    for i, h in enumerate(plan.hypotheses):
+        if h.cause not in causes:
+            problems.append(
+                f"hypothesis {i + 1}: unknown cause {h.cause!r}; "
+                f"use one of {', '.join(sorted(causes))}"
+            )
+        check_text(f"hypothesis {i + 1}", h.text, h.evidence_ids)
+    for i, o in enumerate(plan.outlook):
+        check_text(f"outlook {i + 1}", o.text, o.evidence_ids)
+    for i, c in enumerate(plan.caveats):
+        for value, _, percent in extract_numbers(c):
+            checked += 1
+            problems.append(
+                f"caveat {i + 1} states {value:g}{'%' if percent else ''}; caveats carry no numbers"
+            )
+    for i, a in enumerate(plan.actions):
+        where = f"action {i + 1} ({a.action_id})"
+        try:
+            spec = catalog.get(a.action_id)
+        except KeyError:
+            problems.append(
+                f"{where}: not in the action catalog; "
+                f"use one of {', '.join(x.id for x in catalog.actions)}"
+            )
+            continue
+        unknown = set(a.parameters) - {spec.lever.parameter}
+        if unknown or spec.lever.parameter not in a.parameters:
+            problems.append(
+                f"{where}: parameters must be exactly {{{spec.lever.parameter!r}: value}}"
+            )
+        for name, value in a.parameters.items():
+            if name == spec.lever.parameter and not spec.lever.min <= value <= spec.lever.max:
+                problems.append(
+                    f"{where}: {name}={value:g} is outside "
+                    f"{spec.lever.min:g}..{spec.lever.max:g} {spec.lever.unit}"
+                )
+        if a.needs_approval != spec.needs_approval:
+            problems.append(
+                f"{where}: needs_approval must be {spec.needs_approval} (catalog policy)"
+            )
+        ids = cited(where, a.evidence_ids)
+        check_value(f"{where} expected_avoided", a.expected_avoided, ids)
+        check_value(f"{where} avoided_ci low", a.avoided_ci[0], ids)
+        check_value(f"{where} avoided_ci high", a.avoided_ci[1], ids)
+        check_value(f"{where} cost", a.cost, ids)
+        for name, value in a.parameters.items():
+            check_value(f"{where} {name}", value, ids)
+        check_text(f"{where} rationale", a.rationale, a.evidence_ids)
+    return VerifyReport(
+        ok=not problems, problems=problems, numbers_checked=checked, numbers_grounded=grounded
+    )
