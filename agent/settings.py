@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,16 +20,70 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
+    # data
     db: Path = Field(
         default=Path("data/lastmile.duckdb"),
-        description="DuckDB database file: the embedded default store.",
+        description="DuckDB database file: the embedded default analytics store.",
     )
     duckdb_memory_limit: str = Field(
         default="2GB",
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
         description="Memory cap for DuckDB during loads; it spills to disk beyond it.",
     )
+
+    # operational state: checkpoints, runs, approvals, dispatched actions
+    state_db: Path = Field(
+        default=Path("data/lastmile_state.sqlite"),
+        description="SQLite file for checkpoints, run traces, approvals and actions.",
+    )
+    postgres_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql:// URL: keep checkpoints and runs in Postgres instead of SQLite.",
+    )
+
+    # LLM: any OpenAI-compatible endpoint; without one, the offline planner runs
+    llm_base_url: str | None = Field(default=None, description="e.g. http://localhost:8080/v1")
+    llm_model: str = Field(default="gpt-4o-mini", description="Model name at the endpoint.")
+    llm_api_key: SecretStr | None = Field(default=None, description="API key (secret).")
+    llm_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_max_tokens: int = Field(default=2048, ge=64, le=32_000)
+    llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    llm_structured_output: Literal["function_calling", "json_schema", "json_mode"] = Field(
+        default="function_calling",
+        description="How plans are requested; function_calling works with most local servers.",
+    )
+    llm_offline: bool = Field(
+        default=False, description="Force the offline planner even when an endpoint is set."
+    )
+
+    # agent
+    max_tool_calls: int = Field(default=12, ge=1, le=100, description="Tool budget of a chat run.")
+    max_diagnoses: int = Field(
+        default=3, ge=1, le=20, description="Anomalies diagnosed per triage."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _check_llm(self) -> Settings:
+        if self.llm_base_url is not None and not self.llm_base_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError(
+                f"LASTMILE_LLM_BASE_URL must be an http(s) URL, got {self.llm_base_url!r}"
+            )
+        if self.postgres_url is not None and not self.postgres_url.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("LASTMILE_POSTGRES_URL must start with postgresql://")
+        return self
+
+    @property
+    def uses_llm_endpoint(self) -> bool:
+        """True when a real model endpoint is configured and not overridden."""
+        return not self.llm_offline and (
+            self.llm_base_url is not None or self.llm_api_key is not None
+        )
 
 
 @lru_cache

@@ -1,0 +1,45 @@
+"""The single model seam: an OpenAI-compatible endpoint, or the offline planner."""
+
+from __future__ import annotations
+
+from langchain_core.language_models import BaseChatModel
+
+from agent.context import Context
+from agent.offline import OfflinePlanner
+from agent.settings import Settings, get_settings
+
+
+def load_chat_model(context: Context, settings: Settings | None = None) -> BaseChatModel:
+    """Return the chat model a run uses.
+
+    With ``LASTMILE_LLM_BASE_URL`` or ``LASTMILE_LLM_API_KEY`` set (and the run not forced
+    offline), any OpenAI-compatible endpoint through ``langchain-openai`` - OpenAI, Azure
+    OpenAI's v1 endpoint, vLLM, Ollama, llama.cpp's server - with explicit timeouts and
+    retries; otherwise the deterministic offline planner.
+    """
+    settings = settings or get_settings()
+    if context.offline or not settings.uses_llm_endpoint:
+        return OfflinePlanner(
+            db=context.db, max_diagnoses=context.max_diagnoses, horizon=context.horizon_days
+        )
+    from langchain_openai import ChatOpenAI  # imported lazily: only real endpoints need it
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+    return ChatOpenAI(
+        model=settings.llm_model,
+        base_url=settings.llm_base_url,
+        api_key=key,  # type: ignore[arg-type]
+        timeout=settings.llm_timeout_s,
+        max_retries=settings.llm_max_retries,
+        temperature=settings.llm_temperature,
+        max_completion_tokens=settings.llm_max_tokens,
+        # Small local servers (llama.cpp) ignore max_completion_tokens: send max_tokens too.
+        extra_body={"max_tokens": settings.llm_max_tokens},
+    )
+
+
+def model_name(model: BaseChatModel) -> str:
+    """Name recorded in traces."""
+    return str(
+        getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__
+    )

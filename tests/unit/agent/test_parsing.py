@@ -1,0 +1,63 @@
+"""Reading managers' questions: scope, dates, KPI, intent."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from agent.parsing import parse_request
+from tools.backend import DuckDBBackend
+from tools.scope import Catalog, load_catalog
+
+
+@pytest.fixture(scope="module")
+def catalog(small_world_db: Path) -> Catalog:
+    return load_catalog(DuckDBBackend(small_world_db))
+
+
+@pytest.mark.parametrize(
+    ("question", "level", "ids", "day", "intents"),
+    [
+        (
+            "why were deliveries late at store S003 on 2026-02-10?",
+            "store",
+            ["S003"],
+            date(2026, 2, 10),
+            ["why"],
+        ),
+        ("What went wrong in R2 yesterday?", "region", ["R2"], date(2026, 2, 28), ["why"]),
+        (
+            "what should we do about S006 on January 31st?",
+            "store",
+            ["S006"],
+            date(2026, 1, 31),
+            ["actions"],
+        ),
+        ("Why was it late everywhere on 14 February?", "all", [], date(2026, 2, 14), ["why"]),
+        ("what will happen at S010 tomorrow?", "store", ["S010"], None, ["forecast"]),
+    ],
+)
+def test_scope_day_and_intent(
+    catalog: Catalog,
+    question: str,
+    level: str,
+    ids: list[str],
+    day: date | None,
+    intents: list[str],
+) -> None:
+    r = parse_request(question, catalog)
+    assert (r.scope_level, r.scope_ids, r.day, r.intents) == (level, ids, day, intents)
+
+
+def test_markets_periods_kpis_and_unknown_ids(catalog: Catalog) -> None:
+    market = str(catalog.stores[catalog.stores.region == "R2"].market.iloc[0])
+    r = parse_request(f"show me the no-show rate in {market} last week", catalog)
+    assert r.scope_level == "region" and r.scope_ids == ["R2"]
+    assert r.kpi == "no_show_rate" and r.intents == ["kpis"]
+    assert (r.start, r.end) == (date(2026, 2, 23), date(2026, 3, 1))
+    r = parse_request("forecast orders for the next 10 days", catalog)
+    assert r.kpi == "orders" and r.horizon == 10 and r.intents == ["forecast"]
+    r = parse_request("why was S999 late?", catalog)
+    assert r.unknown_ids == ["S999"] and r.scope_level == "all"
