@@ -1,0 +1,1 @@
+"""Graph nodes: the triage pipeline, the chat loop, plan composition and verification, approval."""

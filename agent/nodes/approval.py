@@ -1,0 +1,184 @@
+"""Approval and dispatch: nothing leaves the agent without a manager's decision (or policy).
+
+``approve_actions`` pauses the run with ``interrupt()``; the run waits in the checkpointer,
+durably, until the service resumes it with one decision per action. Everything before the
+interrupt is a pure function of the state, so re-running it on resume changes nothing.
+``dispatch_actions`` writes approved actions with a (run, position) key, so a replayed step
+can never dispatch twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from langgraph.config import get_config
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agent.context import Context
+from agent.nodes.common import call_tool, now, tool_context
+from agent.schemas import ActionPlan, Decision
+from agent.state import State
+from agent.store import DispatchedAction, RunStore
+from tools.catalog import load_catalog
+
+POLICY = "policy"
+
+
+def pending_actions(plan: ActionPlan) -> list[dict[str, Any]]:
+    """List the actions that need a manager's decision, with their position in the plan."""
+    return [
+        {"index": i, **a.model_dump(mode="json")}
+        for i, a in enumerate(plan.actions)
+        if a.needs_approval
+    ]
+
+
+def validate_decisions(plan: ActionPlan, decisions: list[Decision]) -> list[str]:
+    """Problems with a set of decisions (one per action needing approval, valid edits)."""
+    catalog = load_catalog()
+    need = {p["index"] for p in pending_actions(plan)}
+    got = [d.index for d in decisions]
+    problems = []
+    if sorted(got) != sorted(need):
+        problems.append(
+            f"decide every pending action exactly once: expected positions {sorted(need)}, "
+            f"got {sorted(got)}"
+        )
+    for d in decisions:
+        if d.index >= len(plan.actions):
+            problems.append(f"there is no action at position {d.index}")
+            continue
+        action = plan.actions[d.index]
+        spec = catalog.get(action.action_id)
+        if d.decision == "edit":
+            params = d.parameters or {}
+            if set(params) != {spec.lever.parameter}:
+                problems.append(
+                    f"an edit of {action.action_id} sets exactly {spec.lever.parameter!r}"
+                )
+            for name, value in params.items():
+                if name == spec.lever.parameter and not spec.lever.min <= value <= spec.lever.max:
+                    problems.append(
+                        f"{action.action_id}: {name} must be within "
+                        f"{spec.lever.min:g}..{spec.lever.max:g} "
+                        f"{spec.lever.unit}, got {value:g}"
+                    )
+    return problems
+
+
+def approve_actions(state: State) -> dict[str, Any]:
+    """Wait for one decision per action that needs approval; policy approves the rest."""
+    assert state.plan is not None
+    plan = ActionPlan.model_validate(state.plan)
+    auto = [
+        Decision(index=i, decision="approve", by=POLICY, at=datetime.now(UTC)).model_dump(
+            mode="json"
+        )
+        for i, a in enumerate(plan.actions)
+        if not a.needs_approval
+    ]
+    pending = pending_actions(plan)
+    decisions: list[dict[str, Any]] = []
+    if pending:
+        answer = interrupt({"type": "approval", "summary": plan.summary, "actions": pending})
+        parsed = [Decision.model_validate(d) for d in answer.get("decisions", [])]
+        problems = validate_decisions(plan, parsed)
+        if problems:
+            raise ValueError("invalid decisions: " + "; ".join(problems))
+        decisions = [d.model_dump(mode="json") for d in parsed]
+    event = {
+        "at": now(),
+        "kind": "node",
+        "node": "approve_actions",
+        "decisions": [
+            {"index": d["index"], "decision": d["decision"], "by": d["by"]}
+            for d in auto + decisions
+        ],
+    }
+    return {
+        "decisions": sorted(auto + decisions, key=lambda d: d["index"]),
+        "trace": [event],
+        "status": "approved",
+    }
+
+
+def dispatch_actions(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Record approved actions (once each); edited ones get their impact re-estimated."""
+    assert state.plan is not None
+    plan = ActionPlan.model_validate(state.plan)
+    run_id = str(get_config().get("configurable", {}).get("thread_id", "unknown"))
+    store = RunStore(runtime.context.state_db)
+    ctx = tool_context(state, runtime.context)
+    updates: dict[str, Any] = {"trace": [], "evidence": [], "results": []}
+    dispatched = []
+    for d in state.decisions:
+        if d["decision"] == "reject":
+            continue
+        action = plan.actions[d["index"]]
+        params, avoided, ci, cost, ids = (
+            action.parameters,
+            action.expected_avoided,
+            list(action.avoided_ci),
+            action.cost,
+            list(action.evidence_ids),
+        )
+        if d["decision"] == "edit" and d.get("parameters"):
+            params = d["parameters"]
+            # the impact of the edited setting, from the same causal model
+            outcome = call_tool(
+                ctx,
+                "recommend_actions",
+                {
+                    "target": action.target,
+                    "day": state.day,
+                    "causes": load_catalog().get(action.action_id).treats,
+                    "parameters": {action.action_id: next(iter(params.values()))},
+                    "max_actions": 20,
+                },
+                "dispatch",
+            )
+            for k, v in outcome.updates().items():
+                updates[k] += v
+            found = next(
+                (
+                    a
+                    for a in (outcome.result or {}).get("actions", [])
+                    if a["action_id"] == action.action_id
+                ),
+                None,
+            )
+            if found:
+                avoided, ci, cost = (
+                    found["expected_avoided"],
+                    list(found["avoided_ci"]),
+                    found["cost"],
+                )
+                ids = [outcome.result["evidence_id"]]  # type: ignore[index]
+        record = DispatchedAction(
+            run_id=run_id,
+            idx=d["index"],
+            action_id=action.action_id,
+            target=action.target,
+            parameters=params,
+            expected_avoided=avoided,
+            avoided_ci=ci,
+            cost=cost,
+            decision=d["decision"],
+            decided_by=d.get("by"),
+            decided_at=d.get("at"),
+            dispatched_at=now(),
+            evidence_ids=ids,
+        )
+        first_time = store.dispatch(record)
+        dispatched.append({**record.model_dump(mode="json"), "new": first_time})
+    updates["trace"].append(
+        {
+            "at": now(),
+            "kind": "node",
+            "node": "dispatch_actions",
+            "dispatched": [x["action_id"] for x in dispatched],
+        }
+    )
+    return {**updates, "dispatched": dispatched, "status": "done"}

@@ -1,0 +1,105 @@
+"""What every node needs: run a tool with the run's evidence, and record it in the trace."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from agent.context import Context
+from agent.state import State
+from tools import TOOLS, ToolError
+from tools.backend import DuckDBBackend
+from tools.context import ToolContext
+from tools.evidence import EvidenceStore
+
+
+def now() -> str:
+    """UTC timestamp for traces."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def tool_context(state: State, context: Context) -> ToolContext:
+    """Build a tool context over the run's database, continuing the run's evidence."""
+    return ToolContext(
+        backend=DuckDBBackend(context.db),
+        evidence=EvidenceStore.from_dicts(state.evidence),
+        random_state=context.random_state,
+    )
+
+
+@dataclass
+class ToolOutcome:
+    """One tool call: its result and evidence, or the error the caller can act on."""
+
+    name: str
+    args: dict[str, Any]
+    result: dict[str, Any] | None
+    evidence: dict[str, Any] | None
+    error: str | None
+    trace: dict[str, Any]
+
+    def updates(self) -> dict[str, list[dict[str, Any]]]:
+        """State updates this call contributes (evidence, results, trace)."""
+        out: dict[str, list[dict[str, Any]]] = {"trace": [self.trace]}
+        if self.evidence is not None and self.result is not None:
+            out["evidence"] = [self.evidence]
+            out["results"] = [{"id": self.evidence["id"], "tool": self.name, "result": self.result}]
+        return out
+
+
+def call_tool(ctx: ToolContext, name: str, args: dict[str, Any], node: str) -> ToolOutcome:
+    """Run a registered tool; recoverable errors (bad arguments, ToolError) are returned.
+
+    Anything else raises: a bug or a broken database fails the run with its own message.
+    """
+    started = time.perf_counter()
+    result = evidence = error = None
+    if name not in TOOLS:
+        error = f"unknown tool {name!r}; tools: {', '.join(TOOLS)}"
+    else:
+        try:
+            output = TOOLS[name](ctx, args)
+            result = output.model_dump(mode="json")
+            record = ctx.evidence.get(result["evidence_id"])
+            evidence = record.model_dump(mode="json") if record else None
+        except ToolError as exc:
+            error = str(exc)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+            error = f"invalid arguments for {name}: {problems}"
+    trace = {
+        "at": now(),
+        "kind": "tool",
+        "node": node,
+        "tool": name,
+        "args": args,
+        "ms": round((time.perf_counter() - started) * 1000, 1),
+        "evidence_id": evidence["id"] if evidence else None,
+        "error": error,
+    }
+    return ToolOutcome(
+        name=name, args=args, result=result, evidence=evidence, error=error, trace=trace
+    )
+
+
+def merge(outcomes: list[ToolOutcome], *, notes: bool = True, **extra: Any) -> dict[str, Any]:
+    """Combine the state updates of several tool calls (plus any extra keys).
+
+    With ``notes``, failed calls become caveats of the plan (the pipeline cannot retry them;
+    in chat mode the model sees the error and may fix the call, so no note is added).
+    """
+    out: dict[str, Any] = {"trace": [], "evidence": [], "results": []}
+    for o in outcomes:
+        for k, v in o.updates().items():
+            out[k] += v
+    failed = [f"{o.name} could not run: {o.error}" for o in outcomes if o.error]
+    if notes and failed:
+        out["notes"] = failed
+    out.update(extra)
+    return out

@@ -1,0 +1,136 @@
+"""Compose the action plan with the model, verify it, and fall back to the template."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Literal, cast
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+
+from agent import llm
+from agent.context import Context
+from agent.nodes.common import now
+from agent.schemas import ActionPlan
+from agent.settings import get_settings
+from agent.state import State
+from agent.templates import template_plan
+from agent.verify import verify_plan as check_plan
+from prompts import load_prompt
+from tools.causal.graph import load_graph
+
+MAX_RESULT_CHARS = 60_000
+
+
+def _request(state: State) -> dict[str, Any]:
+    return {
+        "mode": state.mode,
+        "question": state.question,
+        "day": state.day,
+        "scope": {"level": state.scope_level, "ids": state.scope_ids},
+        "notes": state.notes,
+    }
+
+
+def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Ask the model for a structured ActionPlan; after the last attempt, use the template."""
+    context = runtime.context
+    attempts = state.compose_attempts + 1
+    if attempts > context.max_compose_attempts:
+        plan = template_plan(state.results, state.notes, fallback=True)
+        event = {
+            "at": now(),
+            "kind": "node",
+            "node": "compose_plan",
+            "fallback": True,
+            "reason": "the model's plans failed verification",
+            "problems": state.verify_problems,
+        }
+        return {
+            "plan": plan.model_dump(mode="json"),
+            "compose_attempts": attempts,
+            "trace": [event],
+        }
+    name, _, version = context.compose_prompt.partition("@")
+    prompt = load_prompt(name, version or None)
+    feedback = ""
+    if state.verify_problems:
+        feedback = (
+            "\n<feedback>\nThe previous plan was rejected. Fix every problem:\n"
+            + "\n".join(f"- {p}" for p in state.verify_problems)
+            + "\n</feedback>"
+        )
+    text = prompt.format(
+        causes=", ".join(sorted(load_graph().causes.values())),
+        request=json.dumps(_request(state), default=str),
+        results=json.dumps(state.results, default=str)[:MAX_RESULT_CHARS],
+        evidence=json.dumps({e["id"]: e["numbers"] for e in state.evidence}, default=str)[
+            :MAX_RESULT_CHARS
+        ],
+        feedback=feedback,
+    )
+    model = llm.load_chat_model(context)
+    structured = model.with_structured_output(
+        ActionPlan, include_raw=True, method=get_settings().llm_structured_output
+    )
+    started = time.perf_counter()
+    out = cast(
+        dict[str, Any],
+        structured.invoke(
+            [SystemMessage(content=text), HumanMessage(content="Write the action plan.")]
+        ),
+    )
+    raw, parsed, error = out.get("raw"), out.get("parsed"), out.get("parsing_error")
+    usage = getattr(raw, "usage_metadata", None) or {}
+    event = {
+        "at": now(),
+        "kind": "llm",
+        "node": "compose_plan",
+        "model": llm.model_name(model),
+        "prompt": prompt.id,
+        "prompt_sha256": prompt.sha256,
+        "attempt": attempts,
+        "ms": round((time.perf_counter() - started) * 1000, 1),
+        "input_tokens": usage.get("input_tokens", 0),
+        "output_tokens": usage.get("output_tokens", 0),
+    }
+    if parsed is None:
+        problem = f"the plan did not match the ActionPlan schema: {error}"
+        event["error"] = problem
+        return {
+            "plan": None,
+            "compose_attempts": attempts,
+            "verify_problems": [problem],
+            "trace": [event],
+        }
+    plan = parsed if isinstance(parsed, ActionPlan) else ActionPlan.model_validate(parsed)
+    return {"plan": plan.model_dump(mode="json"), "compose_attempts": attempts, "trace": [event]}
+
+
+def verify_plan(state: State) -> dict[str, Any]:
+    """Check the plan against the evidence (no LLM): ids, numbers, catalog actions."""
+    if state.plan is None:
+        return {}  # the composer already recorded why there is no plan
+    report = check_plan(ActionPlan.model_validate(state.plan), {e["id"]: e for e in state.evidence})
+    event = {
+        "at": now(),
+        "kind": "node",
+        "node": "verify_plan",
+        "ok": report.ok,
+        "numbers_checked": report.numbers_checked,
+        "numbers_grounded": report.numbers_grounded,
+        "problems": report.problems[:20],
+    }
+    if not report.ok and state.plan.get("fallback"):
+        raise RuntimeError(
+            "the template plan failed verification: " + "; ".join(report.problems[:5])
+        )
+    return {"verify_problems": report.problems, "trace": [event]}
+
+
+def route_after_verify(state: State) -> Literal["compose_plan", "approve_actions", "__end__"]:
+    """Retry composing on problems; ask for approval when the plan proposes actions."""
+    if state.plan is None or state.verify_problems:
+        return "compose_plan"
+    return "approve_actions" if state.plan.get("actions") else "__end__"

@@ -1,0 +1,317 @@
+"""The application service every surface calls: start runs, resume them, read them.
+
+The CLI, the web chat, the Slack bot and the scheduler stay thin: they build a request and
+call this service, which owns the compiled graph, its checkpointer (SQLite file by default,
+Postgres when configured), run records and approvals.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.errors import GraphRecursionError
+from langgraph.types import Command
+from pydantic import BaseModel, Field
+
+from agent.context import Context
+from agent.graph import builder
+from agent.nodes.approval import validate_decisions
+from agent.schemas import ActionPlan, Decision
+from agent.settings import Settings, get_settings
+from agent.store import RunRecord, RunStore
+from tools.backend import DuckDBBackend
+from tools.errors import ToolError
+from tools.scope import load_catalog, resolve_scope
+
+logger = logging.getLogger(__name__)
+
+RunStatus = Literal["running", "waiting_approval", "done", "failed"]
+
+
+class RunView(BaseModel):
+    """What a surface shows about a run."""
+
+    run_id: str
+    kind: str
+    status: RunStatus
+    plan: ActionPlan | None = None
+    pending: list[dict[str, Any]] = Field(
+        default_factory=list, description="Actions awaiting a decision."
+    )
+    decisions: list[dict[str, Any]] = Field(default_factory=list)
+    dispatched: list[dict[str, Any]] = Field(default_factory=list)
+    error: str | None = None
+    model: str | None = None
+    prompts: dict[str, str] = Field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class RunInputError(ValueError):
+    """The request names something the data does not have (a clear, user-facing error)."""
+
+
+class AgentService:
+    """Runs of the lastmile graph over one analytics database."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        db: str | Path | None = None,
+        state_db: str | Path | None = None,
+        offline: bool | None = None,
+    ):
+        self.settings = settings or get_settings()
+        self.db = Path(db or self.settings.db)
+        self.state_db = Path(state_db or self.settings.state_db)
+        self.offline = (not self.settings.uses_llm_endpoint) if offline is None else offline
+        self.store = RunStore(self.state_db)
+        self._conn = sqlite3.connect(self.state_db, check_same_thread=False)
+        self.checkpointer = self._make_checkpointer()
+        self.graph = builder.compile(checkpointer=self.checkpointer, name="lastmile-agent")
+
+    def _make_checkpointer(self) -> BaseCheckpointSaver[Any]:
+        if self.settings.postgres_url is not None:
+            from langgraph.checkpoint.postgres import PostgresSaver
+            from psycopg import Connection
+
+            conn = Connection.connect(
+                self.settings.postgres_url.get_secret_value(), autocommit=True
+            )
+            postgres = PostgresSaver(conn)  # type: ignore[arg-type]
+            postgres.setup()
+            return postgres
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        saver = SqliteSaver(self._conn)
+        saver.setup()
+        return saver
+
+    def close(self) -> None:
+        """Release the checkpointer's connection."""
+        self._conn.close()
+
+    # -- helpers ---------------------------------------------------------------------------
+    def context(self, **overrides: Any) -> Context:
+        """Build the per-run context for this service's database."""
+        return Context(
+            db=str(self.db), state_db=str(self.state_db), offline=self.offline, **overrides
+        )
+
+    def _config(self, run_id: str, context: Context) -> RunnableConfig:
+        return RunnableConfig(
+            configurable={"thread_id": run_id}, recursion_limit=2 * context.max_tool_calls + 30
+        )
+
+    def _check_data(self) -> None:
+        if not self.db.exists():
+            raise RunInputError(f"database {self.db} does not exist: generate or ingest data first")
+
+    # -- starting runs ---------------------------------------------------------------------
+    def triage(
+        self,
+        day: date | None = None,
+        scope_level: Literal["all", "region", "store"] = "all",
+        scope_ids: list[str] | None = None,
+        **context: Any,
+    ) -> RunView:
+        """Run the morning triage over a scope and day; stop for approval if it proposes actions.
+
+        Raises:
+            RunInputError: unknown scope ids or a day outside the data.
+        """
+        self._check_data()
+        catalog = load_catalog(DuckDBBackend(self.db))
+        try:
+            resolve_scope(catalog, scope_level, list(scope_ids or []))
+        except ToolError as exc:
+            raise RunInputError(str(exc)) from None
+        if day is not None and not catalog.first_day <= day <= catalog.last_day:
+            raise RunInputError(
+                f"{day} is outside the data ({catalog.first_day}..{catalog.last_day})"
+            )
+        request = {
+            "mode": "triage",
+            "day": day.isoformat() if day else None,
+            "scope_level": scope_level,
+            "scope_ids": list(scope_ids or []),
+        }
+        scope = (
+            scope_level if scope_level == "all" else f"{scope_level}:{','.join(scope_ids or [])}"
+        )
+        return self._start("triage", request, question=None, scope=scope, **context)
+
+    def ask(self, question: str, **context: Any) -> RunView:
+        """Answer a manager's question; the model chooses the tools."""
+        self._check_data()
+        if not question.strip():
+            raise RunInputError("the question is empty")
+        request = {"mode": "ask", "question": question, "messages": [("human", question)]}
+        return self._start("ask", request, question=question, scope=None, **context)
+
+    def _start(
+        self,
+        kind: str,
+        request: dict[str, Any],
+        *,
+        question: str | None,
+        scope: str | None,
+        **overrides: Any,
+    ) -> RunView:
+        run_id = uuid.uuid4().hex[:12]
+        context = self.context(**overrides)
+        self.store.save_run(
+            run_id=run_id,
+            kind=kind,
+            question=question,
+            day=request.get("day"),
+            scope=scope,
+            db=str(self.db),
+            status="running",
+        )
+        return self._invoke(run_id, request, context)
+
+    def stream_ask(self, question: str, **overrides: Any) -> Iterator[dict[str, Any]]:
+        """Answer a question, yielding each step as it completes (for chat surfaces).
+
+        Yields ``{"run_id", "node", "events"}`` per step, then ``{"run_id", "done": RunView}``.
+        """
+        self._check_data()
+        run_id = uuid.uuid4().hex[:12]
+        context = self.context(**overrides)
+        self.store.save_run(
+            run_id=run_id, kind="ask", question=question, db=str(self.db), status="running"
+        )
+        request = {"mode": "ask", "question": question, "messages": [("human", question)]}
+        config = self._config(run_id, context)
+        try:
+            for update in self.graph.stream(
+                cast(Any, request), config, context=context, stream_mode="updates"
+            ):
+                for node, values in update.items():
+                    if node == "__interrupt__":
+                        continue
+                    yield {
+                        "run_id": run_id,
+                        "node": node,
+                        "events": (values or {}).get("trace", []),
+                    }
+        except Exception as exc:  # record the failure, then let the caller see it
+            self._record(run_id, error=f"{type(exc).__name__}: {exc}")
+            raise
+        yield {"run_id": run_id, "done": self._record(run_id)}
+
+    # -- approvals -------------------------------------------------------------------------
+    def approve(self, run_id: str, decisions: list[Decision], **overrides: Any) -> RunView:
+        """Resume a run waiting for approval with one decision per pending action.
+
+        Raises:
+            RunInputError: unknown run, a run not waiting for approval, or invalid decisions.
+        """
+        view = self.get(run_id)
+        if view.status != "waiting_approval" or view.plan is None:
+            raise RunInputError(f"run {run_id} is not waiting for approval (status: {view.status})")
+        problems = validate_decisions(view.plan, decisions)
+        if problems:
+            raise RunInputError("; ".join(problems))
+        payload = {"decisions": [d.model_dump(mode="json") for d in decisions]}
+        return self._invoke(run_id, Command(resume=payload), self.context(**overrides))
+
+    # -- reading ---------------------------------------------------------------------------
+    def get(self, run_id: str) -> RunView:
+        """Return the run's current view.
+
+        Raises:
+            RunInputError: no such run.
+        """
+        record = self.store.get_run(run_id)
+        if record is None:
+            raise RunInputError(f"no run {run_id!r}; `lastmile runs list` shows the recent ones")
+        snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
+        pending = []
+        if snapshot.interrupts:
+            pending = list(snapshot.interrupts[0].value.get("actions", []))
+        plan = ActionPlan.model_validate(record.plan) if record.plan else None
+        return RunView(
+            run_id=run_id,
+            kind=record.kind,
+            status=record.status,  # type: ignore[arg-type]
+            plan=plan,
+            pending=pending,
+            decisions=record.decisions,
+            dispatched=[a.model_dump(mode="json") for a in self.store.actions(run_id)],
+            error=record.error,
+            model=record.model,
+            prompts=record.prompts,
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
+        )
+
+    def record(self, run_id: str) -> RunRecord:
+        """Return the full stored record (trace, evidence, plan).
+
+        Raises:
+            RunInputError: no such run.
+        """
+        record = self.store.get_run(run_id)
+        if record is None:
+            raise RunInputError(f"no run {run_id!r}")
+        return record
+
+    def results(self, run_id: str) -> list[dict[str, Any]]:
+        """Return the run's tool results (from its checkpoint), in call order."""
+        snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
+        return list((snapshot.values or {}).get("results", []))
+
+    # -- internals -------------------------------------------------------------------------
+    def _invoke(self, run_id: str, payload: Any, context: Context) -> RunView:
+        config = self._config(run_id, context)
+        try:
+            self.graph.invoke(cast(Any, payload), config, context=context)
+        except GraphRecursionError:
+            return self._record(run_id, error="the run hit its step limit before finishing")
+        except Exception as exc:
+            logger.exception("run %s failed", run_id)
+            self._record(run_id, error=f"{type(exc).__name__}: {exc}")
+            raise
+        return self._record(run_id)
+
+    def _record(self, run_id: str, *, error: str | None = None) -> RunView:
+        """Persist the run's state as a run record and return its view."""
+        snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
+        values = snapshot.values or {}
+        trace = values.get("trace", [])
+        llm = [e for e in trace if e.get("kind") == "llm"]
+        prompts = {e["prompt"]: e["prompt_sha256"] for e in llm if e.get("prompt")}
+        if error:
+            status: RunStatus = "failed"
+        elif snapshot.interrupts:
+            status = "waiting_approval"
+        elif snapshot.next:
+            status = "running"
+        else:
+            status = "done"
+        self.store.save_run(
+            run_id=run_id,
+            status=status,
+            day=values.get("day"),
+            model=llm[-1]["model"] if llm else None,
+            prompts=prompts,
+            plan=values.get("plan"),
+            evidence=values.get("evidence", []),
+            trace=trace,
+            decisions=values.get("decisions", []),
+            error=error,
+            input_tokens=sum(int(e.get("input_tokens") or 0) for e in llm),
+            output_tokens=sum(int(e.get("output_tokens") or 0) for e in llm),
+        )
+        return self.get(run_id)

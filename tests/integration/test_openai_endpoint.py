@@ -1,0 +1,145 @@
+"""The OpenAI-compatible path end to end, over real HTTP, against a local scripted server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.llm import load_chat_model
+from agent.schemas import ActionPlan
+from agent.service import AgentService
+from agent.settings import get_settings
+from agent.verify import verify_plan
+from tests.integration.openai_stub import OpenAIStub, StubBehaviour
+
+pytestmark = pytest.mark.integration
+
+QUESTION = "why were deliveries late at store S003 on 2026-02-10?"
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIStub]:
+    stub = OpenAIStub(StubBehaviour())
+    with stub:
+        monkeypatch.setenv("LASTMILE_LLM_BASE_URL", stub.base_url)
+        monkeypatch.setenv("LASTMILE_LLM_API_KEY", "test-key")
+        monkeypatch.setenv("LASTMILE_LLM_MODEL", "stub-model-1")
+        monkeypatch.setenv("LASTMILE_LLM_TIMEOUT_S", "1")
+        monkeypatch.setenv("LASTMILE_LLM_MAX_RETRIES", "2")
+        get_settings.cache_clear()
+        yield stub
+    get_settings.cache_clear()
+
+
+def _service(db: Path, tmp_path: Path) -> AgentService:
+    service = AgentService(db=db, state_db=tmp_path / "state.sqlite")
+    assert not service.offline
+    return service
+
+
+def test_a_question_is_answered_through_the_endpoint(
+    endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path
+) -> None:
+    service = _service(small_world_db, tmp_path)
+    try:
+        view = service.ask(QUESTION)
+        record = service.record(view.run_id)
+    finally:
+        service.close()
+    assert view.status == "waiting_approval"
+    plan = ActionPlan.model_validate(record.plan)
+    assert verify_plan(plan, {e["id"]: e for e in record.evidence}).ok
+    assert plan.hypotheses[0].cause == "driver_no_shows"
+    b = endpoint.behaviour
+    chat = [
+        r
+        for r in b.requests
+        if [t["function"]["name"] for t in r.get("tools", [])] != ["ActionPlan"]
+    ]
+    compose = [r for r in b.requests if r not in chat]
+    assert len(chat) == 4 and len(compose) == 1
+    # the protocol details small local servers need
+    assert all(
+        r["tool_choice"] == "auto" and r["max_tokens"] == get_settings().llm_max_tokens
+        for r in chat
+    )
+    assert {t["function"]["name"] for t in chat[0]["tools"]} >= {
+        "scan_anomalies",
+        "diagnose",
+        "recommend_actions",
+    }
+    assert all(h["authorization"] == "Bearer test-key" for h in b.headers)
+    assert all(r["model"] == "stub-model-1" for r in b.requests)
+    # the tool results went back as tool messages with the matching ids
+    last = chat[-1]["messages"]
+    assert [m["tool_call_id"] for m in last if m["role"] == "tool"] == [
+        "call_1",
+        "call_2",
+        "call_3",
+    ]
+    assert record.model == "stub-model-1"
+    assert record.input_tokens == 5 * 120 and record.output_tokens == 5 * 30
+
+
+def test_server_errors_are_retried(
+    endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path
+) -> None:
+    endpoint.behaviour.fail_first = 2
+    service = _service(small_world_db, tmp_path)
+    try:
+        view = service.ask(QUESTION)
+    finally:
+        service.close()
+    assert view.status == "waiting_approval"
+    assert endpoint.behaviour.served == 5 + 2
+
+
+def test_a_stalled_request_times_out_and_is_retried(
+    endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path
+) -> None:
+    endpoint.behaviour.stall_first = 1
+    endpoint.behaviour.stall_seconds = 2.5  # longer than the 1 s client timeout
+    service = _service(small_world_db, tmp_path)
+    started = time.perf_counter()
+    try:
+        view = service.ask(QUESTION)
+    finally:
+        service.close()
+    assert view.status == "waiting_approval"
+    assert time.perf_counter() - started >= 1.0
+    assert endpoint.behaviour.served >= 6
+
+
+def test_a_dead_endpoint_fails_the_run_with_a_clear_error(
+    endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path
+) -> None:
+    endpoint.behaviour.always_fail = True
+    service = _service(small_world_db, tmp_path)
+    try:
+        with pytest.raises(Exception, match="scripted failure"):
+            service.ask(QUESTION)
+        (run,) = service.store.list_runs()
+        record = service.record(run["run_id"])
+    finally:
+        service.close()
+    assert record.status == "failed" and "scripted failure" in (record.error or "")
+    assert endpoint.behaviour.served == 3  # one try and two retries
+
+
+def test_the_factory_picks_the_endpoint_only_when_configured(
+    endpoint: OpenAIStub, small_world_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.context import Context
+
+    model = load_chat_model(Context(db=str(small_world_db), offline=False))
+    assert type(model).__name__ == "ChatOpenAI"
+    assert (
+        type(load_chat_model(Context(db=str(small_world_db), offline=True))).__name__
+        == "OfflinePlanner"
+    )
+    monkeypatch.setenv("LASTMILE_LLM_OFFLINE", "true")
+    get_settings.cache_clear()
+    assert not get_settings().uses_llm_endpoint
