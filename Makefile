@@ -24,14 +24,22 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-demo: setup ## Generate a demo world with incidents and print what happened
+demo: setup ## Generate a demo world, run the morning triage offline, write the plan and charts
 	@mkdir -p $(DEMO_DIR)
+	@rm -f $(DEMO_DIR)/state.sqlite
 	$(BIN)/lastmile generate --stores 30 --days 90 --seed 7 \
 		--incidents evals/scenarios/demo_incidents.yaml --db $(DEMO_DB)
-	$(BIN)/lastmile info --db $(DEMO_DB)
-	$(BIN)/lastmile kpis --db $(DEMO_DB) --store S010 --from 2026-03-05 --to 2026-03-12
-	$(BIN)/lastmile kpis --db $(DEMO_DB) --region R2 --from 2026-03-11 --to 2026-03-17
-	@echo "Demo database: $(DEMO_DB)  (explore it with: $(BIN)/lastmile kpis --db $(DEMO_DB) --help)"
+	LASTMILE_STATE_DB=$(DEMO_DIR)/state.sqlite $(BIN)/lastmile triage --db $(DEMO_DB) \
+		--date 2026-03-09 --out-dir $(DEMO_DIR)
+	@echo
+	@cat $(DEMO_DIR)/plan.md
+	@echo
+	LASTMILE_STATE_DB=$(DEMO_DIR)/state.sqlite $(BIN)/lastmile ask --db $(DEMO_DB) \
+		"why were deliveries late in R2 on 2026-03-14 and what should we do?" --out $(DEMO_DIR)/answer_R2.md
+	@echo
+	@echo "Demo outputs in $(DEMO_DIR)/: plan.md, plan.json, answer_R2.md and charts:"
+	@ls -1 $(DEMO_DIR)/*.png
+	@echo "Approve the plan's actions with: LASTMILE_STATE_DB=$(DEMO_DIR)/state.sqlite $(BIN)/lastmile approve RUN_ID --all --db $(DEMO_DB)"
 
 test: setup ## Run every test (unit, integration, notebooks)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -65,7 +66,7 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (DataValidationError, ValueError, FileNotFoundError) as exc:
+        except (DataValidationError, ValueError, FileNotFoundError) as exc:  # incl. RunInputError
             # Messages quote user data (file names, values): print them verbatim, no markup.
             err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
             raise typer.Exit(2) from None
@@ -331,6 +332,259 @@ def kpis(
     )
     cols = [c for c in shown if c in frame.columns]
     _print_frame(f"KPIs by {by}", frame[cols])
+
+
+runs_app = typer.Typer(help="Past runs: plans, traces, evidence.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+StateOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-db", help="Run store [default: $LASTMILE_STATE_DB or data/lastmile_state.sqlite]."
+    ),
+]
+FormatOption = Annotated[str, typer.Option("--format", help="md (Markdown) or json.")]
+
+
+def _service(db: Path | None, state_db: Path | None) -> Any:
+    from agent.service import AgentService
+
+    return AgentService(db=_db(db), state_db=state_db)
+
+
+def _emit(service: Any, view: Any, fmt: str, out_file: Path | None, out_dir: Path | None) -> None:
+    """Print (or write) a run: Markdown or JSON; with --out-dir also plan.json and charts."""
+    from agent.report import render_charts, render_markdown
+
+    if fmt not in ("md", "json"):
+        raise ValueError(f"--format must be md or json, got {fmt!r}")
+    record = service.record(view.run_id)
+    markdown = render_markdown(view, record)
+    payload = json.dumps(
+        {"run": view.model_dump(mode="json"), "evidence": record.evidence}, indent=2, default=str
+    )
+    text = markdown if fmt == "md" else payload
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "plan.md").write_text(markdown)
+        (out_dir / "plan.json").write_text(payload)
+        charts = render_charts(service.results(view.run_id), service.db, out_dir)
+        err.print(
+            f"wrote {out_dir / 'plan.md'}, {out_dir / 'plan.json'} and {len(charts)} chart(s)"
+        )
+    if out_file is not None:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(text)
+        err.print(f"wrote {out_file}")
+    if out_file is None and out_dir is None:
+        if fmt == "json":
+            out.print_json(payload)
+        else:
+            from rich.markdown import Markdown
+
+            out.print(Markdown(markdown))
+    if view.status == "waiting_approval":
+        err.print(
+            f"run {view.run_id} waits for approval: lastmile approve {view.run_id} --all "
+            "(or --approve/--reject/--edit)"
+        )
+
+
+@app.command()
+@user_errors
+def triage(
+    date_: Annotated[
+        str | None, typer.Option("--date", help="Day to triage [default: latest].")
+    ] = None,
+    scope: Annotated[str, typer.Option(help="all, region:R2 or store:S003,S004.")] = "all",
+    fmt: FormatOption = "md",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the plan here.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", help="Write plan.md, plan.json, charts.")
+    ] = None,
+    db: DbOption = None,
+    state_db: StateOption = None,
+) -> None:
+    """Morning triage: scan, diagnose, forecast, recommend; stops for approval."""
+    level, _, ids = scope.partition(":")
+    if level not in ("all", "region", "store") or (level != "all" and not ids):
+        raise ValueError(f"--scope must be all, region:ID or store:ID[,ID], got {scope!r}")
+    service = _service(db, state_db)
+    with err.status("triage: scanning, diagnosing, forecasting, recommending..."):
+        view = service.triage(
+            date.fromisoformat(date_) if date_ else None,
+            level,  # type: ignore[arg-type]
+            [i for i in ids.split(",") if i],
+        )
+    _emit(service, view, fmt, out_file, out_dir)
+
+
+@app.command()
+@user_errors
+def ask(
+    question: Annotated[
+        str, typer.Argument(help="e.g. 'why were deliveries late at S003 on 2026-03-14?'")
+    ],
+    fmt: FormatOption = "md",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the answer here.")] = None,
+    db: DbOption = None,
+    state_db: StateOption = None,
+) -> None:
+    """Ask a question; the model chooses the tools and writes a cited plan."""
+    service = _service(db, state_db)
+    with err.status("thinking..."):
+        view = service.ask(question)
+    _emit(service, view, fmt, out_file, None)
+
+
+@app.command()
+@user_errors
+def chat(db: DbOption = None, state_db: StateOption = None) -> None:
+    """Terminal chat: each question streams its tool steps, then the plan."""
+    from rich.markdown import Markdown
+
+    from agent.report import render_markdown
+
+    service = _service(db, state_db)
+    out.print("[bold]lastmile chat[/] - ask about your deliveries; an empty line quits.")
+    while True:
+        try:
+            question = out.input("[bold cyan]you>[/] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not question:
+            break
+        view = None
+        for step in service.stream_ask(question):
+            if "done" in step:
+                view = step["done"]
+                continue
+            for event in step["events"]:
+                if event.get("kind") == "tool":
+                    state = (
+                        "error: " + event["error"]
+                        if event.get("error")
+                        else f"-> {event['evidence_id']}"
+                    )
+                    out.print(
+                        f"  [dim]{event['tool']}({json.dumps(event['args'], default=str)}) "
+                        f"{state} ({event['ms']:.0f} ms)[/]"
+                    )
+                elif event.get("kind") == "llm":
+                    out.print(f"  [dim]{event['node']}: {event['model']} ({event['ms']:.0f} ms)[/]")
+        if view is not None:
+            out.print(Markdown(render_markdown(view, service.record(view.run_id))))
+
+
+@app.command()
+@user_errors
+def approve(
+    run_id: Annotated[str, typer.Argument(help="Run waiting for approval.")],
+    all_: Annotated[bool, typer.Option("--all", help="Approve every pending action.")] = False,
+    approve_: Annotated[
+        list[int] | None, typer.Option("--approve", help="Approve action # (repeatable).")
+    ] = None,
+    reject: Annotated[
+        list[int] | None, typer.Option("--reject", help="Reject action # (repeatable).")
+    ] = None,
+    edit: Annotated[
+        list[str] | None,
+        typer.Option("--edit", help="Approve with a new setting: '#:parameter=value'."),
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Who decides (recorded).")] = "cli",
+    db: DbOption = None,
+    state_db: StateOption = None,
+    fmt: FormatOption = "md",
+) -> None:
+    """Approve, reject or edit the pending actions of a run; approved ones are dispatched."""
+    from agent.schemas import Decision
+
+    service = _service(db, state_db)
+    view = service.get(run_id)
+    pending = [p["index"] for p in view.pending]
+    chosen: dict[int, Decision] = {}
+    for i in approve_ or []:
+        chosen[i] = Decision(index=i, decision="approve", by=by)
+    for i in reject or []:
+        chosen[i] = Decision(index=i, decision="reject", by=by)
+    for spec in edit or []:
+        m = re.fullmatch(r"(\d+):(\w+)=([-+]?\d+(?:\.\d+)?)", spec.strip())
+        if not m:
+            raise ValueError(f"--edit takes '#:parameter=value', got {spec!r}")
+        chosen[int(m.group(1))] = Decision(
+            index=int(m.group(1)),
+            decision="edit",
+            parameters={m.group(2): float(m.group(3))},
+            by=by,
+        )
+    if all_:
+        for i in pending:
+            chosen.setdefault(i, Decision(index=i, decision="approve", by=by))
+    view = service.approve(run_id, [chosen[i] for i in sorted(chosen)])
+    _emit(service, view, fmt, None, None)
+
+
+@runs_app.command("list")
+@user_errors
+def runs_list(state_db: StateOption = None, db: DbOption = None, limit: int = 20) -> None:
+    """Recent runs, newest first."""
+    service = _service(db, state_db)
+    table = Table(box=box.SIMPLE_HEAD)
+    for col in ("run", "kind", "status", "day", "scope / question", "created"):
+        table.add_column(col)
+    for r in service.store.list_runs(limit):
+        table.add_row(
+            r["run_id"],
+            r["kind"],
+            r["status"],
+            r["day"] or "",
+            (r["question"] or r["scope"] or "")[:60],
+            r["created_at"],
+        )
+    out.print(table)
+
+
+@runs_app.command("show")
+@user_errors
+def runs_show(
+    run_id: str,
+    as_json: JsonOption = False,
+    state_db: StateOption = None,
+    db: DbOption = None,
+) -> None:
+    """Show a run's plan, trace (tool calls, latency, model calls, tokens) and evidence."""
+    service = _service(db, state_db)
+    record = service.record(run_id)
+    if as_json:
+        out.print_json(record.model_dump_json())
+        return
+    from rich.markdown import Markdown
+
+    from agent.report import render_markdown
+
+    out.print(Markdown(render_markdown(service.get(run_id), record)))
+    table = Table(title="Trace", box=box.SIMPLE_HEAD)
+    for col in ("at", "step", "what", "ms", "result"):
+        table.add_column(col)
+    for e in record.trace:
+        if e.get("kind") == "tool":
+            what = f"{e['tool']}({json.dumps(e['args'], default=str)[:60]})"
+            result = e.get("evidence_id") or f"error: {e.get('error')}"
+        elif e.get("kind") == "llm":
+            what = f"{e['model']} {e.get('prompt', '')}"
+            result = f"tokens {e.get('input_tokens', 0)}/{e.get('output_tokens', 0)}" + (
+                f" {e['error']}" if e.get("error") else ""
+            )
+        else:
+            what = e.get("node", "")
+            result = "ok" if e.get("ok", True) else f"{len(e.get('problems', []))} problem(s)"
+        table.add_row(
+            str(e.get("at", ""))[11:23],
+            str(e.get("node", "")),
+            what,
+            f"{e.get('ms', '')}",
+            str(result),
+        )
+    out.print(table)
 
 
 @app.command("tool")

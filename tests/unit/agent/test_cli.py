@@ -152,3 +152,85 @@ def test_the_database_defaults_to_the_lastmile_db_setting(
         assert db.exists()
     finally:
         get_settings.cache_clear()
+
+
+def test_triage_approve_and_inspect_from_the_command_line(
+    small_world_db: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.sqlite"
+    out_dir = tmp_path / "out"
+    common = ["--db", str(small_world_db), "--state-db", str(state)]
+    result = runner.invoke(
+        app, ["triage", "--date", "2026-02-10", "--out-dir", str(out_dir), *common]
+    )
+    assert result.exit_code == 0, result.output
+    plan = json.loads((out_dir / "plan.json").read_text())
+    run_id = plan["run"]["run_id"]
+    assert plan["run"]["status"] == "waiting_approval"
+    assert "S003" in (out_dir / "plan.md").read_text()
+    assert {p.name for p in out_dir.glob("*.png")} == {
+        "kpi_S003.png",
+        "forecast_S003.png",
+        "causes_S003.png",
+    }
+    assert f"lastmile approve {run_id}" in result.output
+    approved = runner.invoke(
+        app,
+        ["approve", run_id, "--edit", "0:drivers=3", "--by", "maria", "--format", "json", *common],
+    )
+    assert approved.exit_code == 0, approved.output
+    payload = json.loads(approved.stdout)
+    assert payload["run"]["status"] == "done"
+    assert payload["run"]["dispatched"][0]["parameters"] == {"drivers": 3.0}
+    again = runner.invoke(app, ["approve", run_id, "--all", *common])
+    assert again.exit_code == 2 and "not waiting for approval" in again.output
+    shown = runner.invoke(app, ["runs", "show", run_id, "--json", *common])
+    record = json.loads(shown.stdout)
+    assert [e["tool"] for e in record["trace"] if e["kind"] == "tool"][:4] == [
+        "scan_anomalies",
+        "diagnose",
+        "forecast",
+        "recommend_actions",
+    ]
+    listed = runner.invoke(app, ["runs", "list", *common])
+    assert run_id in listed.output
+
+
+def test_ask_gives_a_grounded_answer_offline(small_world_db: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "ask",
+            "why were deliveries late at store S003 on 2026-02-10?",
+            "--format",
+            "json",
+            "--db",
+            str(small_world_db),
+            "--state-db",
+            str(tmp_path / "s.sqlite"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)["run"]
+    assert run["plan"]["hypotheses"][0]["cause"] == "driver_no_shows"
+    assert run["plan"]["actions"][0]["action_id"] == "call_backup_drivers"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["triage", "--scope", "shelf:3"], "--scope must be all, region:ID or store:ID"),
+        (["triage", "--scope", "store:S777"], "unknown store 'S777'"),
+        (["approve", "nope"], "no run 'nope'"),
+        (["approve", "x", "--edit", "drivers=3"], "no run 'x'"),
+        (["ask", " "], "the question is empty"),
+    ],
+)
+def test_agent_commands_reject_bad_input(
+    small_world_db: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = runner.invoke(
+        app, [*args, "--db", str(small_world_db), "--state-db", str(tmp_path / "s.sqlite")]
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output

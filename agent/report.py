@@ -1,0 +1,203 @@
+"""Render a run for people: the plan as Markdown, and charts as PNG."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: files only
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from agent.service import RunView  # noqa: E402
+from agent.store import RunRecord  # noqa: E402
+from agent.templates import CAUSE_LABELS  # noqa: E402
+from tools.backend import DuckDBBackend  # noqa: E402
+from tools.catalog import load_catalog  # noqa: E402
+from tools.data.kpis import kpi_query  # noqa: E402
+
+
+def render_markdown(view: RunView, record: RunRecord) -> str:
+    """Render the plan, its approval state and its provenance as Markdown."""
+    lines = [f"# Action plan - run {view.run_id}", ""]
+    status = {
+        "waiting_approval": "waiting for approval",
+        "done": "done",
+        "failed": "failed",
+        "running": "running",
+    }[view.status]
+    lines += [f"**Status:** {status}" + (f" ({view.error})" if view.error else ""), ""]
+    plan = view.plan
+    if plan is None:
+        return "\n".join(lines + ["No plan was produced.", ""])
+
+    def cite(ids: list[str]) -> str:
+        return " [" + ", ".join(ids) + "]" if ids else ""
+
+    lines += ["## Summary", "", plan.summary + cite(plan.summary_evidence_ids), ""]
+    if plan.fallback:
+        lines += [
+            "_The model's plan failed verification twice; this is the verified template plan._",
+            "",
+        ]
+    if plan.findings:
+        lines += (
+            ["## What happened", ""]
+            + [f"- {f.text}{cite(f.evidence_ids)}" for f in plan.findings]
+            + [""]
+        )
+    if plan.hypotheses:
+        lines += ["## Why (causes, most likely first)", ""]
+        lines += [
+            f"- **{h.target} - {CAUSE_LABELS.get(h.cause, h.cause)}** ({h.confidence} confidence): "
+            f"{h.text}{cite(h.evidence_ids)}"
+            for h in plan.hypotheses
+        ]
+        lines.append("")
+    if plan.outlook:
+        lines += (
+            ["## What happens next", ""]
+            + [f"- {o.text}{cite(o.evidence_ids)}" for o in plan.outlook]
+            + [""]
+        )
+    if plan.actions:
+        decided = {d["index"]: d for d in view.decisions}
+        done = {a["idx"]: a for a in view.dispatched}
+        catalog = load_catalog()
+        lines += [
+            "## What to do",
+            "",
+            "| # | action | where | setting | late deliveries avoided (80% interval) | cost "
+            "| decision |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for i, a in enumerate(plan.actions):
+            spec = catalog.get(a.action_id)
+            ((param, value),) = a.parameters.items()
+            d = decided.get(i)
+            decision = "pending" if d is None else f"{d['decision']} by {d['by']}"
+            if i in done:
+                sent = done[i]
+                decision += " - dispatched"
+                if d is not None and d["decision"] == "edit":
+                    ((p, v),) = sent["parameters"].items()
+                    decision += (
+                        f" with {p} = {v:g} (~{sent['expected_avoided']:.0f} avoided, "
+                        f"${sent['cost']:,.0f})"
+                    )
+            lines.append(
+                f"| {i} | {spec.title} (`{a.action_id}`) | {a.target} | {param} = {value:g} | "
+                f"{a.expected_avoided:.0f} ({a.avoided_ci[0]:.0f}-{a.avoided_ci[1]:.0f}) | "
+                f"${a.cost:,.0f} | {decision} |"
+            )
+        lines += (
+            [""]
+            + [f"{i}. {a.rationale}{cite(a.evidence_ids)}" for i, a in enumerate(plan.actions)]
+            + [""]
+        )
+    if plan.caveats:
+        lines += ["## Caveats", ""] + [f"- {c}" for c in plan.caveats] + [""]
+    lines += ["## Evidence", ""]
+    lines += [f"- `{e['id']}` {e['summary']}" for e in record.evidence]
+    prompts = ", ".join(f"{k} ({v[:10]})" for k, v in view.prompts.items()) or "none"
+    lines += [
+        "",
+        f"_Model: {view.model or 'none'}; prompts: {prompts}; "
+        f"tokens in/out: {view.input_tokens}/{view.output_tokens}._",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_charts(results: list[dict[str, Any]], db: str | Path, out_dir: str | Path) -> list[Path]:
+    """Draw three charts for every diagnosed target; return the PNG paths.
+
+    Its late rate with the anomaly marked, the forecast with its interval, and the cause
+    contributions.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    backend = DuckDBBackend(db)
+    written: list[Path] = []
+    diagnoses = [r["result"] for r in results if r["tool"] == "diagnose"]
+    forecasts = {
+        r["result"]["scope"].split(" ")[-1]: r["result"] for r in results if r["tool"] == "forecast"
+    }
+    for d in diagnoses:
+        target, day = d["target"], date.fromisoformat(d["day"])
+        sql, params = kpi_query(
+            store_ids=[target] if d["level"] == "store" else None,
+            regions=[target] if d["level"] == "region" else None,
+            start=day - timedelta(days=35),
+            end=day,
+            grain="day",
+        )
+        series = backend.query(sql, params)
+        series["period"] = pd.to_datetime(series["period"])
+
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        ax.plot(
+            series.period, 100 * series.late_rate, marker=".", color="#4878a8", label="late rate"
+        )
+        ax.axhline(100 * d["expected"], color="#888", ls="--", lw=1, label="normal day")
+        ax.plot(
+            pd.DatetimeIndex([pd.Timestamp(day)]),
+            [100 * d["value"]],
+            "o",
+            ms=9,
+            color="#d1495b",
+            zorder=5,
+            label="anomaly",
+        )
+        ax.set_ylabel("late rate (%)")
+        ax.set_title(f"{target}: late rate, anomaly on {day}")
+        ax.legend(loc="upper left", fontsize=8)
+        fig.autofmt_xdate()
+        written.append(_save(fig, out / f"kpi_{target}.png"))
+
+        fc = forecasts.get(target)
+        if fc:
+            pts = pd.DataFrame(fc["points"])
+            pts["date"] = pd.to_datetime(pts["date"])
+            recent = series.tail(21)
+            fig, ax = plt.subplots(figsize=(8, 3.2))
+            ax.plot(recent.period, 100 * recent.late_rate, color="#4878a8", label="history")
+            ax.plot(pts.date, 100 * pts.yhat, color="#e07b39", label="forecast")
+            ax.fill_between(
+                pts.date,
+                100 * pts.lower,
+                100 * pts.upper,
+                color="#e07b39",
+                alpha=0.2,
+                label="80% interval",
+            )
+            ax.axhline(100 * fc["normal"], color="#888", ls="--", lw=1, label="normal")
+            ax.set_ylabel("late rate (%)")
+            ax.set_title(f"{target}: forecast after {fc['as_of']} ({fc['persistence']})")
+            ax.legend(loc="upper left", fontsize=8)
+            fig.autofmt_xdate()
+            written.append(_save(fig, out / f"forecast_{target}.png"))
+
+        causes = sorted(d["causes"], key=lambda c: c["contribution"])
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        colors = ["#d1495b" if c["contribution"] > 0 else "#8aa" for c in causes]
+        ax.barh(
+            [CAUSE_LABELS.get(c["cause"], c["cause"]) for c in causes],
+            [100 * c["contribution"] for c in causes],
+            color=colors,
+        )
+        ax.axvline(0, color="#444", lw=0.8)
+        ax.set_xlabel("contribution to the late-rate excess (pts)")
+        ax.set_title(f"{target} on {day}: why (DoWhy attribution)")
+        written.append(_save(fig, out / f"causes_{target}.png"))
+    return written
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
