@@ -343,6 +343,7 @@ StateOption = Annotated[
     ),
 ]
 FormatOption = Annotated[str, typer.Option("--format", help="md (Markdown) or json.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 
 
 def _service(db: Path | None, state_db: Path | None) -> Any:
@@ -403,8 +404,10 @@ def triage(
     ] = None,
     db: DbOption = None,
     state_db: StateOption = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Morning triage: scan, diagnose, forecast, recommend; stops for approval."""
+    fmt = "json" if as_json else fmt
     level, _, ids = scope.partition(":")
     if level not in ("all", "region", "store") or (level != "all" and not ids):
         raise ValueError(f"--scope must be all, region:ID or store:ID[,ID], got {scope!r}")
@@ -428,8 +431,10 @@ def ask(
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the answer here.")] = None,
     db: DbOption = None,
     state_db: StateOption = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Ask a question; the model chooses the tools and writes a cited plan."""
+    fmt = "json" if as_json else fmt
     service = _service(db, state_db)
     with err.status("thinking..."):
         view = service.ask(question)
@@ -494,8 +499,10 @@ def approve(
     db: DbOption = None,
     state_db: StateOption = None,
     fmt: FormatOption = "md",
+    as_json: JsonFlag = False,
 ) -> None:
     """Approve, reject or edit the pending actions of a run; approved ones are dispatched."""
+    fmt = "json" if as_json else fmt
     from agent.schemas import Decision
 
     service = _service(db, state_db)

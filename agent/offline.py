@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from agent.parsing import Request, parse_request
 from agent.templates import template_plan
+from agent.untrusted import strip_untrusted
 from tools.backend import DuckDBBackend
 from tools.scope import Catalog, load_catalog
 
@@ -206,7 +207,7 @@ def _tool_outcomes(messages: Sequence[BaseMessage]) -> list[_Outcome]:
                 out.append(_Outcome(name=c["name"], args=c["args"], error=str(m.content)))
             else:
                 try:
-                    result = json.loads(str(m.content))
+                    result = json.loads(strip_untrusted(str(m.content)))
                 except json.JSONDecodeError:
                     result = {"text": str(m.content)}
                 out.append(_Outcome(name=c["name"], args=c["args"], result=result))

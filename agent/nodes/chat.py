@@ -22,6 +22,7 @@ from agent import llm
 from agent.context import Context
 from agent.nodes.common import call_tool, merge, now, tool_context
 from agent.state import State
+from agent.untrusted import untrusted
 from prompts import load_prompt
 from tools import TOOLS
 from tools.backend import DuckDBBackend
@@ -139,6 +140,8 @@ def run_tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                     content[:MAX_TOOL_MESSAGE_CHARS]
                     + ' ... (truncated; the full result is kept as evidence)"'
                 )
+            # Results carry data (store names, driver notes, SQL rows): delimited, never orders.
+            content = untrusted(content)
             messages.append(
                 ToolMessage(content=content, tool_call_id=call["id"], name=call["name"])
             )

@@ -234,3 +234,14 @@ def test_agent_commands_reject_bad_input(
     )
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_chat_streams_tool_steps_then_the_plan(small_world_db: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["chat", "--db", str(small_world_db), "--state-db", str(tmp_path / "s.sqlite")],
+        input="why was S003 late on 2026-02-10?\n\n",
+    )
+    assert result.exit_code == 0, result.output
+    for step in ("scan_anomalies(", "diagnose(", "forecast(", "recommend_actions(", "Action plan"):
+        assert step in result.output
