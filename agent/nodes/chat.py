@@ -14,6 +14,7 @@ import time
 from functools import lru_cache
 from typing import Any, Literal
 
+import openai
 from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.runtime import Runtime
@@ -78,7 +79,26 @@ def call_model(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     text, prompt_id, sha = system_prompt(context)
     bound = model.bind_tools(tool_schemas(), tool_choice="auto")
     started = time.perf_counter()
-    reply = bound.invoke([SystemMessage(content=text), *state.messages])
+    try:
+        reply = bound.invoke([SystemMessage(content=text), *state.messages])
+    except openai.BadRequestError as exc:  # e.g. the transcript outgrew a small model's context
+        note = "The model could not continue the conversation; the plan uses what was found."
+        return {
+            "messages": [AIMessage(content=note)],
+            "notes": [note],
+            "trace": [
+                {
+                    "at": now(),
+                    "kind": "llm",
+                    "node": "call_model",
+                    "model": llm.model_name(model),
+                    "prompt": prompt_id,
+                    "prompt_sha256": sha,
+                    "ms": 0,
+                    "error": str(exc)[:500],
+                }
+            ],
+        }
     usage = getattr(reply, "usage_metadata", None) or {}
     event = {
         "at": now(),

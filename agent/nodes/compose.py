@@ -6,12 +6,14 @@ import json
 import time
 from typing import Any, Literal, cast
 
+import openai
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from agent import llm
 from agent.context import Context
 from agent.nodes.common import now
+from agent.prompting import compact_results, prompt_evidence
 from agent.schemas import ActionPlan
 from agent.settings import get_settings
 from agent.state import State
@@ -64,10 +66,8 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     text = prompt.format(
         causes=", ".join(sorted(load_graph().causes.values())),
         request=json.dumps(_request(state), default=str),
-        results=json.dumps(state.results, default=str)[:MAX_RESULT_CHARS],
-        evidence=json.dumps({e["id"]: e["numbers"] for e in state.evidence}, default=str)[
-            :MAX_RESULT_CHARS
-        ],
+        results=json.dumps(compact_results(state.results), default=str)[:MAX_RESULT_CHARS],
+        evidence=json.dumps(prompt_evidence(state.evidence), default=str)[:MAX_RESULT_CHARS],
         feedback=feedback,
     )
     model = llm.load_chat_model(context)
@@ -75,12 +75,19 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         ActionPlan, include_raw=True, method=get_settings().llm_structured_output
     )
     started = time.perf_counter()
-    out = cast(
-        dict[str, Any],
-        structured.invoke(
-            [SystemMessage(content=text), HumanMessage(content="Write the action plan.")]
-        ),
-    )
+    try:
+        out = cast(
+            dict[str, Any],
+            structured.invoke(
+                [SystemMessage(content=text), HumanMessage(content="Write the action plan.")]
+            ),
+        )
+    except openai.BadRequestError as exc:  # e.g. the prompt exceeds a small model's context
+        out = {
+            "raw": None,
+            "parsed": None,
+            "parsing_error": f"the model rejected the request: {exc}",
+        }
     raw, parsed, error = out.get("raw"), out.get("parsed"), out.get("parsing_error")
     usage = getattr(raw, "usage_metadata", None) or {}
     event = {
