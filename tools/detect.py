@@ -141,7 +141,7 @@ def detect(
     reference: pd.Series | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     adverse_min_z: float = ADVERSE_MIN_Z,
-    extreme_z: float = EXTREME_Z,
+    extreme_z: float | Mapping[str, float] = EXTREME_Z,
     extreme_kpis: Sequence[str] | None = None,
     random_state: int = 0,
 ) -> pd.DataFrame:
@@ -157,7 +157,8 @@ def detect(
         extreme_z: a KPI this far in its bad direction flags the row whatever the distance
             (a deviation along a usual direction of co-movement, e.g. a volume surge
             lifting load, dispatch delay and lateness together, has a modest Mahalanobis
-            distance yet is plainly abnormal).
+            distance yet is plainly abnormal). A mapping sets it per KPI (others: EXTREME_Z),
+            for KPIs whose z is an exact tail probability rather than robust SDs.
         extreme_kpis: KPIs the ``extreme_z`` rule looks at (default: all); outcome KPIs with
             heavy natural tails can be left to the distance.
         random_state: seed of the MCD fit.
@@ -199,7 +200,13 @@ def detect(
         directed[two_sided] = x[two_sided].abs()
     adverse = directed.max(axis=1)
     watched = [c for c in usable if extreme_kpis is None or c in extreme_kpis]
-    extreme = directed[watched].max(axis=1) if watched else pd.Series(-np.inf, index=z.index)
+    if isinstance(extreme_z, Mapping):
+        cuts = pd.Series({c: extreme_z.get(c, EXTREME_Z) for c in watched}, dtype=float)
+    else:
+        cuts = pd.Series(float(extreme_z), index=watched, dtype=float)
+    extreme = (
+        (directed[watched] >= cuts).any(axis=1) if watched else pd.Series(False, index=z.index)
+    )
     drivers = directed.apply(
         lambda row: [k for k, v in row.sort_values(ascending=False).items() if v >= adverse_min_z],
         axis=1,
@@ -208,8 +215,7 @@ def detect(
         {
             "score": distance,
             "adverse_z": adverse,
-            "flagged": ((distance >= threshold) & (adverse >= adverse_min_z))
-            | (extreme >= extreme_z),
+            "flagged": ((distance >= threshold) & (adverse >= adverse_min_z)) | extreme,
             "drivers": drivers,
         },
         index=z.index,

@@ -117,11 +117,15 @@ def causal_model(
 ) -> tuple[FittedScm, dict[str, EffectEstimate]]:
     """Fit the causal graph on store-day deviations, with per-cause effect estimates.
 
-    Cached per ``cache_key`` (data version and window), graph version and stores, so the
+    Cached per ``cache_key`` (data version and window), graph structure and stores, so the
     diagnosis and the action recommender of one anomaly share one fit.
     """
     graph = graph or load_graph()
-    key = (cache_key, graph.version, tuple(sorted(frame.store_id.unique()))) if cache_key else None
+    key = (
+        (cache_key, graph.fingerprint, tuple(sorted(frame.store_id.unique())))
+        if cache_key
+        else None
+    )
     with _CACHE_LOCK:
         if key is not None and key in _CACHE:
             return _CACHE[key]

@@ -28,7 +28,7 @@ from typing import Any
 
 import duckdb
 import sqlglot
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlglot import exp
 
 from tools.backend import DuckDBBackend
@@ -96,14 +96,29 @@ CONNECTION_CONFIG: dict[str, Any] = {
 }
 
 
+MAX_SQL_CHARS = 20_000
+
+
 class RunSqlInput(BaseModel):
     """Arguments of ``run_sql``."""
 
     sql: str = Field(
-        description="One SELECT over the contract's tables and views.", max_length=20_000
+        description=f"One SELECT over the contract's tables and views "
+        f"(at most {MAX_SQL_CHARS:,} characters)."
     )
     max_rows: int = Field(100, ge=1, le=5_000)
     timeout_s: float = Field(10.0, gt=0, le=120)
+
+    # The limit is checked here rather than declared as maxLength: grammar-constrained
+    # servers (llama-cpp-python) unroll maxLength into a 20,000-deep grammar and crash.
+    @field_validator("sql")
+    @classmethod
+    def _not_too_long(cls, sql: str) -> str:
+        if len(sql) > MAX_SQL_CHARS:
+            raise ValueError(
+                f"the statement has {len(sql):,} characters; at most {MAX_SQL_CHARS:,}"
+            )
+        return sql
 
 
 class RunSqlResult(BaseModel):
@@ -113,7 +128,6 @@ class RunSqlResult(BaseModel):
     columns: list[str]
     rows: list[list[Any]]
     truncated: bool
-    elapsed_ms: float
 
 
 def check_sql(sql: str) -> str:
@@ -221,7 +235,9 @@ def run_sql(ctx: ToolContext, args: RunSqlInput) -> RunSqlResult:
     """
     if not isinstance(ctx.backend, DuckDBBackend):
         raise ToolError("run_sql needs the DuckDB backend")
-    columns, rows, truncated, elapsed = execute_guarded(
+    # The elapsed time stays out of the result: the model sees results, and a recorded
+    # conversation must replay byte for byte (the run trace keeps each tool's latency).
+    columns, rows, truncated, _ = execute_guarded(
         ctx.backend.path,
         args.sql,
         max_rows=min(args.max_rows, ctx.max_rows),
@@ -239,6 +255,4 @@ def run_sql(ctx: ToolContext, args: RunSqlInput) -> RunSqlResult:
         numbers,
         f"SQL returned {len(rows)} row(s){' (truncated)' if truncated else ''}",
     )
-    return RunSqlResult(
-        evidence_id=evidence.id, columns=columns, rows=rows, truncated=truncated, elapsed_ms=elapsed
-    )
+    return RunSqlResult(evidence_id=evidence.id, columns=columns, rows=rows, truncated=truncated)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -61,6 +63,17 @@ class CausalGraph(BaseModel):
             if name == cause:
                 return node
         raise KeyError(f"no node carries cause {cause!r}")
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the structure (target, nodes, edges).
+
+        Fitted models are cached by it, so an edited graph is never served a model fitted on
+        the old one, whatever its version number says.
+        """
+        doc = self.model_dump(mode="json", exclude={"version"})
+        doc["edges"] = sorted(doc["edges"])
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
     def parents(self, node: str) -> list[str]:
         """Direct causes of ``node``."""

@@ -112,3 +112,16 @@ def test_nab_labelled_windows_are_found() -> None:
         flags_inside += int(inside.sum())
     assert found == total  # every labelled window (6 in 3 series) gets a flag
     assert flags_inside / flags >= 0.7
+
+
+def test_the_lone_kpi_cut_can_differ_per_kpi() -> None:
+    """An exact-tail z (no-shows) flags at 4; robust-SD residuals keep the default 5."""
+    rng = np.random.default_rng(7)
+    z = pd.DataFrame(rng.normal(0, 1, size=(400, 2)), columns=["exact", "robust"])
+    z.loc[10] = [4.3, 0.0]
+    z.loc[11] = [0.0, 4.3]
+    kw = {"directions": {"exact": 1, "robust": 1}, "threshold": 50.0}
+    default = detect(z, **kw)  # type: ignore[arg-type]
+    per_kpi = detect(z, extreme_z={"exact": 4.0}, **kw)  # type: ignore[arg-type]
+    assert not default.loc[[10, 11], "flagged"].any()
+    assert per_kpi.loc[10, "flagged"] and not per_kpi.loc[11, "flagged"]

@@ -41,3 +41,15 @@ def test_tools_never_import_the_agent() -> None:
         if "import agent" in p.read_text() or "from agent" in p.read_text()
     ]
     assert offenders == []
+
+
+def test_tool_schemas_stay_small_for_grammar_constrained_servers() -> None:
+    """Servers that turn a schema into a grammar unroll length bounds (a 20,000-character
+    maxLength crashed llama-cpp-python): the schemas the model sees carry no large bounds."""
+    import json
+    import re
+
+    for name, spec in tools.TOOLS.items():
+        schema = json.dumps(spec.input_model.model_json_schema())
+        for key, value in re.findall(r'"(maxLength|maxItems|minLength|minItems)": (\d+)', schema):
+            assert int(value) <= 64, f"{name}: {key} {value}"

@@ -133,3 +133,13 @@ def test_legitimate_queries_work_and_register_evidence(ctx: ToolContext) -> None
         ctx, RunSqlInput(sql="SELECT store_id FROM stores UNION SELECT 'S999'", max_rows=5)
     )
     assert union.truncated and len(union.rows) == 5
+
+
+def test_an_overlong_statement_is_refused_by_name() -> None:
+    from pydantic import ValidationError
+
+    from tools.run_sql import MAX_SQL_CHARS
+
+    RunSqlInput(sql="SELECT 1" + " " * (MAX_SQL_CHARS - 8))
+    with pytest.raises(ValidationError, match="at most 20,000"):
+        RunSqlInput(sql="SELECT 1" + " " * MAX_SQL_CHARS)

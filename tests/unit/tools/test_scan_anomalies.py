@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from tools.context import ToolContext
@@ -83,3 +84,25 @@ def test_recoverable_errors_say_what_would_work(
 ) -> None:
     with pytest.raises(ToolError, match=message):
         scan_anomalies(ctx, ScanAnomaliesInput.model_validate(args))
+
+
+def test_after_the_day_only_anomalies_that_cost_late_deliveries_are_reported(
+    ctx: ToolContext,
+) -> None:
+    """Half the roster missing but deliveries on time: a morning warning, not a problem."""
+    from tools.panel import store_day_frame
+    from tools.scan_anomalies import scan_store_days
+
+    frame = store_day_frame(ctx.backend, end=date(2026, 2, 12))
+    row = (frame.store_id == "S007") & (frame.date == pd.Timestamp("2026-02-12"))
+    scheduled = frame.loc[row, "scheduled_drivers"]
+    frame.loc[row, "present_drivers"] = scheduled // 2
+    frame.loc[row, "no_show_rate"] = 1 - (scheduled // 2) / scheduled
+    frame.loc[row, "orders_per_driver"] = frame.loc[row, "orders"] / (scheduled // 2)
+    window = (date(2026, 2, 12), date(2026, 2, 12))
+    morning = scan_store_days(frame, window=window, mode="morning")
+    assert [a.target for a in morning] == ["S007"] and "no_show_rate" in morning[0].drivers
+    assert scan_store_days(frame, window=window, mode="full") == []
+    frame.loc[row, "late_rate"] += 0.10  # now it cost deliveries
+    frame.loc[row, "late"] = (frame.loc[row, "late_rate"] * frame.loc[row, "delivered"]).round()
+    assert [a.target for a in scan_store_days(frame, window=window, mode="full")] == ["S007"]
