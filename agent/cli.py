@@ -26,6 +26,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
 
+from agent.errors import RunFailedError
 from agent.settings import get_settings
 from tools.data import DataValidationError, connect, table_counts
 from tools.data.files import ingest_files
@@ -70,6 +71,9 @@ def user_errors(fn: F) -> F:
             # Messages quote user data (file names, values): print them verbatim, no markup.
             err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
             raise typer.Exit(2) from None
+        except RunFailedError as exc:
+            err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -87,6 +91,9 @@ def main_callback(
         force=True,
     )
     logging.getLogger("cmdstanpy").disabled = True
+    if not verbose:  # one line per HTTP request, or a whole recorded exchange, is noise here
+        for name in ("httpx", "httpx2", "openai", "vcr"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _print_rows(title: str, rows: dict[str, int]) -> None:
@@ -592,6 +599,95 @@ def runs_show(
             str(result),
         )
     out.print(table)
+
+
+@app.command("eval")
+def eval_cmd(
+    suite: Annotated[str, typer.Option(help="Suite YAML, folder, shipped name, or 'all'.")] = "all",
+    mode: Annotated[str, typer.Option(help="offline, replay, record or live.")] = "offline",
+    repeat: Annotated[int, typer.Option(min=1, max=20, help="Runs per case (pass^k).")] = 1,
+    report: Annotated[Path, typer.Option(help="Folder for report.json and report.md.")] = Path(
+        "out/eval"
+    ),
+    work_dir: Annotated[Path, typer.Option(help="Where worlds and run stores are kept.")] = Path(
+        "out/eval/work"
+    ),
+    server: Annotated[
+        str | None,
+        typer.Option(help="With --mode record: what serves the model, kept in meta.json."),
+    ] = None,
+) -> None:
+    """Run eval suites against ground truth; exit 1 when a gated metric misses its bound.
+
+    Modes: offline (the deterministic planner, no endpoint), replay (recorded cassettes, no
+    network), record (a real endpoint, writing cassettes), live (a real endpoint).
+    """
+    from evals.cassettes import CassetteError
+    from evals.report import run as run_evals
+    from evals.suite import load_suite, suite_paths
+
+    if mode not in ("offline", "replay", "record", "live"):
+        err.print(
+            Text(
+                f"error: --mode must be offline, replay, record or live, got {mode!r}",
+                style="bold red",
+            )
+        )
+        raise typer.Exit(2)
+    if mode in ("record", "live") and not get_settings().uses_llm_endpoint:
+        err.print(
+            Text(
+                "error: --mode record/live needs LASTMILE_LLM_BASE_URL (or an API key)",
+                style="bold red",
+            )
+        )
+        raise typer.Exit(2)
+    try:  # a bad suite file is the user's input: check them all before running any
+        for path in suite_paths(suite):
+            load_suite(path)
+    except ValueError as exc:
+        err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
+        raise typer.Exit(2) from None
+    try:
+        ok, payload = run_evals(
+            suite,
+            mode,  # type: ignore[arg-type]
+            repeat=repeat,
+            report_dir=report,
+            work_dir=work_dir,
+            server=server,
+        )
+    except CassetteError as exc:
+        err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
+        raise typer.Exit(1) from None
+    table = Table(title=f"eval ({mode})", box=box.SIMPLE_HEAD)
+    for col in ("suite", "verdict", "recall", "precision", "top-1", "action", "grounded"):
+        table.add_column(col)
+    for s in payload["suites"]:
+        m = s["metrics"]
+
+        def v(name: str, metrics: dict[str, Any] = m) -> str:
+            value = metrics.get(name, {}).get("value")
+            return "-" if value is None else f"{value:g}"
+
+        verdict = (
+            "pass" if not s["failures"] else ("FAIL" if s["gate"] else "below bar (not gated)")
+        )
+        table.add_row(
+            s["name"],
+            verdict,
+            v("detection_recall"),
+            v("event_precision"),
+            v("root_cause_top1"),
+            v("action_correct"),
+            v("groundedness"),
+        )
+    out.print(table)
+    for s in payload["suites"]:
+        if s["failures"] and s["gate"]:
+            err.print(Text(f"{s['name']}: " + "; ".join(s["failures"]), style="red"))
+    out.print(f"report: {report / 'report.md'}")
+    raise typer.Exit(0 if ok else 1)
 
 
 @app.command("tool")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
 from langchain_core.language_models import BaseChatModel
 
 from agent.context import Context
@@ -22,10 +25,8 @@ def load_chat_model(context: Context, settings: Settings | None = None) -> BaseC
         return OfflinePlanner(
             db=context.db, max_diagnoses=context.max_diagnoses, horizon=context.horizon_days
         )
-    from langchain_openai import ChatOpenAI  # imported lazily: only real endpoints need it
-
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
-    return ChatOpenAI(
+    return _endpoint_class()(
         model=settings.llm_model,
         base_url=settings.llm_base_url,
         api_key=key,  # type: ignore[arg-type]
@@ -36,6 +37,28 @@ def load_chat_model(context: Context, settings: Settings | None = None) -> BaseC
         # Small local servers (llama.cpp) ignore max_completion_tokens: send max_tokens too.
         extra_body={"max_tokens": settings.llm_max_tokens},
     )
+
+
+@lru_cache(maxsize=1)
+def _endpoint_class() -> type[BaseChatModel]:
+    """ChatOpenAI that sends an empty string, not null, as a tool-calling turn's content.
+
+    The OpenAI API accepts both; strict servers (llama-cpp-python's) reject null, which
+    broke every run after its first tool call. Imported lazily: only real endpoints need it.
+    """
+    from langchain_openai import ChatOpenAI
+
+    class EndpointChatModel(ChatOpenAI):
+        def _get_request_payload(
+            self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any
+        ) -> dict[str, Any]:
+            payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
+            for message in payload.get("messages", []):
+                if message.get("role") == "assistant" and message.get("content") is None:
+                    message["content"] = ""
+            return payload
+
+    return EndpointChatModel
 
 
 def model_name(model: BaseChatModel) -> str:

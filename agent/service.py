@@ -22,6 +22,7 @@ from langgraph.types import Command
 from pydantic import BaseModel, Field
 
 from agent.context import Context
+from agent.errors import RunFailedError
 from agent.graph import builder
 from agent.nodes.approval import validate_decisions
 from agent.schemas import ActionPlan, Decision
@@ -207,7 +208,7 @@ class AgentService:
                     }
         except Exception as exc:  # record the failure, then let the caller see it
             self._record(run_id, error=f"{type(exc).__name__}: {exc}")
-            raise
+            raise RunFailedError(run_id, exc) from exc
         yield {"run_id": run_id, "done": self._record(run_id)}
 
     # -- approvals -------------------------------------------------------------------------
@@ -269,8 +270,15 @@ class AgentService:
 
     def results(self, run_id: str) -> list[dict[str, Any]]:
         """Return the run's tool results (from its checkpoint), in call order."""
+        return list(self._values(run_id).get("results", []))
+
+    def notes(self, run_id: str) -> list[str]:
+        """Return the run's notes (tool calls that could not run), from its checkpoint."""
+        return list(self._values(run_id).get("notes", []))
+
+    def _values(self, run_id: str) -> dict[str, Any]:
         snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
-        return list((snapshot.values or {}).get("results", []))
+        return dict(snapshot.values or {})
 
     # -- internals -------------------------------------------------------------------------
     def _invoke(self, run_id: str, payload: Any, context: Context) -> RunView:
@@ -280,9 +288,9 @@ class AgentService:
         except GraphRecursionError:
             return self._record(run_id, error="the run hit its step limit before finishing")
         except Exception as exc:
-            logger.exception("run %s failed", run_id)
+            logger.debug("run %s failed", run_id, exc_info=True)
             self._record(run_id, error=f"{type(exc).__name__}: {exc}")
-            raise
+            raise RunFailedError(run_id, exc) from exc
         return self._record(run_id)
 
     def _record(self, run_id: str, *, error: str | None = None) -> RunView:

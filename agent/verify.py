@@ -7,7 +7,8 @@
 * structured numbers (expected impact, interval, cost, parameters) equal cited evidence;
 * actions come from the catalog, with their lever's parameter inside its range and the
   catalog's approval policy;
-* hypotheses name a known root cause; caveats carry no numbers.
+* hypotheses name a known root cause; caveats carry no numbers, except those of the run's
+  own notes (a tool's error message, such as "needs at least 20 orders", written by code).
 
 Problems come back as concrete instructions the composer can act on.
 """
@@ -97,8 +98,15 @@ def _flat_numbers(obj: Any) -> Iterable[float]:
             yield from _flat_numbers(v)
 
 
-def verify_plan(plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]]) -> VerifyReport:
+def verify_plan(
+    plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]], notes: Iterable[str] = ()
+) -> VerifyReport:
     """Check ``plan`` against the run's evidence records (id -> record dict).
+
+    Args:
+        plan: the plan to check.
+        evidence: the run's evidence records by id.
+        notes: the run's notes (failed tool calls); caveats may repeat their numbers.
 
     Returns:
         The report; ``ok`` is False when anything is wrong, with one instruction per problem.
@@ -154,9 +162,13 @@ def verify_plan(plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]]) -> 
         check_text(f"hypothesis {i + 1}", h.text, h.evidence_ids)
     for i, o in enumerate(plan.outlook):
         check_text(f"outlook {i + 1}", o.text, o.evidence_ids)
+    noted = [v for n in notes for v, _, _ in extract_numbers(n)]
     for i, c in enumerate(plan.caveats):
         for value, _, percent in extract_numbers(c):
             checked += 1
+            if any(abs(value - v) <= 1e-9 for v in noted):
+                grounded += 1
+                continue
             problems.append(
                 f"caveat {i + 1} states {value:g}{'%' if percent else ''}; caveats carry no numbers"
             )

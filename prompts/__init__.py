@@ -29,14 +29,14 @@ class Prompt(BaseModel):
         return self.template.format(**values)
 
 
-def available_versions(name: str, root: Path = PROMPTS_DIR) -> list[str]:
+def available_versions(name: str, root: Path | None = None) -> list[str]:
     """Versions of prompt ``name``, oldest first (``["v1", "v2"]``)."""
-    folder = root / name
+    folder = (root or PROMPTS_DIR) / name
     versions = [p.stem for p in folder.glob("v*.md") if _VERSION.match(p.stem)]
     return sorted(versions, key=lambda v: int(v[1:]))
 
 
-def load_prompt(name: str, version: str | None = None, root: Path = PROMPTS_DIR) -> Prompt:
+def load_prompt(name: str, version: str | None = None, root: Path | None = None) -> Prompt:
     """Load ``prompts/<name>/<version>.md`` (the latest version when ``version`` is None).
 
     Raises:
@@ -44,6 +44,7 @@ def load_prompt(name: str, version: str | None = None, root: Path = PROMPTS_DIR)
     """
     if not _NAME.match(name):
         raise ValueError(f"prompt name must be lower_snake_case, got {name!r}")
+    root = root or PROMPTS_DIR
     versions = available_versions(name, root)
     if not versions:
         raise ValueError(f"no prompt called {name!r} under {root}")

@@ -119,7 +119,11 @@ def verify_plan(state: State) -> dict[str, Any]:
     """Check the plan against the evidence (no LLM): ids, numbers, catalog actions."""
     if state.plan is None:
         return {}  # the composer already recorded why there is no plan
-    report = check_plan(ActionPlan.model_validate(state.plan), {e["id"]: e for e in state.evidence})
+    report = check_plan(
+        ActionPlan.model_validate(state.plan),
+        {e["id"]: e for e in state.evidence},
+        state.notes,
+    )
     event = {
         "at": now(),
         "kind": "node",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -245,3 +246,23 @@ def test_chat_streams_tool_steps_then_the_plan(small_world_db: Path, tmp_path: P
     assert result.exit_code == 0, result.output
     for step in ("scan_anomalies(", "diagnose(", "forecast(", "recommend_actions(", "Action plan"):
         assert step in result.output
+
+
+def test_a_run_that_breaks_is_one_clear_line_not_a_traceback(
+    small_world_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agent.nodes.triage as triage
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("the detector fell over")
+
+    monkeypatch.setattr(triage, "call_tool", broken)
+    state = tmp_path / "state.sqlite"
+    common = ["--db", str(small_world_db), "--state-db", str(state)]
+    result = runner.invoke(app, ["triage", "--date", "2026-02-10", *common])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    run_id = re.search(r"run (\w{12}) failed: RuntimeError: the detector fell over", result.output)
+    assert run_id, result.output
+    shown = runner.invoke(app, ["runs", "show", run_id.group(1), "--json", *common])
+    assert json.loads(shown.stdout)["status"] == "failed"

@@ -101,6 +101,15 @@ def test_problems_are_caught_with_instructions(change: dict[str, Any], problem: 
     assert any(problem in p for p in report.problems), report.problems
 
 
+def test_a_caveat_may_repeat_the_numbers_of_the_runs_own_notes() -> None:
+    """A tool's error (written by code, kept as a note) may carry a number; nothing else may."""
+    note = "scan_anomalies could not run: no store-day has at least 20 orders to judge"
+    plan = _plan(caveats=[note])
+    assert verify_plan(plan, EVIDENCE, [note]).ok
+    report = verify_plan(_plan(caveats=[note, "About 7 stores look odd."]), EVIDENCE, [note])
+    assert report.problems == ["caveat 2 states 7; caveats carry no numbers"]
+
+
 def test_number_reading_ignores_dates_and_ids() -> None:
     text = (
         "S010 on 2026-03-09 at 08:30: late rate 21.7% (+13.8 pts), cost $1,620, "
