@@ -11,7 +11,7 @@ DEMO_DIR := out/demo
 DEMO_DB := $(DEMO_DIR)/world.duckdb
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test test-fast lint format bench quality clean
+.PHONY: help setup demo test test-fast lint format bench quality eval eval-record clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -61,6 +61,19 @@ bench: setup ## Benchmarks; results go to out/bench/*.json
 
 quality: setup ## Score the analytics tools on 5 seeded worlds per scenario (out/quality/report.md)
 	$(BIN)/python -m evals.tool_quality --seeds 5 --out out/quality
+
+eval: setup ## Every shipped suite offline, then the committed cassettes replayed (no network); fails on a regression
+	$(BIN)/lastmile eval --suite all --mode offline --report out/eval/offline
+	$(BIN)/lastmile eval --suite all --mode replay --report out/eval/replay
+
+EVAL_SUITE ?= replay_smollm2
+EVAL_SERVER ?=
+eval-record: setup ## Re-record EVAL_SUITE's cassettes against LASTMILE_LLM_BASE_URL / _API_KEY (evals/README.md)
+	@if [ -z "$$LASTMILE_LLM_BASE_URL$$LASTMILE_LLM_API_KEY" ]; then \
+		echo "set LASTMILE_LLM_BASE_URL (a local server) or LASTMILE_LLM_API_KEY (OpenAI), and LASTMILE_LLM_MODEL;"; \
+		echo "see evals/README.md, 'Recording cassettes'"; exit 2; fi
+	$(BIN)/lastmile eval --suite $(EVAL_SUITE) --mode record --report out/eval/record \
+		$(if $(EVAL_SERVER),--server "$(EVAL_SERVER)")
 
 clean: ## Remove generated outputs (keeps .venv)
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

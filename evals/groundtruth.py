@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pandas as pd
 
@@ -46,7 +47,9 @@ def load_truth(backend: Backend) -> Truth:
             else stores[stores.region == inc.region].store_id.tolist()
         )
         region = inc.region or stores.loc[stores.store_id == inc.store_id, "region"].iloc[0]
-        for day in pd.date_range(inc.start_date, inc.end_date):
+        for day in pd.date_range(
+            pd.Timestamp(str(inc.start_date)), pd.Timestamp(str(inc.end_date))
+        ):
             rows += [
                 (inc.incident_id, bool(inc.injected), inc.kind, s, region, day.date())
                 for s in members
@@ -134,7 +137,8 @@ def simulated_avoided(
     index = {s: i for i, s in enumerate(cfg.store_ids)}
     d = (day - cfg.start_date).days
     field = ACTION_LEVERS[action_id]
-    interventions = [Intervention(day=d, store=index[s], **{field: value}) for s in stores]
+    lever: dict[str, Any] = {field: round(value) if field == "extra_drivers" else value}
+    interventions = [Intervention(day=d, store=index[s], **lever) for s in stores]
     after = simulate(world.exo, world.shocks, interventions)
     before = world.store_days.expected_late()
     return float(sum(before[d, index[s]] - after.expected_late()[d, index[s]] for s in stores))

@@ -1,0 +1,200 @@
+"""Record and replay a model endpoint's HTTP traffic with vcrpy, one cassette per case.
+
+A cassette set (``evals/cassettes/<suite>/``) holds one YAML cassette per case and repeat,
+plus ``meta.json``: the model, endpoint and settings that made it, the prompt ids and hashes
+and the tool schemas' hash. Replay matches requests on method, URI and body, so a changed
+prompt or tool description no longer matches: the run stops and says how to re-record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import vcr
+from vcr.errors import CannotOverwriteExistingCassetteException
+
+from agent.nodes.chat import tool_schemas
+from agent.settings import get_settings
+from prompts import load_prompt
+
+CASSETTES_DIR = Path(__file__).parent / "cassettes"
+PROMPTS = ("chat_system@v1", "compose_plan@v1")
+RERECORD = (
+    "re-record the cassettes against a model endpoint: `make eval-record` "
+    "(see evals/README.md, 'Recording cassettes')"
+)
+
+
+class CassetteError(RuntimeError):
+    """Cassettes cannot be replayed or recorded; the message says how to fix it."""
+
+
+class ReplayMismatch(CassetteError):
+    """Replay met a request its cassette does not hold (or prompts changed since)."""
+
+
+def prompt_hashes() -> dict[str, str]:
+    """Ids and hashes of the prompts a run sends."""
+    out = {}
+    for pid in PROMPTS:
+        name, _, version = pid.partition("@")
+        out[pid] = load_prompt(name, version).sha256
+    return out
+
+
+def tool_schema_hash() -> str:
+    """Hash of the tool schemas the model sees (docstrings are prompts too)."""
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    schemas = [convert_to_openai_tool(t) for t in tool_schemas()]
+    return hashlib.sha256(json.dumps(schemas, sort_keys=True).encode()).hexdigest()
+
+
+def git_sha() -> str | None:
+    """Return the repository's commit, if there is one."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """Read a cassette set's metadata.
+
+    Raises:
+        ReplayMismatch: the set is missing.
+    """
+    meta = folder / "meta.json"
+    if not meta.exists():
+        raise ReplayMismatch(f"no cassettes in {folder}: {RERECORD}")
+    return dict(json.loads(meta.read_text()))
+
+
+def write_meta(folder: Path, server: str | None) -> dict[str, Any]:
+    """Record what made a cassette set."""
+    s = get_settings()
+    meta = {
+        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": s.llm_model,
+        "base_url": s.llm_base_url,
+        "server": server,
+        "settings": {
+            "llm_max_tokens": s.llm_max_tokens,
+            "llm_temperature": s.llm_temperature,
+            "llm_structured_output": s.llm_structured_output,
+            "llm_timeout_s": s.llm_timeout_s,
+        },
+        "prompts": prompt_hashes(),
+        "tool_schemas_sha256": tool_schema_hash(),
+        "git_sha": git_sha(),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def check_replayable(meta: dict[str, Any]) -> None:
+    """Fail fast, with the way out, when prompts or tool schemas changed since recording.
+
+    Raises:
+        ReplayMismatch: naming what changed.
+    """
+    changed = []
+    now = prompt_hashes()
+    for pid, sha in now.items():
+        if meta.get("prompts", {}).get(pid) != sha:
+            changed.append(
+                f"prompt {pid} (recorded {str(meta.get('prompts', {}).get(pid))[:10]}, "
+                f"now {sha[:10]})"
+            )
+    if meta.get("tool_schemas_sha256") != tool_schema_hash():
+        changed.append("the tool schemas (a tool's arguments or docstring)")
+    if changed:
+        raise ReplayMismatch(
+            "cassettes no longer match: "
+            + "; ".join(changed)
+            + f" changed since recording; {RERECORD}"
+        )
+
+
+@contextmanager
+def endpoint_env(
+    meta: dict[str, Any] | None, mode: Literal["offline", "replay", "record", "live"]
+) -> Iterator[None]:
+    """Point the settings at the endpoint a mode needs, restoring the environment after."""
+    saved = dict(os.environ)
+    try:
+        if mode == "offline":
+            os.environ["LASTMILE_LLM_OFFLINE"] = "true"
+        elif mode == "replay":
+            assert meta is not None
+            os.environ.update(
+                {
+                    "LASTMILE_LLM_OFFLINE": "false",
+                    "LASTMILE_LLM_BASE_URL": str(meta["base_url"]),
+                    "LASTMILE_LLM_MODEL": str(meta["model"]),
+                    "LASTMILE_LLM_API_KEY": "replay",
+                    "LASTMILE_LLM_MAX_RETRIES": "0",
+                }
+            )
+            for key, value in meta.get("settings", {}).items():
+                os.environ[f"LASTMILE_{key.upper()}"] = str(value)
+        get_settings.cache_clear()
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+
+
+@contextmanager
+def cassette(path: Path, mode: Literal["offline", "replay", "record", "live"]) -> Iterator[None]:
+    """Record or replay one case's HTTP traffic (nothing for offline and live runs).
+
+    Raises:
+        ReplayMismatch: in replay, a request the cassette does not hold.
+    """
+    if mode in ("offline", "live"):
+        yield
+        return
+    if mode == "replay" and not path.exists():
+        raise ReplayMismatch(f"no cassette {path}: {RERECORD}")
+    recorder = vcr.VCR(
+        record_mode="none" if mode == "replay" else "all",
+        match_on=["method", "uri", "body"],
+        filter_headers=[
+            ("authorization", "REDACTED"),
+            ("api-key", "REDACTED"),
+            ("x-api-key", "REDACTED"),
+        ],
+        decode_compressed_response=True,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with recorder.use_cassette(str(path)):
+            yield
+    except Exception as exc:  # find a cassette miss anywhere in the chain (openai wraps it)
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, CannotOverwriteExistingCassetteException):
+                raise ReplayMismatch(
+                    f"a request is not in cassette {path} (the run asked something the recording "
+                    f"never saw); {RERECORD}"
+                ) from exc
+            cause = cause.__cause__ or cause.__context__
+        raise

@@ -1,0 +1,454 @@
+"""Run eval suites: prepare the world, run every case through the agent, score it.
+
+Each case runs through :class:`agent.service.AgentService` - the product path - in one of
+four modes: ``offline`` (the offline planner), ``replay`` (recorded HTTP traffic of a real
+model), ``record`` (a real endpoint, writing cassettes), ``live`` (a real endpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import pandas as pd
+from pydantic import BaseModel, Field
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from agent.schemas import ActionPlan
+from agent.service import AgentService
+from agent.verify import verify_plan
+from evals import cassettes
+from evals.groundtruth import Truth, incidents_touched, load_truth, simulated_avoided, world_of
+from evals.suite import Case, DatasetSpec, Suite
+from tools.backend import DuckDBBackend
+from tools.context import ToolContext
+from tools.data.olist import ingest_olist
+from tools.data.synthetic import CAUSES, World, WorldConfig, generate_world
+from tools.data.synthetic.generator import GENERATOR_VERSION
+from tools.errors import ToolError
+from tools.scan_anomalies import Anomaly, ScanAnomaliesInput, scan_anomalies
+from tools.scope import ScopeLevel, load_catalog
+
+logger = logging.getLogger(__name__)
+Mode = Literal["offline", "replay", "record", "live"]
+REPO = Path(__file__).parents[1]
+DRIVER_CAUSE = {
+    "no_show_rate": "driver_no_shows",
+    "orders_per_scheduled_driver": "unplanned_volume",
+    "dispatch_delay_min": "dispatch_delay",
+    "dsp_gap": "carrier_failure",
+    "precip_mm": "weather",
+    "traffic_index": "traffic",
+}
+"""Anomaly-only baseline: the cause a manager would read off the anomaly's top KPI."""
+
+
+class IncidentScore(BaseModel):
+    """How one injected incident fared in one case."""
+
+    incident: str
+    kind: str
+    true_cause: str
+    detected: bool
+    diagnosed: bool = False
+    top1: bool = False
+    top3: bool = False
+    action_ok: bool = False
+    action: str | None = None
+    impact_estimated: float | None = None
+    impact_simulated: float | None = None
+    correlation_top1: bool = False
+    deviation_top1: bool = False
+    anomaly_only_top1: bool = False
+
+
+class CaseResult(BaseModel):
+    """The scores of one run of one case."""
+
+    case: str
+    kind: str
+    repeat: int = 0
+    run_id: str | None = None
+    status: str
+    error: str | None = None
+    incidents: list[IncidentScore] = Field(default_factory=list)
+    alarms: int = 0
+    correct_alarms: int = 0
+    store_weeks: float = 0.0
+    expected: dict[str, Any] = Field(default_factory=dict)
+    got: dict[str, Any] = Field(default_factory=dict)
+    question_ok: bool | None = None
+    plan_valid: bool = False
+    fallback: bool = False
+    groundedness: float | None = None
+    numbers_checked: int = 0
+    tool_calls: int = 0
+    tool_calls_valid: int = 0
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_s: float = 0.0
+    plan: dict[str, Any] | None = None
+    passed: bool = False
+
+
+def prepare_world(suite: Suite, work_dir: Path) -> Path:
+    """Build the suite's database once (cached by world, incidents and generator version)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(suite.world, DatasetSpec):
+        key = json.dumps(suite.world.model_dump(mode="json"))
+        db = work_dir / f"{suite.name}.duckdb"
+        stamp = work_dir / f"{suite.name}.key"
+        if not (db.exists() and stamp.exists() and stamp.read_text() == key):
+            db.unlink(missing_ok=True)
+            path = Path(suite.world.path)
+            ingest_olist(path if path.is_absolute() else REPO / path, db)
+            stamp.write_text(key)
+        return db
+    key = json.dumps(
+        [
+            suite.world.model_dump(mode="json"),
+            [i.model_dump(mode="json") for i in suite.incidents],
+            GENERATOR_VERSION,
+        ]
+    )
+    db = work_dir / f"{suite.name}.duckdb"
+    stamp = work_dir / f"{suite.name}.key"
+    if not (db.exists() and stamp.exists() and stamp.read_text() == key):
+        db.unlink(missing_ok=True)
+        generate_world(db, suite.world, suite.incidents, progress=False)
+        stamp.write_text(key)
+    return db
+
+
+class SuiteRun:
+    """One suite's run: its world, ground truth and agent service."""
+
+    def __init__(self, suite: Suite, mode: Mode, work_dir: Path, cassette_dir: Path | None = None):
+        self.suite = suite
+        self.mode = mode
+        self.db = prepare_world(suite, work_dir)
+        self.backend = DuckDBBackend(self.db)
+        self.synthetic = isinstance(suite.world, WorldConfig)
+        self.truth: Truth | None = load_truth(self.backend) if self.synthetic else None
+        self._world: World | None = None
+        self.cassette_dir = cassette_dir or cassettes.CASSETTES_DIR / suite.name
+        state = work_dir / f"{suite.name}.{mode}.state.sqlite"
+        state.unlink(missing_ok=True)
+        self.state_db = state
+
+    @property
+    def world(self) -> World:
+        """The simulated world (for action counterfactuals)."""
+        if self._world is None:
+            self._world = world_of(self.backend)
+        return self._world
+
+    def run(self, repeat: int = 1, *, server: str | None = None) -> list[CaseResult]:
+        """Run every case ``repeat`` times.
+
+        Args:
+            repeat: runs per case.
+            server: in record mode, what served the model (for the cassettes' meta.json).
+        """
+        meta = None
+        if self.mode == "replay":
+            meta = cassettes.read_meta(self.cassette_dir)
+            cassettes.check_replayable(meta)
+        elif self.mode == "record":  # a fresh set: no cassette of a removed case lingers
+            for old in self.cassette_dir.glob("*.yaml"):
+                old.unlink()
+            (self.cassette_dir / "meta.json").unlink(missing_ok=True)
+        out: list[CaseResult] = []
+        with cassettes.endpoint_env(meta, self.mode):
+            service = AgentService(
+                db=self.db, state_db=self.state_db, offline=self.mode == "offline"
+            )
+            progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            try:
+                with progress:
+                    task = progress.add_task(
+                        f"{self.suite.name} ({self.mode})", total=len(self.suite.cases) * repeat
+                    )
+                    for i, case in enumerate(self.suite.cases):
+                        for r in range(repeat):
+                            cid = self.suite.case_id(i)
+                            path = self.cassette_dir / f"{cid}.r{r}.yaml"
+                            with cassettes.cassette(path, self.mode):
+                                out.append(self.run_case(service, cid, case, r))
+                            progress.advance(task)
+            finally:
+                service.close()
+        if self.mode == "record":
+            failed = [r for r in out if r.error]
+            if failed:  # a half-recorded set would only fail later, in someone else's replay
+                shutil.rmtree(self.cassette_dir, ignore_errors=True)
+                raise cassettes.CassetteError(
+                    f"recording {self.suite.name} failed, no cassettes kept: case "
+                    f"{failed[0].case}: {failed[0].error}"
+                )
+            cassettes.write_meta(self.cassette_dir, server=server)
+        return out
+
+    # -- one case --------------------------------------------------------------------------
+    def run_case(self, service: AgentService, cid: str, case: Case, repeat: int) -> CaseResult:
+        """Run and score one case."""
+        if case.kind == "scan":
+            return self.scan_case(cid, case)
+        started = time.perf_counter()
+        error = None
+        view = None
+        try:
+            if case.triage_day is not None:
+                level, _, ids = case.scope.partition(":")
+                view = service.triage(
+                    self.suite.day_of(case.triage_day),
+                    cast(ScopeLevel, level),
+                    [i for i in ids.split(",") if i],
+                )
+            else:
+                view = service.ask(self.suite.render(case.question or ""))
+        except cassettes.ReplayMismatch:
+            raise
+        except Exception as exc:  # scored as a failed case, with the reason
+            error = f"{type(exc).__name__}: {exc}"
+            if "cassette" in str(exc).lower():
+                raise
+        latency = time.perf_counter() - started
+        result = CaseResult(
+            case=cid,
+            kind=case.kind,
+            repeat=repeat,
+            status=view.status if view else "failed",
+            run_id=view.run_id if view else None,
+            error=error or (view.error if view else None),
+            latency_s=round(latency, 2),
+        )
+        if view is None:
+            return result
+        record = service.record(view.run_id)
+        trace = record.trace
+        tools = [e for e in trace if e.get("kind") == "tool"]
+        result.tool_calls = len(tools)
+        result.tool_calls_valid = sum(
+            1
+            for e in tools
+            if not (e.get("error") or "").startswith(("invalid arguments", "unknown tool"))
+        )
+        result.llm_calls = sum(1 for e in trace if e.get("kind") == "llm")
+        result.input_tokens, result.output_tokens = record.input_tokens, record.output_tokens
+        if record.plan is not None:
+            plan = ActionPlan.model_validate(record.plan)
+            report = verify_plan(
+                plan, {e["id"]: e for e in record.evidence}, service.notes(view.run_id)
+            )
+            result.plan_valid = report.ok
+            result.groundedness = report.groundedness
+            result.numbers_checked = report.numbers_checked
+            result.fallback = plan.fallback
+            result.plan = record.plan
+        results = service.results(view.run_id)
+        if case.kind == "triage":
+            self.score_triage(result, self.suite.day_of(case.triage_day), results)  # type: ignore[arg-type]
+        else:
+            self.score_question(result, case, results)
+        result.passed = self.passed(result)
+        return result
+
+    def scan_case(self, cid: str, case: Case) -> CaseResult:
+        """Scan a window with the tool alone (no agent): detection and false alarms at scale."""
+        assert case.scan is not None
+        start = self.suite.day_of(case.scan["start_day"])
+        days = case.scan["days"]
+        started = time.perf_counter()
+        ctx = ToolContext(backend=self.backend)
+        try:
+            scan = scan_anomalies(
+                ctx,
+                ScanAnomaliesInput(
+                    day=start + timedelta(days=days - 1), days=days, max_results=500
+                ),
+            )
+        except ToolError as exc:
+            return CaseResult(case=cid, kind="scan", status="failed", error=str(exc))
+        result = CaseResult(
+            case=cid,
+            kind="scan",
+            status="done",
+            latency_s=round(time.perf_counter() - started, 2),
+            plan_valid=True,
+            groundedness=1.0,
+        )
+        stores = len(load_catalog(self.backend).stores)
+        result.store_weeks = stores * days / 7
+        self._score_alarms(
+            result, scan.anomalies, start, start + timedelta(days=days - 1), diagnoses=[], plan=None
+        )
+        result.passed = True
+        return result
+
+    def score_triage(self, result: CaseResult, day: date, results: list[dict[str, Any]]) -> None:
+        """Score detection, diagnosis, action and impact against the ground truth of the day."""
+        scan = next((r["result"] for r in reversed(results) if r["tool"] == "scan_anomalies"), None)
+        alarms = [Anomaly.model_validate(a) for a in (scan or {}).get("anomalies", [])]
+        diagnoses = [r["result"] for r in results if r["tool"] == "diagnose"]
+        plan = ActionPlan.model_validate(result.plan) if result.plan else None
+        self._score_alarms(result, alarms, day, day, diagnoses=diagnoses, plan=plan)
+
+    def _score_alarms(
+        self,
+        result: CaseResult,
+        alarms: list[Anomaly],
+        first: date,
+        last: date,
+        *,
+        diagnoses: list[dict[str, Any]],
+        plan: ActionPlan | None,
+    ) -> None:
+        if self.truth is None:
+            return
+        truth = self.truth
+        result.alarms = len(alarms)
+        touched = {id(a): incidents_touched(a, truth) for a in alarms}
+        result.correct_alarms = sum(bool(t) for t in touched.values())
+        kinds = truth.incidents.set_index("incident_id")
+        active = truth.injected[
+            (pd.to_datetime(truth.injected.start_date).dt.date <= last)
+            & (pd.to_datetime(truth.injected.end_date).dt.date >= first)
+        ]
+        for inc in active.itertuples():
+            cause = CAUSES[str(inc.kind)][0]
+            score = IncidentScore(
+                incident=inc.incident_id, kind=inc.kind, true_cause=cause, detected=False
+            )
+            hits = [a for a in alarms if inc.incident_id in touched[id(a)]]
+            # The alarm on the incident's own scope speaks for it (a storm's region alarm, a
+            # shortage's store alarm), else the most specific one that touches it.
+            own = inc.store_id if isinstance(inc.store_id, str) else inc.region
+            hits.sort(key=lambda a: (a.target != own, a.level != "store"))
+            score.detected = bool(hits)
+            if hits:
+                alarm = hits[0]
+                truths = {CAUSES[str(kinds.loc[i, "kind"])][0] for i in touched[id(alarm)]}
+                k = max(1, len(truths))
+                score.anomaly_only_top1 = (
+                    bool(alarm.drivers) and DRIVER_CAUSE.get(alarm.drivers[0]) == cause
+                )
+                d = next((d for d in diagnoses if d["target"] == alarm.target), None)
+                if d is not None:
+                    ranked = [c["cause"] for c in d["causes"]]
+                    score.diagnosed = True
+                    score.top1 = ranked[0] == cause or (k > 1 and cause in ranked[:k])
+                    score.top3 = cause in ranked[:3]
+                    score.correlation_top1 = d["correlation_ranking"][0] == cause
+                    score.deviation_top1 = d["deviation_ranking"][0] == cause
+                if plan is not None:
+                    action = next((a for a in plan.actions if a.target == alarm.target), None)
+                    if action is not None:
+                        score.action = action.action_id
+                        score.action_ok = cause in _treats(action.action_id)
+                        score.impact_estimated = action.expected_avoided
+                        try:
+                            stores = (
+                                [alarm.target]
+                                if alarm.level == "store"
+                                else sorted(
+                                    truth.stores[truth.stores.region == alarm.region].store_id
+                                )
+                            )
+                            (value,) = action.parameters.values()
+                            score.impact_simulated = round(
+                                simulated_avoided(
+                                    self.world, action.action_id, value, alarm.date, stores
+                                ),
+                                1,
+                            )
+                        except (KeyError, ValueError) as exc:
+                            logger.warning("no counterfactual for %s: %s", action.action_id, exc)
+            result.incidents.append(score)
+
+    def score_question(self, result: CaseResult, case: Case, results: list[dict[str, Any]]) -> None:
+        """Compare the answer with the case's expectations (or the ground truth)."""
+        expect = (
+            case.expect.model_dump(exclude_none=True) if case.expect else {}
+        ) or self._derived(case)
+        result.expected = expect
+        plan = ActionPlan.model_validate(result.plan) if result.plan else None
+        if plan is None:
+            result.question_ok = False
+            return
+        top = plan.hypotheses[0] if plan.hypotheses else None
+        got = {
+            "target": top.target if top else None,
+            "cause": top.cause if top else None,
+            "action": plan.actions[0].action_id if plan.actions else None,
+            "outlook": bool(plan.outlook),
+            "no_actions": not plan.actions,
+        }
+        result.got = got
+        checks = [got.get(key) == want for key, want in expect.items()]
+        if "cause" in expect and "action" not in expect and plan.actions:
+            checks.append(expect["cause"] in _treats(plan.actions[0].action_id))
+        result.question_ok = all(checks)
+
+    def _derived(self, case: Case) -> dict[str, Any]:
+        """Derive expectations from the ground truth: the incident at the asked scope and day.
+
+        Read with plain patterns, not the agent's parser, so a parser bug cannot make the
+        expectation vanish along with the answer.
+        """
+        if self.truth is None or case.question is None:
+            return {}
+        text = self.suite.render(case.question)
+        if not _WHY.search(text):
+            return {}
+        days = _ISO_DAY.findall(text)
+        ids = set(_SCOPE_ID.findall(text))
+        cells = self.truth.cells
+        for day in days:
+            for target in sorted(ids):
+                hit = cells[
+                    (cells.date == date.fromisoformat(day))
+                    & ((cells.store_id == target) | (cells.region == target))
+                    & cells.injected
+                ]
+                if not hit.empty:
+                    return {"target": target, "cause": CAUSES[str(hit.kind.iloc[0])][0]}
+        return {}
+
+    def passed(self, r: CaseResult) -> bool:
+        """Pass a case when the run finished with a valid, grounded plan and got it right."""
+        ok = r.error is None and r.plan_valid and (r.groundedness or 0) == 1.0
+        if r.kind == "triage":
+            ok = ok and all(i.detected and i.top1 and i.action_ok for i in r.incidents)
+        if r.kind == "question":
+            ok = ok and bool(r.question_ok)
+        return ok
+
+
+_WHY = re.compile(r"\b(why|wrong|cause|caused|late)\b", re.IGNORECASE)
+_ISO_DAY = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+_SCOPE_ID = re.compile(r"\b([SR]\d{1,4})\b")
+
+
+def _treats(action_id: str) -> list[str]:
+    from tools.catalog import load_catalog as load_actions
+
+    try:
+        return load_actions().get(action_id).treats
+    except KeyError:
+        return []
