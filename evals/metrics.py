@@ -56,6 +56,7 @@ def aggregate(suite: Suite, results: list[CaseResult]) -> dict[str, Metric]:
     agent_runs = [r for r in results if r.kind != "scan"]
     scans = [r for r in results if r.kind == "scan"]
     questions = [r for r in results if r.kind == "question" and r.question_ok is not None]
+    forecast = [i for i in detected if i.forecast is not None]
     m: dict[str, Metric] = {
         "detection_recall": _share([i.detected for i in incidents]),
         "event_precision": Metric(
@@ -74,6 +75,10 @@ def aggregate(suite: Suite, results: list[CaseResult]) -> dict[str, Metric]:
         "baseline_correlation_top1": _share([i.correlation_top1 for i in diagnosed]),
         "baseline_deviation_top1": _share([i.deviation_top1 for i in diagnosed]),
         "baseline_anomaly_only_top1": _share([i.anomaly_only_top1 for i in detected]),
+        # does the problem carry into tomorrow? the forecast's verdict against the truth, and
+        # the no-forecast baseline: today's problem is tomorrow's
+        "persistence_correct": _share([(i.forecast == "persists") == i.persists for i in forecast]),
+        "baseline_no_forecast_persistence": _share([i.persists for i in forecast]),
         "groundedness": _mean([r.groundedness for r in agent_runs if r.groundedness is not None]),
         "plan_valid": _share([r.plan_valid for r in agent_runs]),
         "template_fallback": _share([r.fallback for r in agent_runs]),

@@ -160,7 +160,11 @@ def _fmt(m: Metric | None) -> str:
 
 
 # The metrics table of each suite; the baselines get their own table beside the agent.
-SHOWN = tuple(m for m in METRICS if not m.startswith("baseline_") and m != "cases_passed")
+SHOWN = tuple(
+    m
+    for m in METRICS
+    if not m.startswith("baseline_") and m not in ("cases_passed", "persistence_correct")
+)
 
 
 def _row(*cells: object) -> str:
@@ -226,6 +230,15 @@ def markdown(reports: list[SuiteReport], meta: dict[str, Any], ok: bool) -> str:
                         )
                     )
                 ),
+            ]
+        if m.get("persistence_correct") and m["persistence_correct"].value is not None:
+            lines += [
+                "",
+                "Will it persist tomorrow? (share judged right)",
+                "",
+                "| agent (Prophet forecast) | no forecast (today's problem is tomorrow's) |",
+                "|---|---|",
+                _row(_v(m, "persistence_correct"), _v(m, "baseline_no_forecast_persistence")),
             ]
         if r.per_kind:
             lines += ["", "| kind | incidents | recall | top-1 | action |", "|---|---|---|---|---|"]

@@ -67,6 +67,8 @@ class IncidentScore(BaseModel):
     correlation_top1: bool = False
     deviation_top1: bool = False
     anomaly_only_top1: bool = False
+    persists: bool = False  # the incident is still on the next day
+    forecast: str | None = None  # the forecast's verdict for its alarm: persists/fades/normal
 
 
 class CaseResult(BaseModel):
@@ -307,7 +309,10 @@ class SuiteRun:
         alarms = [Anomaly.model_validate(a) for a in (scan or {}).get("anomalies", [])]
         diagnoses = [r["result"] for r in results if r["tool"] == "diagnose"]
         plan = ActionPlan.model_validate(result.plan) if result.plan else None
-        self._score_alarms(result, alarms, day, day, diagnoses=diagnoses, plan=plan)
+        forecasts = [r["result"] for r in results if r["tool"] == "forecast"]
+        self._score_alarms(
+            result, alarms, day, day, diagnoses=diagnoses, plan=plan, forecasts=forecasts
+        )
 
     def _score_alarms(
         self,
@@ -318,6 +323,7 @@ class SuiteRun:
         *,
         diagnoses: list[dict[str, Any]],
         plan: ActionPlan | None,
+        forecasts: list[dict[str, Any]] | None = None,
     ) -> None:
         if self.truth is None:
             return
@@ -347,6 +353,15 @@ class SuiteRun:
                 k = max(1, len(truths))
                 score.anomaly_only_top1 = (
                     bool(alarm.drivers) and DRIVER_CAUSE.get(alarm.drivers[0]) == cause
+                )
+                score.persists = pd.Timestamp(str(inc.end_date)).date() > last
+                score.forecast = next(
+                    (
+                        f["persistence"]
+                        for f in forecasts or []
+                        if alarm.target in str(f.get("scope", "")).split(" ")[-1].split(",")
+                    ),
+                    None,
                 )
                 d = next((d for d in diagnoses if d["target"] == alarm.target), None)
                 if d is not None:

@@ -32,6 +32,8 @@ METRICS = (
     "baseline_correlation_top1",
     "baseline_deviation_top1",
     "baseline_anomaly_only_top1",
+    "persistence_correct",
+    "baseline_no_forecast_persistence",
     "groundedness",
     "plan_valid",
     "template_fallback",

@@ -123,7 +123,13 @@ def _case(case: str, passed: bool, **kw: object) -> CaseResult:
 def test_metrics_are_shares_with_standard_errors(tmp_path: Path) -> None:
     suite = load_suite(_write(tmp_path, SUITE))
     results = [
-        _case("a", True, incidents=[_incident()], alarms=2, correct_alarms=2),
+        _case(
+            "a",
+            True,
+            incidents=[_incident(forecast="fades"), _incident(persists=True, forecast="fades")],
+            alarms=2,
+            correct_alarms=2,
+        ),
         _case(
             "b",
             False,
@@ -137,12 +143,17 @@ def test_metrics_are_shares_with_standard_errors(tmp_path: Path) -> None:
     ]
     m = aggregate(suite, results)
     assert set(m) <= set(METRICS)
-    assert m["detection_recall"].value == pytest.approx(2 / 3, abs=1e-4)
-    assert m["detection_recall"].se == pytest.approx(math.sqrt(2 / 9 / 3), abs=1e-4)
+    assert m["detection_recall"].value == 0.75
+    assert m["detection_recall"].se == pytest.approx(math.sqrt(0.75 * 0.25 / 4), abs=1e-4)
     assert m["event_precision"].value == 0.75 and m["event_precision"].n == 4
-    assert m["root_cause_top1"].value == 0.5 and m["action_correct"].value == 0.5
-    # |100-110| <= 33 holds, |100-200| <= 60 does not
-    assert m["impact_within_30pct"].value == 0.5
+    assert m["root_cause_top1"].value == pytest.approx(2 / 3, abs=1e-4)
+    assert m["action_correct"].value == pytest.approx(2 / 3, abs=1e-4)
+    # |100-110| <= 33 holds (twice), |100-200| <= 60 does not
+    assert m["impact_within_30pct"].value == pytest.approx(2 / 3, abs=1e-4)
+    # "fades" was right for the one-day incident, wrong for the one still on tomorrow;
+    # the no-forecast baseline ("it persists") is right only for the latter
+    assert m["persistence_correct"].value == 0.5
+    assert m["baseline_no_forecast_persistence"].value == 0.5
     assert m["groundedness"].value == 1.0 and m["case_errors"].value == 0
 
 
