@@ -73,6 +73,21 @@ def git_sha() -> str | None:
         return None
 
 
+def git_dirty() -> bool | None:
+    """Return whether tracked files had uncommitted changes (then the code is not git_sha)."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
+        return bool(out.stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def read_meta(folder: Path) -> dict[str, Any]:
     """Read a cassette set's metadata.
 
@@ -102,6 +117,7 @@ def write_meta(folder: Path, server: str | None) -> dict[str, Any]:
         "prompts": prompt_hashes(),
         "tool_schemas_sha256": tool_schema_hash(),
         "git_sha": git_sha(),
+        "git_dirty": git_dirty(),
     }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
