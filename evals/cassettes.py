@@ -178,6 +178,16 @@ def endpoint_env(
         get_settings.cache_clear()
 
 
+def is_cassette_miss(exc: BaseException) -> bool:
+    """Whether a cassette miss is anywhere in the chain (the openai client and the run wrap it)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, CannotOverwriteExistingCassetteException):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 @contextmanager
 def cassette(path: Path, mode: Literal["offline", "replay", "record", "live"]) -> Iterator[None]:
     """Record or replay one case's HTTP traffic (nothing for offline and live runs).
@@ -204,13 +214,10 @@ def cassette(path: Path, mode: Literal["offline", "replay", "record", "live"]) -
     try:
         with recorder.use_cassette(str(path)):
             yield
-    except Exception as exc:  # find a cassette miss anywhere in the chain (openai wraps it)
-        cause: BaseException | None = exc
-        while cause is not None:
-            if isinstance(cause, CannotOverwriteExistingCassetteException):
-                raise ReplayMismatch(
-                    f"a request is not in cassette {path} (the run asked something the recording "
-                    f"never saw); {RERECORD}"
-                ) from exc
-            cause = cause.__cause__ or cause.__context__
+    except Exception as exc:
+        if is_cassette_miss(exc):
+            raise ReplayMismatch(
+                f"a request is not in cassette {path} (the run asked something the recording "
+                f"never saw); {RERECORD}"
+            ) from exc
         raise

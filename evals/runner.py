@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from agent.errors import RunFailedError
 from agent.schemas import ActionPlan
 from agent.service import AgentService
 from agent.verify import verify_plan
@@ -214,6 +215,7 @@ class SuiteRun:
         started = time.perf_counter()
         error = None
         view = None
+        run_id = None
         try:
             if case.triage_day is not None:
                 level, _, ids = case.scope.partition(":")
@@ -227,16 +229,17 @@ class SuiteRun:
         except cassettes.ReplayMismatch:
             raise
         except Exception as exc:  # scored as a failed case, with the reason
+            if cassettes.is_cassette_miss(exc):
+                raise  # the cassette context turns it into a ReplayMismatch
             error = f"{type(exc).__name__}: {exc}"
-            if "cassette" in str(exc).lower():
-                raise
+            run_id = exc.run_id if isinstance(exc, RunFailedError) else None
         latency = time.perf_counter() - started
         result = CaseResult(
             case=cid,
             kind=case.kind,
             repeat=repeat,
             status=view.status if view else "failed",
-            run_id=view.run_id if view else None,
+            run_id=view.run_id if view else run_id,
             error=error or (view.error if view else None),
             latency_s=round(latency, 2),
         )
