@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 
 from agent.service import RunView  # noqa: E402
 from agent.store import RunRecord  # noqa: E402
-from agent.templates import CAUSE_LABELS  # noqa: E402
+from agent.templates import CAUSE_LABELS, avoided_text  # noqa: E402
 from tools.backend import DuckDBBackend  # noqa: E402
 from tools.catalog import load_catalog  # noqa: E402
 from tools.data.kpis import kpi_query  # noqa: E402
@@ -85,12 +85,13 @@ def render_markdown(view: RunView, record: RunRecord) -> str:
                 if d is not None and d["decision"] == "edit":
                     ((p, v),) = sent["parameters"].items()
                     decision += (
-                        f" with {p} = {v:g} (~{sent['expected_avoided']:.0f} avoided, "
+                        f" with {p} = {v:g} (~{sent['expected_avoided']:,.0f} avoided, "
                         f"${sent['cost']:,.0f})"
                     )
+            point, lo, hi = avoided_text(a.expected_avoided, *a.avoided_ci)
             lines.append(
                 f"| {i} | {spec.title} (`{a.action_id}`) | {a.target} | {param} = {value:g} | "
-                f"{a.expected_avoided:.0f} ({a.avoided_ci[0]:.0f}-{a.avoided_ci[1]:.0f}) | "
+                f"{point} ({lo} to {hi}) | "
                 f"${a.cost:,.0f} | {decision} |"
             )
         lines += (

@@ -33,6 +33,21 @@ def pts(x: float) -> str:
     return f"{100 * x:+.1f} pts"
 
 
+def avoided_text(point: float, lo: float, hi: float) -> tuple[str, str, str]:
+    """Format late deliveries avoided and its interval with one shared precision.
+
+    Whole deliveries read best, but a narrow interval (a well-estimated effect on one
+    store-day) would print as "6 to 6", so it keeps one decimal then.
+
+    >>> avoided_text(42.3, 40.8, 43.9)
+    ('42', '41', '44')
+    >>> avoided_text(5.9, 5.7, 6.1)
+    ('5.9', '5.7', '6.1')
+    """
+    digits = 0 if hi - lo >= 2 else 1
+    return f"{point:,.{digits}f}", f"{lo:,.{digits}f}", f"{hi:,.{digits}f}"
+
+
 def value_text(variable: str, x: float | None) -> str:
     """Format a graph variable's value in its unit."""
     if x is None:
@@ -96,7 +111,7 @@ def template_plan(
             Finding(
                 text=f"{target} on {day}: late rate {pct(res['value'])} against "
                 f"{pct(res['expected'])} on a normal day ({pts(res['excess'])}), about "
-                f"{res['late_excess']:.0f} extra late deliveries.",
+                f"{res['late_excess']:,.0f} extra late deliveries.",
                 evidence_ids=[eid],
             )
         )
@@ -149,6 +164,7 @@ def template_plan(
                 spec = catalog.get(a["action_id"])
                 ((param, value),) = a["parameters"].items()
                 lo, hi = a["avoided_ci"]
+                avoided = avoided_text(a["expected_avoided"], lo, hi)
                 actions.append(
                     PlannedAction(
                         action_id=a["action_id"],
@@ -161,8 +177,8 @@ def template_plan(
                         rationale="Treats "
                         f"{CAUSE_LABELS.get(a['addresses'], a['addresses'])} at {target}: "
                         f"{spec.title.lower()} ({value:g} {spec.lever.unit}); avoids about "
-                        f"{a['expected_avoided']:.0f} late deliveries "
-                        f"(80% interval {lo:.0f} to {hi:.0f}) "
+                        f"{avoided[0]} late deliveries "
+                        f"(80% interval {avoided[1]} to {avoided[2]}) "
                         f"for ${a['cost']:,.0f}.",
                         evidence_ids=[rec["id"]],
                     )
@@ -226,7 +242,7 @@ def template_plan(
         best = actions[0]
         summary += (
             f" First action: {catalog.get(best.action_id).title.lower()} at {best.target}, about "
-            f"{best.expected_avoided:.0f} late deliveries avoided."
+            f"{avoided_text(best.expected_avoided, *best.avoided_ci)[0]} late deliveries avoided."
         )
         summary_ids.append(best.evidence_ids[0])
     if not results:

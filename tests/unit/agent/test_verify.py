@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from agent.schemas import ActionPlan, Finding, PlannedAction
+from agent.templates import avoided_text
 from agent.verify import extract_numbers, matches, verify_plan
 
 EVIDENCE: dict[str, dict[str, Any]] = {
@@ -139,3 +140,20 @@ def test_matching_respects_the_written_precision(
     value: float, decimals: int, percent: bool, evidence: list[float], ok: bool
 ) -> None:
     assert matches(value, decimals, percent, evidence) is ok
+
+
+@pytest.mark.parametrize(
+    ("point", "lo", "hi", "text"),
+    [
+        (42.3, 40.8, 43.9, ("42", "41", "44")),
+        (1072.4, 1031.0, 1114.2, ("1,072", "1,031", "1,114")),
+        (5.9, 5.7, 6.2, ("5.9", "5.7", "6.2")),  # whole numbers would read "6 to 6"
+    ],
+)
+def test_avoided_deliveries_keep_a_visible_interval_and_stay_grounded(
+    point: float, lo: float, hi: float, text: tuple[str, str, str]
+) -> None:
+    assert avoided_text(point, lo, hi) == text
+    for written, source in zip(text, (point, lo, hi), strict=True):
+        (number,) = extract_numbers(f"avoids {written} late deliveries")
+        assert matches(*number, [source])
