@@ -234,9 +234,7 @@ class AgentService:
         Raises:
             RunInputError: no such run.
         """
-        record = self.store.get_run(run_id)
-        if record is None:
-            raise RunInputError(f"no run {run_id!r}; `lastmile runs list` shows the recent ones")
+        record = self.record(run_id)
         snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
         pending = []
         if snapshot.interrupts:
@@ -265,7 +263,7 @@ class AgentService:
         """
         record = self.store.get_run(run_id)
         if record is None:
-            raise RunInputError(f"no run {run_id!r}")
+            raise RunInputError(f"no run {run_id!r}; `lastmile runs list` shows the recent ones")
         return record
 
     def results(self, run_id: str) -> list[dict[str, Any]]:

@@ -11,17 +11,9 @@ from __future__ import annotations
 
 import random
 
+from tools.data.schema import INCIDENT_KINDS
 from tools.data.synthetic import IncidentSpec, WorldConfig
 from tools.data.synthetic.scm import draw_exogenous
-
-KINDS = (
-    "driver_shortage",
-    "severe_weather",
-    "carrier_outage",
-    "volume_surge",
-    "dispatch_delay",
-    "traffic_disruption",
-)
 
 
 def mixed_incidents(
@@ -31,7 +23,7 @@ def mixed_incidents(
     rng = random.Random(config.seed * 7919 + 13)
     regions = config.region_ids
     specs: list[IncidentSpec] = []
-    for kind in KINDS:
+    for kind in INCIDENT_KINDS:
         for j in range(per_kind):
             day = rng.randrange(first_day, config.days - 3)
             regional = (

@@ -236,7 +236,6 @@ def evaluate_forecast(path: Path, label: str, out: Collected) -> None:
 def real_data() -> dict[str, Any]:
     """LaLonde effect estimate and NAB window precision/recall (fixtures shipped in tests/)."""
     from tools.causal.effects import estimate_effect
-    from tools.detect import scan_panel
 
     nsw = pd.read_csv(FIXTURES / "lalonde" / "nsw_mixtape.csv")
     cps = pd.read_csv(FIXTURES / "lalonde" / "cps_mixtape.csv")
@@ -244,7 +243,7 @@ def real_data() -> dict[str, Any]:
     covariates = ["age", "educ", "black", "hisp", "marr", "nodegree", "re74", "re75"]
     est = estimate_effect(data, "treat", "re78", covariates)
     experiment = float(nsw.groupby("treat").re78.mean().diff().iloc[-1])
-    nab = nab_scores(scan_panel)
+    nab = nab_scores()
     return {
         "lalonde": {
             "naive": round(est.naive),
@@ -259,8 +258,10 @@ def real_data() -> dict[str, Any]:
     }
 
 
-def nab_scores(scan_panel: Any) -> dict[str, Any]:
+def nab_scores() -> dict[str, Any]:
     """Flag NAB points with the generic panel scan; precision/recall against the windows."""
+    from tools.detect import scan_panel
+
     windows = json.loads((FIXTURES / "nab_sample" / "label_windows.json").read_text())
     out: dict[str, Any] = {}
     for name, spans in windows.items():
@@ -288,6 +289,7 @@ def nab_scores(scan_panel: Any) -> dict[str, Any]:
             hit.append(bool(in_win.any()))
         out[name] = {
             "flags": len(flagged),
+            "flags_inside": int(inside.sum()),
             "precision": round(float(inside.mean()), 3) if len(flagged) else None,
             "windows": len(spans),
             "windows_detected": sum(hit),

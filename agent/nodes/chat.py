@@ -21,7 +21,7 @@ from langgraph.runtime import Runtime
 
 from agent import llm
 from agent.context import Context
-from agent.nodes.common import call_tool, merge, now, tool_context
+from agent.nodes.common import call_tool, llm_event, merge, tool_context
 from agent.state import State
 from agent.untrusted import untrusted
 from prompts import load_prompt
@@ -87,31 +87,23 @@ def call_model(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             "messages": [AIMessage(content=note)],
             "notes": [note],
             "trace": [
-                {
-                    "at": now(),
-                    "kind": "llm",
-                    "node": "call_model",
-                    "model": llm.model_name(model),
-                    "prompt": prompt_id,
-                    "prompt_sha256": sha,
-                    "ms": 0,
-                    "error": str(exc)[:500],
-                }
+                llm_event(
+                    "call_model",
+                    llm.model_name(model),
+                    (prompt_id, sha),
+                    started,
+                    error=str(exc)[:500],
+                )
             ],
         }
-    usage = getattr(reply, "usage_metadata", None) or {}
-    event = {
-        "at": now(),
-        "kind": "llm",
-        "node": "call_model",
-        "model": llm.model_name(model),
-        "prompt": prompt_id,
-        "prompt_sha256": sha,
-        "ms": round((time.perf_counter() - started) * 1000, 1),
-        "input_tokens": usage.get("input_tokens", 0),
-        "output_tokens": usage.get("output_tokens", 0),
-        "tool_calls": [c["name"] for c in getattr(reply, "tool_calls", [])],
-    }
+    event = llm_event(
+        "call_model",
+        llm.model_name(model),
+        (prompt_id, sha),
+        started,
+        reply,
+        tool_calls=[c["name"] for c in getattr(reply, "tool_calls", [])],
+    )
     return {"messages": [reply], "trace": [event]}
 
 

@@ -22,6 +22,39 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def llm_event(
+    node: str,
+    model: str,
+    prompt: tuple[str, str],
+    started: float,
+    reply: Any = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Trace event of one model call: model, prompt id and hash, latency and tokens.
+
+    Args:
+        node: the graph node that called the model.
+        model: the model's name.
+        prompt: (prompt id, its sha256).
+        started: ``time.perf_counter()`` before the call.
+        reply: the model's message (None when the call failed: no tokens).
+        **extra: more fields (attempt, tool calls, error).
+    """
+    usage = getattr(reply, "usage_metadata", None) or {}
+    return {
+        "at": now(),
+        "kind": "llm",
+        "node": node,
+        "model": model,
+        "prompt": prompt[0],
+        "prompt_sha256": prompt[1],
+        "ms": round((time.perf_counter() - started) * 1000, 1),
+        "input_tokens": usage.get("input_tokens", 0),
+        "output_tokens": usage.get("output_tokens", 0),
+        **extra,
+    }
+
+
 def tool_context(state: State, context: Context) -> ToolContext:
     """Build a tool context over the run's database, continuing the run's evidence."""
     return ToolContext(

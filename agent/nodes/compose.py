@@ -12,7 +12,7 @@ from langgraph.runtime import Runtime
 
 from agent import llm
 from agent.context import Context
-from agent.nodes.common import now
+from agent.nodes.common import llm_event, now
 from agent.prompting import compact_results, prompt_evidence
 from agent.schemas import ActionPlan
 from agent.settings import get_settings
@@ -89,19 +89,14 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             "parsing_error": f"the model rejected the request: {exc}",
         }
     raw, parsed, error = out.get("raw"), out.get("parsed"), out.get("parsing_error")
-    usage = getattr(raw, "usage_metadata", None) or {}
-    event = {
-        "at": now(),
-        "kind": "llm",
-        "node": "compose_plan",
-        "model": llm.model_name(model),
-        "prompt": prompt.id,
-        "prompt_sha256": prompt.sha256,
-        "attempt": attempts,
-        "ms": round((time.perf_counter() - started) * 1000, 1),
-        "input_tokens": usage.get("input_tokens", 0),
-        "output_tokens": usage.get("output_tokens", 0),
-    }
+    event = llm_event(
+        "compose_plan",
+        llm.model_name(model),
+        (prompt.id, prompt.sha256),
+        started,
+        raw,
+        attempt=attempts,
+    )
     if parsed is None:
         problem = f"the plan did not match the ActionPlan schema: {error}"
         event["error"] = problem
