@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 from agent.parsing import Request, parse_request
 from agent.templates import template_plan
 from agent.untrusted import strip_untrusted
-from tools.backend import DuckDBBackend
-from tools.scope import Catalog, load_catalog
+from tools.analytics.scope import Catalog, load_catalog
+from tools.data.backend import DuckDBBackend
 
 _TAG = re.compile(r"<(?P<tag>tool_results|request)>\s*(?P<body>.*?)\s*</(?P=tag)>", re.S)
 

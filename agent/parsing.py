@@ -14,7 +14,7 @@ from typing import Literal
 
 import pandas as pd
 
-from tools.scope import Catalog
+from tools.analytics.scope import Catalog
 
 Intent = Literal["why", "forecast", "actions", "kpis"]
 _MONTHS = {

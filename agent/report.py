@@ -15,8 +15,8 @@ import pandas as pd  # noqa: E402
 from agent.service import RunView  # noqa: E402
 from agent.store import RunRecord  # noqa: E402
 from agent.templates import CAUSE_LABELS, avoided_text  # noqa: E402
-from tools.backend import DuckDBBackend  # noqa: E402
 from tools.catalog import load_catalog  # noqa: E402
+from tools.data.backend import DuckDBBackend  # noqa: E402
 from tools.data.kpis import kpi_query  # noqa: E402
 
 

@@ -28,9 +28,9 @@ from agent.nodes.approval import validate_decisions
 from agent.schemas import ActionPlan, Decision
 from agent.settings import Settings, get_settings
 from agent.store import RunRecord, RunStore
-from tools.backend import DuckDBBackend
-from tools.errors import ToolError
-from tools.scope import load_catalog, resolve_scope
+from tools.analytics.scope import load_catalog, resolve_scope
+from tools.core.errors import ToolError
+from tools.data.backend import DuckDBBackend
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from tools.backend import Backend
+from tools.data.backend import Backend
 from tools.data.synthetic import IncidentSpec, World, WorldConfig, build_world
 from tools.data.synthetic.scm import Intervention, simulate
 from tools.scan_anomalies import Anomaly

@@ -28,14 +28,14 @@ from agent.verify import verify_plan
 from evals import cassettes
 from evals.groundtruth import Truth, incidents_touched, load_truth, simulated_avoided, world_of
 from evals.suite import Case, DatasetSpec, Suite
-from tools.backend import DuckDBBackend
-from tools.context import ToolContext
+from tools.analytics.scope import ScopeLevel, load_catalog
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
+from tools.data.backend import DuckDBBackend
 from tools.data.olist import ingest_olist
 from tools.data.synthetic import CAUSES, World, WorldConfig, generate_world
 from tools.data.synthetic.generator import GENERATOR_VERSION
-from tools.errors import ToolError
 from tools.scan_anomalies import Anomaly, ScanAnomaliesInput, scan_anomalies
-from tools.scope import ScopeLevel, load_catalog
 
 logger = logging.getLogger(__name__)
 Mode = Literal["offline", "replay", "record", "live"]

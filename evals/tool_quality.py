@@ -45,16 +45,16 @@ from evals.groundtruth import (
     world_of,
 )
 from evals.scenarios import confounded_incidents, mixed_incidents
-from tools.backend import DuckDBBackend
-from tools.context import ToolContext
+from tools.analytics.panel import store_day_frame
+from tools.analytics.scope import load_catalog, resolve_scope
+from tools.core.context import ToolContext
+from tools.data.backend import DuckDBBackend
 from tools.data.synthetic import CAUSES, WorldConfig, generate_world
 from tools.data.synthetic.generator import GENERATOR_VERSION
 from tools.diagnose import diagnose_frame
 from tools.forecast import backtest, kpi_series
-from tools.panel import store_day_frame
 from tools.recommend_actions import late_within_counter, recommend_for
 from tools.scan_anomalies import scan_store_days
-from tools.scope import load_catalog, resolve_scope
 
 logger = logging.getLogger("evals.tool_quality")
 FIXTURES = Path(__file__).parents[1] / "tests" / "fixtures"
@@ -260,7 +260,7 @@ def real_data() -> dict[str, Any]:
 
 def nab_scores() -> dict[str, Any]:
     """Flag NAB points with the generic panel scan; precision/recall against the windows."""
-    from tools.detect import scan_panel
+    from tools.analytics.detect import scan_panel
 
     windows = json.loads((FIXTURES / "nab_sample" / "label_windows.json").read_text())
     out: dict[str, Any] = {}

@@ -1,9 +1,9 @@
 """Deterministic, typed last-mile analytics usable without any LLM.
 
 Every tool is a function ``tool(ctx, args) -> result``: ``args`` is a pydantic model (what a
-caller, person or LLM, may set), ``ctx`` (:class:`~tools.context.ToolContext`) carries the data
+caller, person or LLM, may set), ``ctx`` (:class:`~tools.core.context.ToolContext`) carries the data
 backend and the run's evidence store, and the result is a pydantic model with an
-``evidence_id`` a plan can cite. Recoverable problems raise :class:`~tools.errors.ToolError`.
+``evidence_id`` a plan can cite. Recoverable problems raise :class:`~tools.core.errors.ToolError`.
 
 ``tools`` never imports ``agent``: the agent reaches analytics only through this registry.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tools.context import ToolContext
-from tools.errors import ToolError
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
 
 if TYPE_CHECKING:
     from tools.registry import TOOLS, ToolSpec

@@ -26,14 +26,14 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from tools.baselines import kpi_residuals, region_residuals
+from tools.analytics.baselines import kpi_residuals, region_residuals
+from tools.analytics.panel import finite, region_day_frame, store_day_frame
+from tools.analytics.scope import load_catalog, resolve_target
 from tools.causal.effects import EffectEstimate, estimate_effect
 from tools.causal.graph import CausalGraph, load_graph
 from tools.causal.scm import FittedScm, attribute, fit_scm, linear_attribution
-from tools.context import ToolContext
-from tools.errors import ToolError
-from tools.panel import finite, region_day_frame, store_day_frame
-from tools.scope import load_catalog, resolve_target
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
 
 Confidence = Literal["high", "medium", "low"]
 

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from tools.context import ToolContext
+from tools.analytics.scope import ResolvedScope, ScopeLevel, load_catalog, resolve_scope
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
 from tools.data.kpis import kpi_query
-from tools.errors import ToolError
-from tools.scope import ResolvedScope, ScopeLevel, load_catalog, resolve_scope
 
 logging.getLogger("cmdstanpy").disabled = True
 logging.getLogger("prophet").setLevel(logging.ERROR)

@@ -18,11 +18,11 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
-from tools.context import ToolContext
+from tools.analytics.scope import load_catalog, resolve_scope
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
 from tools.data.kpis import kpi_query
 from tools.data.schema import CARRIERS, LATE_SQL
-from tools.errors import ToolError
-from tools.scope import load_catalog, resolve_scope
 
 KpiName = Literal[
     "orders",

@@ -25,17 +25,17 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from tools.backend import Backend
-from tools.baselines import kpi_residuals
+from tools.analytics.baselines import kpi_residuals
+from tools.analytics.panel import store_day_frame
+from tools.analytics.scope import load_catalog, resolve_target
 from tools.catalog import ActionSpec
 from tools.catalog import load_catalog as load_action_catalog
 from tools.causal.graph import load_graph
 from tools.causal.scm import FittedScm
-from tools.context import ToolContext
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
+from tools.data.backend import Backend
 from tools.diagnose import causal_model, diagnose_frame
-from tools.errors import ToolError
-from tools.panel import store_day_frame
-from tools.scope import load_catalog, resolve_target
 
 INTERVAL = 0.8
 DRAWS = 400

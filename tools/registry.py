@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tools.context import ToolContext
+from tools.core.context import ToolContext
 from tools.diagnose import DiagnoseInput, DiagnoseResult, diagnose
 from tools.forecast import ForecastInput, ForecastResult, forecast
 from tools.query_kpis import QueryKpisInput, QueryKpisResult, query_kpis

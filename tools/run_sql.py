@@ -31,11 +31,11 @@ import sqlglot
 from pydantic import BaseModel, Field, field_validator
 from sqlglot import exp
 
-from tools.backend import DuckDBBackend
-from tools.context import ToolContext
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
+from tools.data.backend import DuckDBBackend
 from tools.data.schema import ALL_TABLES
 from tools.data.views import VIEWS
-from tools.errors import ToolError
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 

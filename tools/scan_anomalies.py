@@ -2,14 +2,14 @@
 
 Store-day KPIs (outcomes and leading indicators) are compared with seasonal baselines that
 know the weekday and the promotion and holiday calendar; the standardised residuals go to a
-robust PyOD detector (:mod:`tools.detect`). Leading indicators (no-shows against the roster,
-volume against the plan, dispatch delay, carrier-specific lateness, weather, traffic) are
-watched beside the late rate, so a shortage shows up the morning the roster is short. Once
-the day's outcomes are in, only anomalies that cost late deliveries are reported. When
+robust PyOD detector (:mod:`tools.analytics.detect`). Leading indicators (no-shows against
+the roster, volume against the plan, dispatch delay, carrier-specific lateness, weather,
+traffic) are watched beside the late rate, so a shortage shows up the morning the roster is
+short. Once the day's outcomes are in, only anomalies that cost late deliveries are reported. When
 several stores of a region go off together, they are reported as one regional anomaly.
 
 Example:
-    >>> from tools.context import ToolContext
+    >>> from tools.core.context import ToolContext
     >>> ctx = ToolContext.for_duckdb("data/lastmile.duckdb")
     >>> result = scan_anomalies(ctx, ScanAnomaliesInput(day=date(2026, 3, 9)))
     >>> [(a.target, a.severity, a.drivers) for a in result.anomalies]
@@ -24,7 +24,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from tools.baselines import (
+from tools.analytics.baselines import (
     KPIS,
     NO_SHOW_EXTREME_Z,
     ScanMode,
@@ -32,8 +32,7 @@ from tools.baselines import (
     kpis_for,
     region_residuals,
 )
-from tools.context import ToolContext
-from tools.detect import (
+from tools.analytics.detect import (
     ADVERSE_MIN_Z,
     DEFAULT_THRESHOLD,
     EXTREME_Z,
@@ -41,9 +40,10 @@ from tools.detect import (
     assemble,
     detect,
 )
-from tools.errors import ToolError
-from tools.panel import finite, region_day_frame, store_day_frame
-from tools.scope import ScopeLevel, load_catalog, resolve_scope, resolve_window
+from tools.analytics.panel import finite, region_day_frame, store_day_frame
+from tools.analytics.scope import ScopeLevel, load_catalog, resolve_scope, resolve_window
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
 
 MIN_ORDERS = 20
 MIN_LATE_EXCESS = 0.03
@@ -124,7 +124,7 @@ def scan_store_days(
     """Find anomalous store-days and region-days in ``window`` (pure: no I/O).
 
     Args:
-        frame: ``store_day`` rows (see :func:`tools.panel.store_day_frame`) covering the
+        frame: ``store_day`` rows (see :func:`tools.analytics.panel.store_day_frame`) covering the
             window and the history that defines normal (all rows are the reference; the
             estimators are robust to the few anomalous ones).
         window: first and last day to report.

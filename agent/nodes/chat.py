@@ -26,8 +26,8 @@ from agent.state import State
 from agent.untrusted import untrusted
 from prompts import load_prompt
 from tools import TOOLS
-from tools.backend import DuckDBBackend
-from tools.scope import load_catalog
+from tools.analytics.scope import load_catalog
+from tools.data.backend import DuckDBBackend
 
 MAX_TOOL_MESSAGE_CHARS = 12_000
 

@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from agent.context import Context
 from agent.state import State
 from tools import TOOLS, ToolError
-from tools.backend import DuckDBBackend
-from tools.context import ToolContext
-from tools.evidence import EvidenceStore
+from tools.core.context import ToolContext
+from tools.core.evidence import EvidenceStore
+from tools.data.backend import DuckDBBackend
 
 
 def now() -> str:

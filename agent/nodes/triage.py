@@ -9,8 +9,8 @@ from langgraph.runtime import Runtime
 from agent.context import Context
 from agent.nodes.common import call_tool, merge, tool_context
 from agent.state import State
-from tools.backend import DuckDBBackend
-from tools.scope import load_catalog
+from tools.analytics.scope import load_catalog
+from tools.data.backend import DuckDBBackend
 
 
 def scope_request(state: State, runtime: Runtime[Context]) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from agent.parsing import parse_request
-from tools.backend import DuckDBBackend
-from tools.scope import Catalog, load_catalog
+from tools.analytics.scope import Catalog, load_catalog
+from tools.data.backend import DuckDBBackend
 
 
 @pytest.fixture(scope="module")

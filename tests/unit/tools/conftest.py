@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.context import ToolContext
+from tools.core.context import ToolContext
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ import pytest
 
 from tools.causal.effects import estimate_effect
 from tools.causal.graph import load_graph
-from tools.context import ToolContext
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
 from tools.data.synthetic import IncidentSpec, WorldConfig, generate_world
 from tools.data.synthetic.scm import draw_exogenous
 from tools.diagnose import DiagnoseInput, diagnose
-from tools.errors import ToolError
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 

@@ -7,11 +7,11 @@ from datetime import date, timedelta
 import pytest
 
 import tools.forecast as forecast_module
-from tools.context import ToolContext
+from tools.analytics.scope import load_catalog, resolve_scope
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
 from tools.data.synthetic import WorldConfig, generate_world
-from tools.errors import ToolError
 from tools.forecast import ForecastInput, backtest, forecast, kpi_series
-from tools.scope import load_catalog, resolve_scope
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from tools.context import ToolContext
-from tools.errors import ToolError
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
 from tools.query_kpis import QueryKpisInput, query_kpis
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from evals.groundtruth import simulated_avoided, world_of
 from tools.catalog import load_catalog
-from tools.context import ToolContext
-from tools.errors import ToolError
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
 from tools.recommend_actions import RecommendActionsInput, recommend_actions
 
 CASES = [

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 import tools
-from tools.context import ToolContext
+from tools.core.context import ToolContext
 
 
 def test_every_tool_is_registered_under_its_module_name() -> None:

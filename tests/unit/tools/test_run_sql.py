@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.context import ToolContext
-from tools.errors import ToolError
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
 from tools.run_sql import RunSqlInput, check_sql, execute_guarded, run_sql
 
 HOSTILE = [

@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from tools.context import ToolContext
-from tools.errors import ToolError
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
 from tools.scan_anomalies import ScanAnomaliesInput, scan_anomalies
 
 
@@ -90,7 +90,7 @@ def test_after_the_day_only_anomalies_that_cost_late_deliveries_are_reported(
     ctx: ToolContext,
 ) -> None:
     """Half the roster missing but deliveries on time: a morning warning, not a problem."""
-    from tools.panel import store_day_frame
+    from tools.analytics.panel import store_day_frame
     from tools.scan_anomalies import scan_store_days
 
     frame = store_day_frame(ctx.backend, end=date(2026, 2, 12))

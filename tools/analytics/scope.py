@@ -9,8 +9,8 @@ from typing import Literal
 
 import pandas as pd
 
-from tools.backend import Backend
-from tools.errors import ToolError
+from tools.core.errors import ToolError
+from tools.data.backend import Backend
 
 ScopeLevel = Literal["all", "region", "store"]
 

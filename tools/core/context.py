@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.backend import Backend, DuckDBBackend
-from tools.evidence import EvidenceStore
+from tools.core.evidence import EvidenceStore
+from tools.data.backend import Backend, DuckDBBackend
 
 
 @dataclass

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from evals.tool_quality import nab_scores
-from tools.detect import detect, scan_panel
+from tools.analytics.detect import detect, scan_panel
 
 
 def _panel(seed: int, entities: int = 30, days: int = 90) -> pd.DataFrame:

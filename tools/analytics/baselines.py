@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tools.detect import standardize
-from tools.panel import Transform
+from tools.analytics.detect import standardize
+from tools.analytics.panel import Transform
 
 ScanMode = Literal["full", "morning"]
 
@@ -114,7 +114,7 @@ def kpi_residuals(
 
 
 def region_residuals(frame: pd.DataFrame, kpis: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (expected, z) of region-day KPIs (from :func:`tools.panel.region_day_frame`).
+    """Return (expected, z) of region-day KPIs (from ``region_day_frame``).
 
     Region aggregates are far less noisy than single stores, so the scale floors are halved;
     no-shows use the robust scale too (rain moves a region's rate more than chance does).

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from pyod.models.mcd import MCD
 
-from tools.panel import Transform, fit_baselines, transform_series
+from tools.analytics.panel import Transform, fit_baselines, transform_series
 
 Direction = Literal[1, -1, 0]
 DEFAULT_THRESHOLD = 9.0  # robust Mahalanobis distance

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from tools.backend import Backend
+from tools.data.backend import Backend
 
 Transform = Literal["none", "log"]
 

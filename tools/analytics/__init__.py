@@ -1,0 +1,1 @@
+"""Pure analytics the tools share: panels, seasonal baselines, the anomaly detector, scopes."""
