@@ -2,6 +2,7 @@
 
 from tools.data.synthetic.config import (
     CAUSES,
+    DataGap,
     IncidentSpec,
     ScmParams,
     WorldConfig,
@@ -11,6 +12,7 @@ from tools.data.synthetic.generator import World, build_world, generate_world
 
 __all__ = [
     "CAUSES",
+    "DataGap",
     "IncidentSpec",
     "ScmParams",
     "World",

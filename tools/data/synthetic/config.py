@@ -3,6 +3,10 @@
 ``IncidentSpec`` is the incident entry shared with the eval suites
 (``{kind, store | region, start_day | start_date, days, magnitude}``), so a world and its
 incidents can be written down by hand in YAML.
+
+``WorldConfig`` also describes *degraded* worlds, shaped like the data users actually have:
+feeds that are flat or missing, an own fleet only, uneven regions, stores opened late,
+closed weekdays and days lost from the export. Every option defaults to the complete world.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -78,8 +82,25 @@ class IncidentSpec(BaseModel):
         return (self.start_date - world_start).days
 
 
+class DataGap(BaseModel):
+    """Days missing from the data: deliveries due then are absent, as if the export lost them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start_day: int = Field(ge=0, description="First missing day; day 0 = start_date.")
+    days: int = Field(default=1, ge=1)
+    store: str | None = Field(default=None, description="One store's days only; default: all.")
+
+
 class WorldConfig(BaseModel):
-    """Size and seed of a synthetic world (the ``world:`` block of an eval suite)."""
+    """Size, seed and data shape of a synthetic world (the ``world:`` block of an eval suite).
+
+    The options after ``natural_events`` shape the world like the data users have. Two change
+    its make-up (``carriers``, ``region_sizes``); the others change only what the *data*
+    shows, so ground truth stays each incident's counterfactual effect on the store-days that
+    exist. With ``weather_feed: none`` the rain still falls; only the conditions table is
+    empty.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -90,15 +111,84 @@ class WorldConfig(BaseModel):
     start_date: date = date(2026, 1, 1)
     mean_orders: float = Field(default=300.0, ge=20, le=5_000, description="Orders/store-day.")
     natural_events: bool = Field(default=True, description="Rare natural disruptions (labelled).")
+    weather_feed: Literal["full", "flat", "none"] = Field(
+        default="full",
+        description="flat: conditions rows without information (no rain, traffic 1.0); "
+        "none: no conditions rows.",
+    )
+    staffing_feed: Literal["full", "none"] = Field(default="full", description="none: no rows.")
+    carriers: Literal["mixed", "own_fleet"] = Field(
+        default="mixed", description="own_fleet: no DSP or crowd deliveries."
+    )
+    region_sizes: list[Annotated[int, Field(ge=1)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=99,
+        description="Stores per region, in order (summing to stores); default: even blocks.",
+    )
+    store_opening: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="Store id -> day index it opens (no deliveries or staffing before).",
+    )
+    closed_weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        default_factory=list, description="Weekdays (0 = Monday) when no store operates."
+    )
+    gaps: list[DataGap] = Field(default_factory=list, description="Days lost from the data.")
 
     @field_validator("start_date", mode="before")
     @classmethod
     def _parse_date(cls, v: Any) -> Any:
         return date.fromisoformat(v) if isinstance(v, str) else v
 
+    @model_validator(mode="after")
+    def _check_shape(self) -> WorldConfig:
+        errors = self._region_problems() + self._coverage_problems()
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    def _region_problems(self) -> list[str]:
+        if self.region_sizes is None:
+            return []
+        errors = []
+        if sum(self.region_sizes) != self.stores:
+            errors.append(
+                f"region_sizes {self.region_sizes} hold {sum(self.region_sizes)} stores, "
+                f"not the world's {self.stores}"
+            )
+        if self.regions is not None and self.regions != len(self.region_sizes):
+            errors.append(
+                f"regions is {self.regions} but region_sizes lists {len(self.region_sizes)}"
+            )
+        return errors
+
+    def _coverage_problems(self) -> list[str]:
+        errors = []
+        known = set(self.store_ids) if self.store_opening or self.gaps else set()
+        for store, day in self.store_opening.items():
+            if store not in known:
+                errors.append(f"store_opening: unknown store {store!r}")
+            elif day >= self.days:
+                errors.append(f"store_opening: {store} opens on day {day}, after the last day")
+        if len(set(self.closed_weekdays)) != len(self.closed_weekdays):
+            errors.append(f"closed_weekdays {self.closed_weekdays} repeats a weekday")
+        if len(set(self.closed_weekdays)) == 7:
+            errors.append("closed_weekdays closes every day of the week")
+        for i, gap in enumerate(self.gaps):
+            if gap.start_day + gap.days > self.days:
+                errors.append(
+                    f"gaps[{i}]: days {gap.start_day}..{gap.start_day + gap.days - 1}"
+                    f" fall outside the world (days 0..{self.days - 1})"
+                )
+            if gap.store is not None and gap.store not in known:
+                errors.append(f"gaps[{i}]: unknown store {gap.store!r}")
+        return errors
+
     @property
     def n_regions(self) -> int:
         """Number of regions (explicit, or about fifteen stores per region, at most 8)."""
+        if self.region_sizes is not None:
+            return len(self.region_sizes)
         if self.regions is not None:
             return min(self.regions, self.stores)
         return max(1, min(8, math.ceil(self.stores / 15)))

@@ -4,6 +4,9 @@
 events, computes each one's true effect by counterfactual simulation, and writes every
 contract table plus ``incidents`` in one atomic load. Deliveries are written in chunks of
 days, so memory stays bounded whatever the world's size.
+
+The world's data-shape options only change what is written: store-days that do not operate
+or were lost in a gap have no rows, and a feed may be flat or absent (:mod:`.coverage`).
 """
 
 from __future__ import annotations
@@ -31,18 +34,33 @@ from tools.data.synthetic.scm import (
     Shock,
     StoreDays,
     draw_exogenous,
-    effect_of,
-    emergent_crunches,
     injected_shocks,
-    number_natural,
     simulate,
 )
+from tools.data.synthetic.truth import effect_of, emergent_crunches, number_natural
 from tools.data.validate import sql_literal
 
 logger = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1
 ROWS_PER_CHUNK = 1_000_000
+INCIDENT_COLUMNS = [
+    "incident_id",
+    "kind",
+    "store_id",
+    "region",
+    "start_date",
+    "end_date",
+    "kpi",
+    "true_cause",
+    "cause_variable",
+    "magnitude",
+    "true_effect",
+    "late_excess",
+    "affected_store_days",
+    "injected",
+    "description",
+]
 
 
 @dataclass
@@ -94,25 +112,34 @@ def stores_frame(world: World) -> pd.DataFrame:
 
 
 def staffing_frame(world: World) -> pd.DataFrame:
-    """Build the ``staffing`` table: scheduled versus present drivers per store-day."""
+    """Build the ``staffing`` table: scheduled versus present drivers per operating store-day.
+
+    A gap loses deliveries only: the roster of those days is still there.
+    """
     exo, sd = world.exo, world.store_days
     n_d, n_s = exo.n_days, exo.n_stores
+    rows = exo.coverage.operating.reshape(-1)
     return pd.DataFrame(
         {
-            "date": np.repeat(np.array(exo.dates, dtype="datetime64[D]"), n_s),
-            "store_id": np.tile(np.array(world.config.store_ids), n_d),
-            "scheduled_drivers": sd.scheduled.reshape(-1),
-            "present_drivers": sd.present.reshape(-1),
+            "date": np.repeat(np.array(exo.dates, dtype="datetime64[D]"), n_s)[rows],
+            "store_id": np.tile(np.array(world.config.store_ids), n_d)[rows],
+            "scheduled_drivers": sd.scheduled.reshape(-1)[rows],
+            "present_drivers": sd.present.reshape(-1)[rows],
         }
     )
 
 
 def conditions_frame(world: World) -> pd.DataFrame:
-    """Build the ``conditions`` table: weather and traffic per region-day."""
+    """Build the ``conditions`` table: weather and traffic per region-day, every day.
+
+    With ``weather_feed: flat`` every row says no rain, typical traffic and no severe
+    weather, with a temperature free of the rain's cooling: a feed that carries no
+    information about the world's real weather and traffic (which still act on it).
+    """
     exo, sd = world.exo, world.store_days
     n_d, n_r = exo.n_days, exo.n_regions
     precip = sd.region_precip.reshape(-1)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "date": np.repeat(np.array(exo.dates, dtype="datetime64[D]"), n_r),
             "region": np.tile(np.array(world.config.region_ids), n_d),
@@ -122,6 +149,12 @@ def conditions_frame(world: World) -> pd.DataFrame:
             "traffic_index": np.round(sd.region_traffic.reshape(-1), 3),
         }
     )
+    if world.config.weather_feed == "flat":
+        frame["precip_mm"] = 0.0
+        frame["temp_c"] = np.round(exo.temp.reshape(-1), 1)
+        frame["severe_weather"] = False
+        frame["traffic_index"] = 1.0
+    return frame
 
 
 def calendar_frame(world: World) -> pd.DataFrame:
@@ -130,7 +163,8 @@ def calendar_frame(world: World) -> pd.DataFrame:
     rows: list[tuple[object, str | None, str, str]] = []
     for day in np.nonzero(exo.chain_promo)[0]:
         rows.append((exo.dates[day], None, "promo", "Chain-wide promotion"))
-    for day, store in zip(*np.nonzero(exo.store_promo), strict=True):
+    # A store runs promotions only on days it operates.
+    for day, store in zip(*np.nonzero(exo.store_promo & exo.coverage.operating), strict=True):
         rows.append((exo.dates[day], world.config.store_ids[store], "promo", "Store promotion"))
     for index, name in exo.holiday_names.items():
         rows.append((exo.dates[index], None, "holiday", name))
@@ -144,6 +178,8 @@ def incidents_frame(world: World) -> pd.DataFrame:
     exo, cfg = world.exo, world.config
     rows = []
     for shock in world.shocks:
+        if not shock.labelled:
+            continue
         rise, excess, cells = effect_of(exo, world.shocks, shock, world.store_days)
         cause, variable = CAUSES[shock.kind]
         if shock.store is not None:
@@ -175,26 +211,7 @@ def incidents_frame(world: World) -> pd.DataFrame:
                 f"magnitude {shock.magnitude:g}: late rate +{100 * rise:.1f} pts",
             }
         )
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "incident_id",
-            "kind",
-            "store_id",
-            "region",
-            "start_date",
-            "end_date",
-            "kpi",
-            "true_cause",
-            "cause_variable",
-            "magnitude",
-            "true_effect",
-            "late_excess",
-            "affected_store_days",
-            "injected",
-            "description",
-        ],
-    )
+    frame = pd.DataFrame(rows, columns=INCIDENT_COLUMNS)
     for col in ("start_date", "end_date"):
         frame[col] = pd.to_datetime(frame[col])
     return frame
@@ -214,6 +231,11 @@ def delivery_chunks(
         for d in days:
             frame = day_deliveries(exo, sd, d, seq)
             seq += len(frame)
+            # Drawn and then dropped, so the other store-days keep the complete world's rows
+            # (and their ids): a store not open, a closed weekday, a day lost in a gap.
+            shown = exo.coverage.observed[d]
+            if not shown.all():
+                frame = frame[shown[frame["store_idx"].to_numpy()]]
             frames.append(frame)
         yield days, pd.concat(frames, ignore_index=True)
 
@@ -298,8 +320,10 @@ def generate_world(
             ["stores", "deliveries", "staffing", "conditions", "calendar", "incidents"]
         )
         load.add_frame("stores", stores_frame(world), "generator:stores")
-        load.add_frame("staffing", staffing_frame(world), "generator:staffing")
-        load.add_frame("conditions", conditions_frame(world), "generator:conditions")
+        if config.staffing_feed != "none":
+            load.add_frame("staffing", staffing_frame(world), "generator:staffing")
+        if config.weather_feed != "none":
+            load.add_frame("conditions", conditions_frame(world), "generator:conditions")
         load.add_frame("calendar", calendar_frame(world), "generator:calendar")
         load.add_frame("incidents", incidents_frame(world), "generator:incidents")
         store_map = pd.DataFrame(
