@@ -3,21 +3,31 @@
 Each file is matched to a table by an explicit ``table=path`` or by its name
 (``deliveries.csv``, ``deliveries_2026-03.parquet``, ``stores.csv.gz``). All files of one call
 form one atomic load: every problem in every file is reported together, and nothing is
-written unless all of them are clean.
+written unless all of them are clean. CSV separators, decimal commas and encodings are handled
+by :mod:`tools.data.dialect`; files in another shape are loaded with a mapping
+(:mod:`tools.data.mapping`).
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import duckdb
 
+from tools.data.dialect import (
+    CSV_SUFFIXES,
+    PARQUET_SUFFIXES,
+    CsvOptions,
+    Source,
+    numbers_sql,
+    open_source,
+    unreadable,
+)
 from tools.data.schema import CONTRACT_TABLES, LOAD_ORDER
 from tools.data.store import AtomicLoad, LoadMode, LoadReport
-from tools.data.validate import DataValidationError, Problem, sql_literal
-
-CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
-PARQUET_SUFFIXES = (".parquet", ".pq")
+from tools.data.validate import DataValidationError, Problem
+from tools.data.zones import check_zone
 
 
 def _table_for(path: Path) -> str | None:
@@ -71,30 +81,10 @@ def resolve_inputs(specs: list[str]) -> list[tuple[str, Path]]:
     return sorted(pairs, key=lambda tp: LOAD_ORDER.index(tp[0]))
 
 
-def source_sql(path: Path) -> str:
-    """DuckDB relation reading ``path`` (CSV as text, to be typed by validation; or Parquet)."""
-    name = path.name.lower()
-    if name.endswith(PARQUET_SUFFIXES):
-        return f"read_parquet({sql_literal(str(path))})"
-    delim = "\t" if name.endswith(".tsv") else ","
-    return (
-        f"read_csv({sql_literal(str(path))}, header = true, all_varchar = true, "
-        f"delim = {sql_literal(delim)})"
-    )
-
-
-def _read_error(path: Path, exc: Exception) -> str:
-    """Say in one line why a file could not be read, without DuckDB's list of fixes."""
-    if isinstance(exc, ValueError):
-        return str(exc)
-    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-    detail = lines[1] if len(lines) > 1 and "sniffing" in lines[0] else lines[0]
-    kind = (
-        "Parquet"
-        if path.name.lower().endswith(PARQUET_SUFFIXES)
-        else ("CSV (UTF-8 text, comma-separated, a header row, balanced quotes)")
-    )
-    return f"file cannot be read as {kind}: {detail}"
+def _numeric_columns(table: str, source: Source) -> list[str]:
+    """Return the source's columns (spelled as in the file) feeding numeric contract columns."""
+    numeric = {c.name for c in CONTRACT_TABLES[table].columns if c.dtype in ("int", "float")}
+    return [name for name in source.columns if name.lower() in numeric]
 
 
 def ingest_files(
@@ -104,6 +94,7 @@ def ingest_files(
     mode: LoadMode = "replace",
     assume_tz: str | None = None,
     memory_limit: str | None = None,
+    csv: CsvOptions | None = None,
 ) -> LoadReport:
     """Validate and load contract tables from files in one atomic load.
 
@@ -114,43 +105,42 @@ def ingest_files(
             keys that are already stored.
         assume_tz: zone of timestamps written without one (default: such values are errors).
         memory_limit: optional DuckDB memory cap.
+        csv: separator, decimal mark and encoding of CSV files (default: detected, UTF-8; see
+            :mod:`tools.data.dialect`).
 
     Returns:
         What was written.
 
     Raises:
-        ValueError: an argument names no file or table.
+        ValueError: an argument names no file or table, or an unknown time zone.
         DataValidationError: listing every problem in every file; nothing was written.
     """
     pairs = resolve_inputs(specs)
-    with AtomicLoad(
-        db,
-        source="files: " + ", ".join(str(p) for _, p in pairs),
-        mode=mode,
-        assume_tz=assume_tz,
-        memory_limit=memory_limit,
-    ) as load:
-        unreadable: list[Problem] = []
+    options = csv or CsvOptions()
+    if assume_tz is not None:
+        check_zone(assume_tz, "--assume-timezone")
+    with (
+        tempfile.TemporaryDirectory(prefix="lastmile-ingest-") as workdir,
+        AtomicLoad(
+            db,
+            source="files: " + ", ".join(str(p) for _, p in pairs),
+            mode=mode,
+            assume_tz=assume_tz,
+            memory_limit=memory_limit,
+        ) as load,
+    ):
+        failed: list[Problem] = []
         for table, path in pairs:
-            rel = source_sql(path)
             try:
-                if path.stat().st_size == 0:
-                    raise ValueError("file is empty")
-                load.con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()
-                load.add_sql(table, f"SELECT * FROM {rel}", path.name)
-            except (duckdb.Error, ValueError) as exc:
-                unreadable.append(
-                    Problem(
-                        table=table,
-                        source=path.name,
-                        column=None,
-                        problem=_read_error(path, exc),
-                        count=0,
-                        examples=[],
-                    )
+                source = open_source(load.con, path, options, Path(workdir))
+                relation = numbers_sql(
+                    load.con, source, _numeric_columns(table, source), options.decimal
                 )
-        if unreadable:
-            raise DataValidationError(unreadable + load.problems)
+                load.add_sql(table, f"SELECT * FROM {relation}", path.name)
+            except (duckdb.Error, ValueError) as exc:
+                failed.append(unreadable(table, path, exc, options))
+        if failed:
+            raise DataValidationError(failed + load.problems)
         if "deliveries" in load.rows and mode == "replace":
             # Ground truth belongs to the world whose deliveries are being replaced.
             load.replace_tables(["incidents"])

@@ -6,12 +6,14 @@ Mapping (one *delivery* per order and seller, since a multi-seller order ships s
 contract                         Olist
 ===============================  ==============================================================
 ``stores``                       sellers: ``store_id`` = seller_id, ``region`` = seller_state,
-                                 ``market`` = seller_city; no coordinates (left NULL)
+                                 ``market`` = seller_city; no coordinates (left NULL);
+                                 ``timezone`` = America/Sao_Paulo for every seller
 ``deliveries.delivery_id``       ``<order_id>-<n>``, n numbering the order's sellers
 ``deliveries.zone_id``           customer_state + "-" + customer zip prefix (where known)
 ``carrier``                      ``dsp``: Olist sellers hand parcels to third-party carriers
 ``order_ts`` / ``promised_start`` order_purchase_timestamp (the promise runs from purchase)
-``promised_end``                 order_estimated_delivery_date (as given, 00:00 of that day)
+``promised_end``                 order_estimated_delivery_date, a date: 00:00 of that local day
+                                 by default, or its end (23:59:59.999999) on request
 ``dispatched_ts``                order_delivered_carrier_date (hand-over to the carrier)
 ``delivered_ts``                 order_delivered_customer_date
 ``status``                       delivered -> delivered; canceled/unavailable -> cancelled;
@@ -25,10 +27,19 @@ Not mapped, because Olist has no such data: ``staffing`` and ``conditions`` (lef
 drivers, distances, failure reasons and driver notes (NULL). Reviews and payments are not
 used. Orders without items have no seller, so no store: they are skipped and counted.
 
-Olist timestamps carry no zone; they are Brasília local time. They are read at the fixed
-offset UTC-03:00 (official BRT), which keeps every comparison identical to the source (a
-delivery is late exactly when ``delivered > estimated`` in the CSV); during the 2016-2018
-summer-time months instants are one hour off.
+Olist timestamps carry no zone: they are the platform's clock, Brasília local time. They are
+read in ``America/Sao_Paulo`` with its 2016-2018 summer time (UTC-02:00 from mid-October or
+early November to mid-February, UTC-03:00 otherwise), by the rules of :mod:`tools.data.zones`:
+a local time the clocks skipped (``2017-10-15 00:00``, the midnight summer time began) is
+shifted forward by the gap, to 01:00 local, so its local date is kept; a repeated one (the
+23:00 hour before summer time ended) is the earlier instant. Every seller's ``timezone`` is
+``America/Sao_Paulo`` too: sellers are all over Brazil, some in other zones, but the dates
+in the data (the estimated delivery date above all) are written on the platform's clock.
+
+The conversion is monotonic, so comparisons keep the source's order: by default (promise at
+00:00 of the estimated date) a delivery is late exactly when ``delivered > estimated`` in the
+CSV. ``promise_date="end_of_day"`` reads the estimated date as a deadline at the end of that
+day, which counts deliveries made on the day itself as on time.
 """
 
 from __future__ import annotations
@@ -43,10 +54,11 @@ from pydantic import BaseModel
 
 from tools.data.store import AtomicLoad, LoadReport
 from tools.data.validate import sql_literal
+from tools.data.zones import END_OF_DAY_SQL, PromiseDate
 
 logger = logging.getLogger(__name__)
 
-OLIST_TZ = "Etc/GMT+3"  # POSIX sign convention: this is UTC-03:00
+OLIST_TZ = "America/Sao_Paulo"  # Brasília time, with the summer time of the data's years
 FILES = {
     "orders": "olist_orders_dataset.csv",
     "items": "olist_order_items_dataset.csv",
@@ -141,8 +153,25 @@ def _status_sql() -> str:
     return f"CASE o.order_status {cases} END"
 
 
+def _promise_sql(promise_date: PromiseDate) -> str:
+    """Return the estimated delivery date as a promise: as written (00:00), or that day's end."""
+    estimated = "o.order_estimated_delivery_date"
+    if promise_date == "start_of_day":
+        return estimated
+    day = f"CAST(CAST(TRY_CAST({estimated} AS TIMESTAMP) AS DATE) AS TIMESTAMP)"
+    # Unreadable values pass through unchanged, so validation reports them as they are.
+    return (
+        f"CASE WHEN TRY_CAST({estimated} AS TIMESTAMP) IS NULL THEN {estimated} "
+        f"ELSE strftime({day} + {END_OF_DAY_SQL}, '%Y-%m-%d %H:%M:%S.%f') END"
+    )
+
+
 def ingest_olist(
-    path: str | Path, db: str | Path, *, memory_limit: str | None = None
+    path: str | Path,
+    db: str | Path,
+    *,
+    memory_limit: str | None = None,
+    promise_date: PromiseDate = "start_of_day",
 ) -> OlistReport:
     """Load an Olist dataset folder into ``db``, replacing its contract tables atomically.
 
@@ -150,14 +179,22 @@ def ingest_olist(
         path: folder with the Kaggle CSV files (orders, order_items, sellers; customers optional).
         db: DuckDB file (created if missing).
         memory_limit: optional DuckDB memory cap.
+        promise_date: ``start_of_day`` reads the estimated delivery date as 00:00 of that day
+            in Brasília (late exactly when the CSV says delivered > estimated);
+            ``end_of_day`` as 23:59:59.999999 of that day.
 
     Returns:
         What was read, mapped and skipped.
 
     Raises:
-        ValueError: if the folder is not an Olist dataset (missing files or columns).
+        ValueError: if the folder is not an Olist dataset (missing files or columns), or
+            ``promise_date`` is neither start_of_day nor end_of_day.
         DataValidationError: if mapped rows break the contract; nothing is written.
     """
+    if promise_date not in ("start_of_day", "end_of_day"):
+        raise ValueError(
+            f"promise_date must be 'start_of_day' or 'end_of_day', got {promise_date!r}"
+        )
     root = Path(path)
     with AtomicLoad(
         db, source=f"olist {root}", mode="replace", assume_tz=OLIST_TZ, memory_limit=memory_limit
@@ -182,7 +219,7 @@ def ingest_olist(
                 "(customer_id VARCHAR, customer_state VARCHAR, zip VARCHAR)"
             )
 
-        stores_sql = """
+        stores_sql = f"""
             WITH known AS (
               SELECT seller_id, any_value(seller_city) AS city, any_value(seller_state) AS state
               FROM _olist_sellers GROUP BY seller_id
@@ -195,7 +232,8 @@ def ingest_olist(
               coalesce(k.state, 'unknown') AS region,
               coalesce(k.city, 'unknown') AS market,
               CAST(NULL AS DOUBLE) AS lat,
-              CAST(NULL AS DOUBLE) AS lon
+              CAST(NULL AS DOUBLE) AS lon,
+              {sql_literal(OLIST_TZ)} AS timezone
             FROM used AS u LEFT JOIN known AS k USING (seller_id)
         """
         # Carrier hand-over stamped before the purchase is a known source error: dropped.
@@ -220,7 +258,7 @@ def ingest_olist(
                 'dsp' AS carrier,
                 o.order_purchase_timestamp AS order_ts,
                 o.order_purchase_timestamp AS promised_start,
-                o.order_estimated_delivery_date AS promised_end,
+                {_promise_sql(promise_date)} AS promised_end,
                 CASE WHEN {carrier_ok} THEN o.order_delivered_carrier_date END AS dispatched_ts,
                 CASE WHEN o.order_status = 'delivered'
                      THEN o.order_delivered_customer_date END AS delivered_ts,
@@ -263,7 +301,15 @@ def ingest_olist(
         n_deliveries = load.add_sql("deliveries", deliveries_sql, FILES["orders"])
         calendar = _holidays(stats[4], stats[5])
         load.add_frame("calendar", calendar, "holidays:BR")
-        load.set_metadata("dataset", {"name": "olist", "path": str(root), "timezone": "UTC-03:00"})
+        load.set_metadata(
+            "dataset",
+            {
+                "name": "olist",
+                "path": str(root),
+                "timezone": OLIST_TZ,
+                "promise_date": promise_date,
+            },
+        )
         report = load.commit()
 
     out = OlistReport(

@@ -121,6 +121,9 @@ def _c(name: str, dtype: DType, **kw: object) -> Column:
     return Column(name=name, dtype=dtype, **kw)  # type: ignore[arg-type]
 
 
+DEFAULT_TIMEZONE = "UTC"
+"""A store's zone when none is given (stored as such: ``stores.timezone`` is never NULL)."""
+
 STORES = TableSchema(
     name="stores",
     description="Dispatch points (stores, depots, sellers): one row each.",
@@ -131,8 +134,26 @@ STORES = TableSchema(
         _c("market", "string", description="Market or metro area."),
         _c("lat", "float", nullable=True, min=-90, max=90),
         _c("lon", "float", nullable=True, min=-180, max=180),
+        # Last, so databases that gained the column with ALTER TABLE keep the same order.
+        _c(
+            "timezone",
+            "string",
+            nullable=True,
+            description=(
+                "IANA zone of the store, e.g. Europe/Paris: its local date of a promise is the "
+                "delivery's service date. Empty or omitted means UTC (stored as 'UTC')."
+            ),
+        ),
     ),
     primary_key=("store_id",),
+    rules=(
+        RowRule(
+            name="known_timezone",
+            predicate="timezone IN (SELECT #1 FROM pg_timezone_names())",
+            message="unknown time zone names (write an IANA name such as Europe/Paris or "
+            "America/Sao_Paulo; empty means UTC)",
+        ),
+    ),
 )
 
 DELIVERIES = TableSchema(

@@ -5,6 +5,12 @@ contract column is cast to its declared type with ``TRY_CAST`` next to its raw v
 pass finds every value that does not fit, and each problem is reported with a count and up
 to three row examples. Nothing here writes to a contract table; :mod:`tools.data.store`
 decides whether staged rows are inserted.
+
+Timestamps are typed by :func:`tools.data.zones.timestamp_sql`, whose docstring states the
+rules: an offset or a zone name in a value wins over any assumed zone; zone-less values need
+one (``assume_tz``); date-only values are local midnights; local times a zone skips are shifted
+forward by the gap, and times it repeats take the earlier instant (Python's ``fold=0``). Empty
+``stores.timezone`` values are stored as ``UTC``.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from dataclasses import dataclass, field
 import duckdb
 from pydantic import BaseModel
 
-from tools.data.schema import Column, TableSchema
+from tools.data.schema import DEFAULT_TIMEZONE, Column, TableSchema
+from tools.data.zones import check_zone, timestamp_sql
 
 MAX_EXAMPLES = 3
 
-# A timestamp string carries a zone when a time of day is followed by Z, UTC or an offset.
-_TZ_SUFFIX = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|UTC|utc|[+-]\d{2}(:?\d{2})?)$"
+# Contract columns whose empty (or omitted) values are stored as a default, so downstream SQL
+# never sees NULL there. (The Column model has no default field yet.)
+EMPTY_MEANS: dict[tuple[str, str], str] = {("stores", "timezone"): DEFAULT_TIMEZONE}
 
 
 class Problem(BaseModel):
@@ -81,52 +89,52 @@ def _source_types(con: duckdb.DuckDBPyConnection, source_sql: str) -> dict[str, 
     return {str(r[0]): str(r[1]).upper() for r in rows}
 
 
+@dataclass
+class _Typed:
+    expr: str  # typed SQL expression
+    flags: list[tuple[str, str]] = field(default_factory=list)  # (flag SQL, problem)
+
+
+_NAIVE_PROBLEM = (
+    "timestamps without a time zone (give an offset such as +00:00 or Z, "
+    "or name the zone they are in with --assume-timezone)"
+)
+_UNKNOWN_ZONE_PROBLEM = (
+    "timestamps naming an unknown time zone (use an IANA name such as Europe/Paris)"
+)
+
+
 def _typed_expr(
-    col: Column, raw: str, src_type: str, assume_tz: str | None
-) -> tuple[str, str | None]:
-    """Return (typed SQL expression, SQL condition marking a zone-less timestamp or None)."""
+    schema: TableSchema, col: Column, raw: str, src_type: str, assume_tz: str | None
+) -> _Typed:
+    """Return the typed SQL expression of a column and flags marking rows it cannot type."""
     if col.dtype == "string":
-        return f"CAST({raw} AS VARCHAR)", None
+        default = EMPTY_MEANS.get((schema.name, col.name))
+        if default is not None:
+            return _Typed(
+                f"coalesce(nullif(trim(CAST({raw} AS VARCHAR)), ''), {sql_literal(default)})"
+            )
+        return _Typed(f"CAST({raw} AS VARCHAR)")
     if col.dtype == "float":
-        return f"TRY_CAST({raw} AS DOUBLE)", None
+        return _Typed(f"TRY_CAST({raw} AS DOUBLE)")
     if col.dtype == "bool":
-        return f"TRY_CAST({raw} AS BOOLEAN)", None
+        return _Typed(f"TRY_CAST({raw} AS BOOLEAN)")
     if col.dtype == "date":
-        return f"TRY_CAST({raw} AS DATE)", None
+        return _Typed(f"TRY_CAST({raw} AS DATE)")
     if col.dtype == "int":
         if src_type in {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER"}:
-            return f"CAST({raw} AS BIGINT)", None
+            return _Typed(f"CAST({raw} AS BIGINT)")
         # TRY_CAST('1.5' AS BIGINT) rounds silently: only accept whole numbers.
         as_double = f"TRY_CAST({raw} AS DOUBLE)"
-        return (
+        return _Typed(
             f"CASE WHEN {as_double} = round({as_double}) AND abs({as_double}) < 9e15 "
-            f"THEN CAST({as_double} AS BIGINT) END",
-            None,
+            f"THEN CAST({as_double} AS BIGINT) END"
         )
-    # timestamp
-    if src_type.startswith("TIMESTAMP WITH TIME ZONE") or src_type == "TIMESTAMPTZ":
-        return f"CAST({raw} AS TIMESTAMP)", None  # session zone is UTC
-    if src_type.startswith("TIMESTAMP") or src_type == "DATE":
-        if assume_tz is None:
-            return f"CAST({raw} AS TIMESTAMP)", f"{raw} IS NOT NULL"
-        if assume_tz.upper() == "UTC":
-            return f"CAST({raw} AS TIMESTAMP)", None
-        return (
-            f"CAST(timezone({sql_literal(assume_tz)}, CAST({raw} AS TIMESTAMP)) AS TIMESTAMP)",
-            None,
-        )
-    # text: zone-aware strings convert to UTC; zone-less ones need an explicit assumption
-    text = f"trim(CAST({raw} AS VARCHAR))"
-    has_tz = f"regexp_matches({text}, {sql_literal(_TZ_SUFFIX)})"
-    aware = f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
-    if assume_tz is None:
-        naive = f"TRY_CAST({text} AS TIMESTAMP)"
-        return (
-            f"CASE WHEN {has_tz} THEN {aware} ELSE {naive} END",
-            f"({raw} IS NOT NULL AND NOT {has_tz} AND {naive} IS NOT NULL)",
-        )
-    local = f"CAST(timezone({sql_literal(assume_tz)}, TRY_CAST({text} AS TIMESTAMP)) AS TIMESTAMP)"
-    return f"CASE WHEN {has_tz} THEN {aware} ELSE {local} END", None
+    ts = timestamp_sql(raw, src_type, assume_tz)
+    flags = [(ts.naive, _NAIVE_PROBLEM)] if ts.naive else []
+    if ts.unknown_zone:
+        flags.append((ts.unknown_zone, _UNKNOWN_ZONE_PROBLEM))
+    return _Typed(ts.value, flags)
 
 
 class StagedSource(BaseModel):
@@ -160,7 +168,12 @@ def stage(
 
     Returns:
         The staged source. Its ``problems`` list is empty when every row fits the contract.
+
+    Raises:
+        ValueError: ``assume_tz`` is not a zone DuckDB knows.
     """
+    if assume_tz is not None:
+        check_zone(assume_tz, "the assumed time zone")
     src_types = _source_types(con, source_sql)
     lowered = {name.lower(): name for name in src_types}
     problems: list[Problem] = []
@@ -186,29 +199,22 @@ def stage(
         name = quote_ident(col.name)
         src_name = lowered.get(col.name.lower())
         if src_name is None:
-            select.append(f"CAST(NULL AS {col.sql_type}) AS {name}")
+            default = EMPTY_MEANS.get((schema.name, col.name))
+            value = sql_literal(default) if default is not None else "NULL"
+            select.append(f"CAST({value} AS {col.sql_type}) AS {name}")
             continue
         raw = f"src.{quote_ident(src_name)}"
-        src_type = src_types[src_name]
-        typed, naive_cond = _typed_expr(col, raw, src_type, assume_tz)
+        typed = _typed_expr(schema, col, raw, src_types[src_name], assume_tz)
         raw_col = quote_ident(f"raw__{col.name}")
-        select.append(f"{typed} AS {name}")
+        select.append(f"{typed.expr} AS {name}")
         select.append(f"{raw} AS {raw_col}")
-        if naive_cond is not None:
-            select.append(f"{naive_cond} AS {quote_ident('naive__' + col.name)}")
-            checks.append(
-                _Check(
-                    col.name,
-                    "timestamps without a time zone (give an offset such as +00:00 or Z, "
-                    "or name the zone they are in with --assume-timezone)",
-                    quote_ident("naive__" + col.name),
-                    [raw_col],
-                )
-            )
-            naive_flag = quote_ident("naive__" + col.name)
-            invalid = f"{raw_col} IS NOT NULL AND {name} IS NULL AND NOT {naive_flag}"
-        else:
-            invalid = f"{raw_col} IS NOT NULL AND {name} IS NULL"
+        # A row flagged for a specific reason (no zone, unknown zone) is not also "invalid".
+        invalid = f"{raw_col} IS NOT NULL AND {name} IS NULL"
+        for i, (flag_sql, problem) in enumerate(typed.flags):
+            flag = quote_ident(f"flag{i}__{col.name}")
+            select.append(f"coalesce({flag_sql}, false) AS {flag}")
+            checks.append(_Check(col.name, problem, flag, [raw_col]))
+            invalid += f" AND NOT {flag}"
         checks.append(
             _Check(col.name, f"values that are not a valid {col.dtype}", invalid, [raw_col])
         )

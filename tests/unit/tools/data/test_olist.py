@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date as date_
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -10,8 +12,12 @@ import pytest
 
 from tools.data import connect
 from tools.data.olist import FILES, ingest_olist
+from tools.data.schema import LATE_SQL
+from tools.data.store import read_metadata
 
 OLIST = Path(__file__).parents[3] / "fixtures" / "olist_2017h1"
+# Olist-shaped orders at the dates the 2017-H1 slice lacks (see tests/fixtures/ingest/README.md)
+OLIST_DST = Path(__file__).parents[3] / "fixtures" / "ingest" / "olist_dst"
 
 
 def _orders() -> pd.DataFrame:
@@ -79,11 +85,18 @@ def test_mapping_counts(olist_db: Path) -> None:
         "SELECT count(*) FROM (SELECT order_id FROM deliveries GROUP BY 1 HAVING count(*) > 1)"
     ).fetchone()[0]  # type: ignore[index]
     assert multi > 0  # orders from several sellers ship separately
-    # Olist timestamps are Brasilia time, stored as UTC (+3 h)
+    # Olist timestamps are Brasilia time, stored as UTC: +2 h in the 2016-17 summer time
+    # (until 2017-02-19), +3 h after it
     first = con.execute(
         "SELECT order_ts FROM deliveries WHERE order_id = 'b95a0a8bd30aece4e94e81f0591249d8'"
     ).fetchone()
-    assert str(first[0]) == "2017-01-05 15:01:20"  # type: ignore[index]
+    assert str(first[0]) == "2017-01-05 14:01:20"  # type: ignore[index]  # 12:01:20 local
+    march = con.execute(
+        "SELECT order_ts FROM deliveries WHERE order_id = '2c52a5a630ca9e849ec5fad8932bab44'"
+    ).fetchone()
+    assert str(march[0]) == "2017-03-16 17:41:46"  # type: ignore[index]  # 14:41:46 local
+    zones = con.execute("SELECT DISTINCT timezone FROM stores").fetchall()
+    assert zones == [("America/Sao_Paulo",)]
     staffing = con.execute("SELECT count(*) FROM staffing").fetchone()
     assert staffing == (0,)
 
@@ -161,3 +174,79 @@ def test_inputs_that_are_not_olist_are_rejected_clearly(
         connect(world_copy, read_only=True).execute("SELECT count(*) FROM deliveries").fetchone()
     )
     assert before == after
+
+
+def _dst_deliveries(db: Path) -> dict[str, tuple[object, ...]]:
+    """delivery_id -> (order_ts, promised_end, local date of the promise, late), all in SQL."""
+    con = connect(db, read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT d.delivery_id, d.order_ts, d.promised_end, "
+            "CAST(timezone(s.timezone, timezone('UTC', d.promised_end)) AS DATE), "
+            f"{LATE_SQL} FROM deliveries AS d JOIN stores AS s USING (store_id)"
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(r[0])[:3] + str(r[0])[-3:]: tuple(r[1:]) for r in rows}
+
+
+def test_promises_on_midnights_summer_time_skipped_load_on_their_local_date(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "dst.duckdb"
+    ingest_olist(OLIST_DST, db)
+    got = _dst_deliveries(db)
+    # 2016-10-16 00:00 did not exist in Brasilia (clocks went to 01:00, UTC-02:00)
+    assert got["dst1-1"][1:] == (datetime(2016, 10, 16, 3, 0), date_(2016, 10, 16), False)
+    assert got["dst1-1"][0] == datetime(2016, 10, 5, 14, 0)  # before summer time: UTC-03:00
+    # 2017-10-15: delivered at 10:00 on the promised day, which started at 01:00
+    for seller in ("dst2-1", "dst2-2"):
+        assert got[seller][1:] == (datetime(2017, 10, 15, 3, 0), date_(2017, 10, 15), True)
+    # a purchase at 23:30 on 2017-02-18, an hour that came twice: the first (UTC-02:00)
+    assert got["dst3-1"][0] == datetime(2017, 2, 19, 1, 30)
+    # 2018-11-04 00:00, the next skipped midnight; the order is still in transit
+    assert got["dst4-1"][1:] == (datetime(2018, 11, 4, 3, 0), date_(2018, 11, 4), False)
+    con = connect(db, read_only=True)
+    assert read_metadata(con, "dataset") == {
+        "name": "olist",
+        "path": str(OLIST_DST),
+        "timezone": "America/Sao_Paulo",
+        "promise_date": "start_of_day",
+    }
+    con.close()
+
+
+def test_promises_can_mean_the_end_of_the_estimated_day(tmp_path: Path) -> None:
+    db = tmp_path / "eod.duckdb"
+    ingest_olist(OLIST_DST, db, promise_date="end_of_day")
+    got = _dst_deliveries(db)
+    end = datetime(2017, 10, 16, 1, 59, 59, 999999)  # 2017-10-15 23:59:59.999999 at UTC-02:00
+    assert got["dst2-1"][1:] == (end, date_(2017, 10, 15), False)  # on the day: on time
+    assert got["dst1-1"][1] == datetime(2016, 10, 17, 1, 59, 59, 999999)
+    # on the real slice the end of the day can only make fewer deliveries late
+    real = tmp_path / "real.duckdb"
+    ingest_olist(OLIST, real, promise_date="end_of_day")
+    con = connect(real, read_only=True)
+    late, on_the_day = con.execute(
+        f"SELECT count(*) FILTER (WHERE {LATE_SQL}), count(*) FILTER (WHERE status = 'delivered' "
+        "AND CAST(timezone('America/Sao_Paulo', timezone('UTC', delivered_ts)) AS DATE) = "
+        "CAST(timezone('America/Sao_Paulo', timezone('UTC', promised_end)) AS DATE)) "
+        "FROM deliveries"
+    ).fetchone()  # type: ignore[misc]
+    con.close()
+    orders = _orders()
+    items = pd.read_csv(OLIST / FILES["items"])
+    shipments = items[["order_id", "seller_id"]].drop_duplicates().merge(orders, on="order_id")
+    done = shipments[
+        (shipments.order_status == "delivered") & shipments.order_delivered_customer_date.notna()
+    ]
+    after_the_day = (
+        done.order_delivered_customer_date.dt.normalize() > done.order_estimated_delivery_date
+    )
+    assert late == after_the_day.sum() + (shipments.order_status == "failed").sum()
+    assert on_the_day > 0
+
+
+def test_an_unknown_promise_meaning_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="promise_date must be 'start_of_day' or 'end_of_day'"):
+        ingest_olist(OLIST_DST, tmp_path / "x.duckdb", promise_date="noon")  # type: ignore[arg-type]
