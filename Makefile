@@ -29,17 +29,18 @@ demo: setup ## Generate a demo world, run the morning triage offline, write the 
 	@rm -f $(DEMO_DIR)/state.sqlite
 	$(BIN)/lastmile generate --stores 30 --days 90 --seed 7 \
 		--incidents evals/scenarios/demo_incidents.yaml --db $(DEMO_DB)
-	LASTMILE_STATE_DB=$(DEMO_DIR)/state.sqlite $(BIN)/lastmile triage --db $(DEMO_DB) \
+	$(BIN)/lastmile triage --db $(DEMO_DB) --state-db $(DEMO_DIR)/state.sqlite \
 		--date 2026-03-09 --out-dir $(DEMO_DIR)
 	@echo
 	@cat $(DEMO_DIR)/plan.md
 	@echo
-	LASTMILE_STATE_DB=$(DEMO_DIR)/state.sqlite $(BIN)/lastmile ask --db $(DEMO_DB) \
+	$(BIN)/lastmile ask --db $(DEMO_DB) --state-db $(DEMO_DIR)/state.sqlite \
 		"why were deliveries late in R2 on 2026-03-14 and what should we do?" --out $(DEMO_DIR)/answer_R2.md
 	@echo
 	@echo "Demo outputs in $(DEMO_DIR)/: plan.md, plan.json, answer_R2.md and charts:"
 	@ls -1 $(DEMO_DIR)/*.png
-	@echo "Approve the plan's actions with: LASTMILE_STATE_DB=$(DEMO_DIR)/state.sqlite $(BIN)/lastmile approve RUN_ID --all --db $(DEMO_DB)"
+	@# the triage's run id is in plan.json; the command must name the demo's run store
+	@echo "Approve the plan's actions with: $(BIN)/lastmile approve $$($(BIN)/python -c "import json; print(json.load(open('$(DEMO_DIR)/plan.json'))['run']['run_id'])") --all --db $(DEMO_DB) --state-db $(DEMO_DIR)/state.sqlite"
 
 test: setup ## Run every test (unit, integration, notebooks)
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -56,8 +57,9 @@ format: setup ## Format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --select I --fix .
 
-bench: setup ## Benchmarks; results go to out/bench/*.json
+bench: setup ## Benchmarks (generator, morning triage at 500 stores x 180 days); results in out/bench/*.json
 	$(BIN)/python evals/benchmarks/bench_generate.py --out out/bench/generate.json
+	$(BIN)/python evals/benchmarks/bench_triage.py --out out/bench/triage.json
 
 quality: setup ## Score the analytics tools on 5 seeded worlds per scenario (out/quality/report.md)
 	$(BIN)/python -m evals.tool_quality --seeds 5 --out out/quality

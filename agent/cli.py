@@ -10,11 +10,14 @@ import functools
 import json
 import logging
 import re
+import shlex
 import sys
-from collections.abc import Callable
-from datetime import date
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import numpy as np
 import pandas as pd
@@ -25,15 +28,67 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
+from typer.models import ArgumentInfo, OptionInfo
 
-from agent.errors import RunFailedError
-from agent.settings import get_settings
-from tools.data import DataValidationError, connect, table_counts
+from agent.errors import (
+    RunFailedError,
+    StateStoreUnavailableError,
+    path_problem,
+    validation_problems,
+)
+from agent.settings import Settings, get_settings
+from tools.data import DataValidationError
+from tools.data.backend import DuckDBBackend
 from tools.data.files import ingest_files
-from tools.data.kpis import Grain, aggregate_kpis
 from tools.data.olist import ingest_olist
-from tools.data.store import LoadMode, read_metadata
+from tools.data.store import DatabaseUnavailableError, LoadMode
 from tools.data.synthetic import WorldConfig, generate_world, load_incident_specs
+from tools.data.views import STORE_DAY_COLUMNS, LateRule
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _print_error(message: str) -> None:
+    # Messages quote user data (file names, values): print them verbatim, no markup.
+    err.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
+
+
+class _RootGroup(TyperGroup):
+    """The ``lastmile`` group: whatever escapes a command ends as one line, not a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's base class takes its private click Context
+        """Run the sub-command; print usage errors and unexpected failures as one line."""
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort):
+            raise
+        except typer.TyperException as exc:  # click's usage errors: bad option values, ...
+            if type(exc).__name__ == "NoArgsIsHelpError" or exc.exit_code != 2:
+                raise  # the help screen is printed by typer itself
+            for line in _usage_problems(exc):
+                _print_error(line)
+            raise typer.Exit(2) from None
+        except Exception as exc:  # a bug or an unforeseen failure; KeyboardInterrupt passes
+            if ctx.params.get("verbose"):
+                err.print(Text("".join(traceback.format_exception(exc))), soft_wrap=True)
+            summary = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, always
+            _print_error(f"{summary} (run with --verbose for the traceback)")
+            raise typer.Exit(1) from None
+
+
+def _usage_problems(exc: typer.TyperException) -> list[str]:
+    """Phrase a command-line error (e.g. a value typer could not convert) as lines."""
+    param = getattr(exc, "param", None)
+    flags = getattr(param, "opts", None) or []
+    if flags and isinstance(exc.__cause__, ValidationError):
+        return validation_problems(exc.__cause__, root=flags[0])
+    ctx = getattr(exc, "ctx", None)
+    help_hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return [exc.format_message() + help_hint]
+
 
 app = typer.Typer(
     name="lastmile",
@@ -41,13 +96,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_RootGroup,
 )
 ingest_app = typer.Typer(help="Load real data onto the contract.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
-
-out = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
 
 DbOption = Annotated[
     Path | None,
@@ -60,25 +112,118 @@ def _db(db: Path | None) -> Path:
     return db if db is not None else get_settings().db
 
 
+def _late_rule() -> LateRule:
+    """Return the definition of late the settings give (LASTMILE_LATE_*)."""
+    settings = get_settings()
+    return LateRule(grace_min=settings.late_grace_min, failed_is_late=settings.late_failed_is_late)
+
+
+KPI_COLUMNS = [c for c in STORE_DAY_COLUMNS if c not in ("date", "store_id", "region", "market")]
+"""The KPIs ``lastmile kpis --json`` prints for each period."""
+
+
+def _day(value: str | date) -> date:
+    """Parse a date option (typer calls this; a ValueError becomes a usage error)."""
+    if isinstance(value, date):  # a default given as a date
+        return value
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError as exc:
+        if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", value):  # the form is right, the day is not
+            raise ValueError(f"must be a real date: {exc}") from None
+        raise ValueError("must be a date as YYYY-MM-DD") from None
+
+
+def _flags(fn: Callable[..., Any]) -> dict[str, str]:
+    """How users write each parameter of a command: ``start_date`` -> ``--start-date``."""
+    flags: dict[str, str] = {}
+    for name, hint in get_type_hints(fn, include_extras=True).items():
+        for info in getattr(hint, "__metadata__", ()):
+            if isinstance(info, ArgumentInfo):
+                flags[name] = name.upper()
+            elif isinstance(info, OptionInfo):
+                # typer takes the first positional argument of Option() as the flag
+                given = (info.default, *(info.param_decls or ()))
+                decls = [d for d in given if str(d).startswith("--")]
+                flags[name] = str(decls[0]) if decls else "--" + name.replace("_", "-")
+    return flags
+
+
+_KNOBS = {"db": ("--db", "LASTMILE_DB"), "state_db": ("--state-db", "LASTMILE_STATE_DB")}
+
+
+def _knob(name: str, kwargs: dict[str, Any]) -> str:
+    """Name the option that sets a path, or the variable when the option was not given."""
+    flag, env = _KNOBS[name]
+    return flag if kwargs.get(name) is not None else f"{env} (or {flag})"
+
+
+def _related(filename: str | bytes | None, path: Path) -> bool:
+    """Tell whether an OS error about ``filename`` concerns ``path``.
+
+    That is ``path`` itself, a folder above it, or a companion file such as ``path.wal``.
+    """
+    if filename is None:
+        return False
+    failed = Path(str(filename)).absolute()
+    target = path.absolute()
+    return failed in target.parents or str(failed).startswith(str(target))
+
+
+def _problems(fn: Callable[..., Any], exc: Exception, kwargs: dict[str, Any]) -> list[str] | None:
+    """Explain an error about the user's input or setup in lines; None for anything else."""
+    if isinstance(exc, ValidationError):
+        names = _flags(fn)
+        if exc.title == Settings.__name__:  # settings come from LASTMILE_* variables
+            names = {field: f"LASTMILE_{field.upper()}" for field in Settings.model_fields}
+        return validation_problems(exc, names)
+    if isinstance(exc, DatabaseUnavailableError):
+        knob = _knob("db", kwargs)
+        if exc.cause == "not_duckdb":
+            made = "made by `lastmile generate` or `lastmile ingest`"
+            return [f"{exc}; {knob} takes a database {made}"]
+        if exc.cause == "unreachable":
+            return [f"{exc}: choose a {'readable' if exc.read_only else 'writable'} {knob}"]
+        return [str(exc)]
+    if isinstance(exc, StateStoreUnavailableError):
+        return [f"{exc}: choose a writable {_knob('state_db', kwargs)}"]
+    if isinstance(exc, OSError) and "db" in kwargs and _related(exc.filename, _db(kwargs["db"])):
+        db = _db(kwargs["db"])
+        return [
+            f"cannot write the database at {db} ({path_problem(db, exc)}): "
+            f"choose a writable {_knob('db', kwargs)}"
+        ]
+    if isinstance(exc, DataValidationError | ValueError | FileNotFoundError):
+        return [str(exc)]  # incl. RunInputError: already written for people
+    return None
+
+
 def user_errors(fn: F) -> F:
-    """Turn errors about the user's input into a message and exit status 2."""
+    """Turn errors about the user's input or setup into messages and exit status 2.
+
+    Anything else goes on to the root group, which prints it as one line with exit status 1.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (DataValidationError, ValueError, FileNotFoundError) as exc:  # incl. RunInputError
-            # Messages quote user data (file names, values): print them verbatim, no markup.
-            err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
-            raise typer.Exit(2) from None
         except RunFailedError as exc:
-            err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
+            _print_error(str(exc))
             raise typer.Exit(1) from None
+        except Exception as exc:
+            problems = _problems(fn, exc, kwargs)
+            if problems is None:
+                raise
+            for line in problems:
+                _print_error(line)
+            raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 @app.callback()
+@user_errors
 def main_callback(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
@@ -112,8 +257,8 @@ def generate(
     days: Annotated[int, typer.Option(help="Number of days.")] = 60,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same world.")] = 0,
     start_date: Annotated[
-        str, typer.Option(help="Day 0 of the world (YYYY-MM-DD).")
-    ] = "2026-01-01",
+        date, typer.Option(parser=_day, metavar="YYYY-MM-DD", help="Day 0 of the world.")
+    ] = date(2026, 1, 1),
     regions: Annotated[
         int | None, typer.Option(help="Regions R1.. [default: ~15 stores each].")
     ] = None,
@@ -132,7 +277,7 @@ def generate(
         days=days,
         seed=seed,
         regions=regions,
-        start_date=date.fromisoformat(start_date),
+        start_date=start_date,
         natural_events=natural_events,
     )
     specs = load_incident_specs(incidents) if incidents else []
@@ -153,11 +298,27 @@ def generate(
 @user_errors
 def ingest_olist_cmd(
     path: Annotated[Path, typer.Option(help="Folder with the Olist Kaggle CSV files.")],
+    promise_date: Annotated[
+        str,
+        typer.Option(
+            help="The estimated delivery date as a promise: start_of_day (00:00 Brasilia) "
+            "or end_of_day (23:59:59.999999)."
+        ),
+    ] = "start_of_day",
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Load the public Olist e-commerce dataset (sellers become stores)."""
-    report = ingest_olist(path, _db(db), memory_limit=get_settings().duckdb_memory_limit)
+    if promise_date not in ("start_of_day", "end_of_day"):
+        raise ValueError(
+            f"--promise-date must be 'start_of_day' or 'end_of_day', got {promise_date!r}"
+        )
+    report = ingest_olist(
+        path,
+        _db(db),
+        memory_limit=get_settings().duckdb_memory_limit,
+        promise_date="end_of_day" if promise_date == "end_of_day" else "start_of_day",
+    )
     if as_json:
         out.print_json(report.model_dump_json())
         return
@@ -176,9 +337,16 @@ def ingest_olist_cmd(
 @user_errors
 def ingest_csv_cmd(
     files: Annotated[
-        list[str],
-        typer.Argument(help="Files named after tables (deliveries.csv), TABLE=PATH, or folders."),
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="Files named after tables (deliveries.csv), TABLE=PATH, or folders "
+            "(or none, with --mapping)."
+        ),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(help="YAML file mapping your own files and columns onto the contract."),
+    ] = None,
     mode: Annotated[
         str, typer.Option(help="replace: swap the tables; append: add rows.")
     ] = "replace",
@@ -186,20 +354,42 @@ def ingest_csv_cmd(
         str | None,
         typer.Option(help="Zone of timestamps written without one, e.g. UTC or Europe/Paris."),
     ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(help="CSV field separator: ',', ';', '|' or tab (default: detected)."),
+    ] = None,
+    decimal: Annotated[
+        str | None,
+        typer.Option(help="Decimal mark of CSV numbers: '.' or ',' (default: detected)."),
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="Encoding of CSV files, e.g. cp1252 (default: UTF-8).")
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Load contract tables from CSV or Parquet files (one atomic load)."""
+    # Imported here to keep this command's dependencies next to it.
+    from tools.data.dialect import CsvOptions
+    from tools.data.mapping_load import ingest_mapping
+
     if mode not in ("replace", "append"):
         raise ValueError(f"--mode must be 'replace' or 'append', got {mode!r}")
     load_mode: LoadMode = "replace" if mode == "replace" else "append"
-    report = ingest_files(
-        _db(db),
-        files,
-        mode=load_mode,
-        assume_tz=assume_timezone,
-        memory_limit=get_settings().duckdb_memory_limit,
-    )
+    csv = CsvOptions.from_cli(delimiter=delimiter, decimal=decimal, encoding=encoding)
+    limit = get_settings().duckdb_memory_limit
+    if mapping is not None and files:
+        raise ValueError("give either FILES or --mapping, not both: the mapping names its files")
+    if mapping is not None:
+        report = ingest_mapping(
+            _db(db), mapping, mode=load_mode, assume_tz=assume_timezone, memory_limit=limit, csv=csv
+        )
+    elif files:
+        report = ingest_files(
+            _db(db), files, mode=load_mode, assume_tz=assume_timezone, memory_limit=limit, csv=csv
+        )
+    else:
+        raise ValueError("name the files to load (or a folder), or a --mapping file")
     if as_json:
         out.print_json(report.model_dump_json())
         return
@@ -210,31 +400,29 @@ def ingest_csv_cmd(
 @user_errors
 def info(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Summarise a database: tables, dates, the world it holds and its ground truth."""
-    con = connect(_db(db), read_only=True)
-    try:
-        counts = table_counts(con)
-        span = con.execute("SELECT min(date), max(date) FROM store_day").fetchone()
-        world = read_metadata(con, "world")
-        incidents = con.execute(
-            "SELECT incident_id, kind, coalesce(store_id, region) AS target, start_date, end_date, "
-            "magnitude, round(100 * true_effect, 1) AS late_pts, injected FROM incidents "
-            "ORDER BY injected DESC, start_date, incident_id"
-        ).df()
-    finally:
-        con.close()
+    backend = DuckDBBackend(_db(db))
+    counts = backend.table_counts()
+    dates = backend.query("SELECT min(date) AS first, max(date) AS last FROM store_day")
+    span = (dates["first"].iloc[0], dates["last"].iloc[0]) if len(dates) else None
+    world = backend.metadata("world")
+    incidents = backend.query(
+        "SELECT incident_id, kind, coalesce(store_id, region) AS target, start_date, end_date, "
+        "magnitude, round(100 * true_effect, 1) AS late_pts, injected FROM incidents "
+        "ORDER BY injected DESC, start_date, incident_id"
+    )
     if as_json:
         payload = {
             "db": str(_db(db)),
             "rows": counts,
-            "dates": [str(span[0]) if span else None, str(span[1]) if span else None],
+            "dates": [str(v.date()) if pd.notna(v) else None for v in span] if span else None,
             "world": world,
             "incidents": json.loads(incidents.to_json(orient="records", date_format="iso")),
         }
         out.print_json(json.dumps(payload))
         return
     _print_rows(f"{_db(db)}", counts)
-    if span and span[0]:
-        out.print(f"service dates {span[0]} .. {span[1]}")
+    if span and pd.notna(span[0]):
+        out.print(f"service dates {span[0].date()} .. {span[1].date()}")
     if world:
         out.print(f"synthetic world: {world}")
     if len(incidents):
@@ -299,31 +487,41 @@ def kpis(
     db: DbOption = None,
     store: Annotated[list[str] | None, typer.Option(help="Store id (repeatable).")] = None,
     region: Annotated[list[str] | None, typer.Option(help="Region id (repeatable).")] = None,
-    start: Annotated[str | None, typer.Option("--from", help="First date (YYYY-MM-DD).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last date (YYYY-MM-DD).")] = None,
+    start: Annotated[
+        date | None, typer.Option("--from", parser=_day, metavar="YYYY-MM-DD", help="First date.")
+    ] = None,
+    end: Annotated[
+        date | None, typer.Option("--to", parser=_day, metavar="YYYY-MM-DD", help="Last date.")
+    ] = None,
     by: Annotated[str, typer.Option(help="day, week or total.")] = "day",
     as_json: JsonOption = False,
 ) -> None:
     """Print delivery KPIs (late rate, volume, staffing, weather) for a scope and period."""
     if by not in ("day", "week", "total"):
         raise ValueError(f"--by must be day, week or total, got {by!r}")
-    grain: Grain = by  # type: ignore[assignment]
-    con = connect(_db(db), read_only=True)
+    from tools.analytics.scope import ScopeLevel
+    from tools.core.context import ToolContext
+    from tools.core.errors import ToolError
+    from tools.query_kpis import kpi_table
+
+    if store and region:
+        raise ValueError("give --store or --region, not both")
+    level: ScopeLevel = "store" if store else "region" if region else "all"
+    ctx = ToolContext(backend=DuckDBBackend(_db(db), late=_late_rule()))
     try:
-        frame = aggregate_kpis(
-            con,
-            store_ids=store,
-            regions=region,
-            start=date.fromisoformat(start) if start else None,
-            end=date.fromisoformat(end) if end else None,
-            grain=grain,
+        frame = kpi_table(
+            ctx,
+            level,
+            list(store or region or []),
+            start=start,
+            end=end,
+            grain=by,  # type: ignore[arg-type]
         )
-    finally:
-        con.close()
-    if frame.empty or frame["orders"].isna().all():
-        raise ValueError("no store-days match that scope and period")
+    except ToolError as exc:
+        raise ValueError(str(exc)) from None
     if as_json:
-        out.print_json(frame.to_json(orient="records", date_format="iso"))
+        columns = [c for c in ("period", *KPI_COLUMNS) if c in frame.columns]
+        out.print_json(frame[columns].to_json(orient="records", date_format="iso"))
         return
     # The terminal table shows the headline KPIs; --json carries every column.
     shown = (
@@ -361,7 +559,7 @@ def _service(db: Path | None, state_db: Path | None) -> Any:
 
 def _emit(service: Any, view: Any, fmt: str, out_file: Path | None, out_dir: Path | None) -> None:
     """Print (or write) a run: Markdown or JSON; with --out-dir also plan.json and charts."""
-    from agent.report import render_charts, render_markdown
+    from agent.report import render_markdown
 
     if fmt not in ("md", "json"):
         raise ValueError(f"--format must be md or json, got {fmt!r}")
@@ -372,16 +570,12 @@ def _emit(service: Any, view: Any, fmt: str, out_file: Path | None, out_dir: Pat
     )
     text = markdown if fmt == "md" else payload
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "plan.md").write_text(markdown)
-        (out_dir / "plan.json").write_text(payload)
-        charts = render_charts(service.results(view.run_id), service.db, out_dir)
-        err.print(
-            f"wrote {out_dir / 'plan.md'}, {out_dir / 'plan.json'} and {len(charts)} chart(s)"
-        )
+        with _writing(view, out_dir, "--out-dir"):
+            _write_dir(service, view, markdown, payload, out_dir)
     if out_file is not None:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(text)
+        with _writing(view, out_file, "--out"):
+            out_file.parent.mkdir(parents=True, exist_ok=True)
+            out_file.write_text(text)
         err.print(f"wrote {out_file}")
     if out_file is None and out_dir is None:
         if fmt == "json":
@@ -392,16 +586,65 @@ def _emit(service: Any, view: Any, fmt: str, out_file: Path | None, out_dir: Pat
             out.print(Markdown(markdown))
     if view.status == "waiting_approval":
         err.print(
-            f"run {view.run_id} waits for approval: lastmile approve {view.run_id} --all "
-            "(or --approve/--reject/--edit)"
+            Text(
+                f"run {view.run_id} waits for approval: {_approve_command(service, view.run_id)} "
+                "(or --approve/--reject/--edit)"
+            ),
+            soft_wrap=True,
         )
+
+
+def _write_dir(service: Any, view: Any, markdown: str, payload: str, out_dir: Path) -> None:
+    """Write plan.md, plan.json and the charts of a run into ``out_dir``."""
+    from agent.report import render_charts
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "plan.md").write_text(markdown)
+    (out_dir / "plan.json").write_text(payload)
+    charts = render_charts(service.results(view.run_id), service.db, out_dir)
+    err.print(f"wrote {out_dir / 'plan.md'}, {out_dir / 'plan.json'} and {len(charts)} chart(s)")
+
+
+_STATUS = {"waiting_approval": "waiting for approval"}
+
+
+@contextmanager
+def _writing(view: Any, target: Path, flag: str) -> Iterator[None]:
+    """Report a plan that cannot be written as such: the run itself is over and recorded."""
+    try:
+        yield
+    except OSError as exc:
+        failed = Path(str(exc.filename)) if exc.filename is not None else target
+        raise ValueError(
+            f"run {view.run_id} finished ({_STATUS.get(view.status, view.status)}) but its plan "
+            f"could not be written to {target} ({path_problem(failed, exc)}): choose a writable "
+            f"{flag}; `lastmile runs show {view.run_id}` shows it"
+        ) from exc
+
+
+def _approve_command(service: Any, run_id: str) -> str:
+    """Write the command that approves a run, naming its databases unless they are defaults.
+
+    The defaults are the built-in ones, not the environment's: the line must work verbatim
+    in another shell too.
+    """
+    words = ["lastmile", "approve", run_id, "--all"]
+    defaults = Settings.model_fields
+    if Path(service.db) != defaults["db"].default:
+        words += ["--db", str(service.db)]
+    if Path(service.state_db) != defaults["state_db"].default:
+        words += ["--state-db", str(service.state_db)]
+    return shlex.join(words)
 
 
 @app.command()
 @user_errors
 def triage(
     date_: Annotated[
-        str | None, typer.Option("--date", help="Day to triage [default: latest].")
+        date | None,
+        typer.Option(
+            "--date", parser=_day, metavar="YYYY-MM-DD", help="Day to triage [default: latest]."
+        ),
     ] = None,
     scope: Annotated[str, typer.Option(help="all, region:R2 or store:S003,S004.")] = "all",
     fmt: FormatOption = "md",
@@ -421,7 +664,7 @@ def triage(
     service = _service(db, state_db)
     with err.status("triage: scanning, diagnosing, forecasting, recommending..."):
         view = service.triage(
-            date.fromisoformat(date_) if date_ else None,
+            date_,
             level,  # type: ignore[arg-type]
             [i for i in ids.split(",") if i],
         )
@@ -712,7 +955,8 @@ def tool_cmd(
     try:
         result = tools.TOOLS[name](ctx, payload)
     except ValidationError as exc:
-        raise ValueError(f"invalid arguments for {name}: {exc}") from None
+        problems = "; ".join(validation_problems(exc))
+        raise ValueError(f"invalid arguments for {name}: {problems}") from None
     except tools.ToolError as exc:
         raise ValueError(f"{name}: {exc}") from None
     out.print_json(result.model_dump_json())

@@ -42,3 +42,11 @@ class Context:
     )
     horizon_days: int = field(default=7, metadata={"description": "Forecast horizon."})
     random_state: int = field(default=0, metadata={"description": "Seed of the tools."})
+    late_grace_min: float = field(
+        default_factory=lambda: get_settings().late_grace_min,
+        metadata={"description": "Minutes past the promise a delivery still counts on time."},
+    )
+    late_failed_is_late: bool = field(
+        default_factory=lambda: get_settings().late_failed_is_late,
+        metadata={"description": "Whether a failed delivery counts as late."},
+    )

@@ -21,6 +21,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+from agent.nodes.common import forecast_scope
 from agent.parsing import Request, parse_request
 from agent.templates import template_plan
 from agent.untrusted import strip_untrusted
@@ -151,22 +152,24 @@ class OfflinePlanner(BaseChatModel):
         steps: list[tuple[str, dict[str, Any]]] = []
         for target in targets:
             if not _called(done, "diagnose", target=target):
-                steps.append(("diagnose", {"target": target, "day": day}))
+                # the cell the scan judged the target over, when it flagged it
+                flagged = next((a for a in scan["anomalies"] if a["target"] == target), None)
+                window = {"window_days": flagged["grain_days"]} if flagged else {}
+                steps.append(("diagnose", {"target": target, "day": day, **window}))
         if steps:
             return call(*steps)
         diagnosed = {t: _result(done, "diagnose", target=t) for t in targets}
         for target in targets:
-            level = "store" if target in set(self._catalog().stores.store_id) else "region"
-            if diagnosed[target] and not _called(done, "forecast", ids=[target]):
+            d = diagnosed[target]
+            if d and not _called(done, "forecast", **forecast_scope(d)):
                 steps.append(
                     (
                         "forecast",
                         {
-                            "scope": level,
-                            "ids": [target],
+                            **forecast_scope(d),
                             "kpi": "late_rate",
                             "horizon": self.horizon,
-                            "as_of": day,
+                            "as_of": d["day"],
                         },
                     )
                 )
@@ -174,10 +177,18 @@ class OfflinePlanner(BaseChatModel):
             return call(*steps)
         for target in targets:
             d = diagnosed[target]
-            if d and not _called(done, "recommend_actions", target=target):
-                causes = [h["cause"] for h in d["hypotheses"]] or [d["causes"][0]["cause"]]
+            causes = [h["cause"] for h in d["hypotheses"]] if d else []
+            if d and causes and not _called(done, "recommend_actions", target=target):
                 steps.append(
-                    ("recommend_actions", {"target": target, "day": day, "causes": causes})
+                    (
+                        "recommend_actions",
+                        {
+                            "target": target,
+                            "day": d["day"],
+                            "window_days": d["grain_days"],
+                            "causes": causes,
+                        },
+                    )
                 )
         if steps:
             return call(*steps)

@@ -7,6 +7,7 @@ z-scores.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 _DROP_CAUSE_FIELDS = {
@@ -48,6 +49,55 @@ def compact_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {"id": r["id"], "tool": r["tool"], "result": compact_result(r["tool"], r["result"])}
         for r in results
     ]
+
+
+def _shorten(obj: Any, items: int) -> Any:
+    """Every list inside ``obj`` cut to its first ``items`` elements (recursively)."""
+    if isinstance(obj, dict):
+        return {k: _shorten(v, items) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_shorten(v, items) for v in obj[:items]]
+    return obj
+
+
+def bounded_json(results: list[dict[str, Any]], limit: int) -> str:
+    """Serialise results as valid JSON of at most ``limit`` characters.
+
+    Long lists are cut first (the first items of a ranked list matter most); if that is not
+    enough, the oldest results are left out, and a last entry says how many. Never a slice
+    of the text, which would hand the model (or the offline planner) broken JSON.
+    """
+    text = json.dumps(results, default=str)
+    for items in (10, 5, 3):
+        if len(text) <= limit:
+            return text
+        results = _shorten(results, items)
+        text = json.dumps(results, default=str)
+    kept = list(results)
+    while len(text) > limit and kept:
+        kept.pop(0)
+        omitted = {"omitted": len(results) - len(kept), "why": "too long for the prompt"}
+        text = json.dumps([*kept, omitted], default=str)
+    return text
+
+
+def bounded_evidence(evidence: dict[str, dict[str, float]], limit: int) -> str:
+    """Serialise evidence numbers as valid JSON of at most ``limit`` characters.
+
+    Each record keeps its first numbers (the headline ones come first); if that is not
+    enough, the oldest records are left out.
+    """
+    text = json.dumps(evidence, default=str)
+    for keep in (60, 30, 15):
+        if len(text) <= limit:
+            return text
+        evidence = {i: dict(list(n.items())[:keep]) for i, n in evidence.items()}
+        text = json.dumps(evidence, default=str)
+    ids = list(evidence)
+    while len(text) > limit and ids:
+        ids.pop(0)
+        text = json.dumps({i: evidence[i] for i in ids}, default=str)
+    return text
 
 
 def prompt_evidence(evidence: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,9 +19,11 @@ import pandas as pd  # noqa: E402
 from agent.service import RunView  # noqa: E402
 from agent.store import RunRecord  # noqa: E402
 from agent.templates import CAUSE_LABELS, avoided_text  # noqa: E402
+from agent.wording import target_name  # noqa: E402
+from tools.analytics.cells import aggregate, load_store_days  # noqa: E402
+from tools.analytics.scope import load_catalog as load_catalog_scope  # noqa: E402
 from tools.catalog import load_catalog  # noqa: E402
 from tools.data.backend import DuckDBBackend  # noqa: E402
-from tools.data.kpis import kpi_query  # noqa: E402
 
 
 def render_markdown(view: RunView, record: RunRecord) -> str:
@@ -52,7 +58,8 @@ def render_markdown(view: RunView, record: RunRecord) -> str:
     if plan.hypotheses:
         lines += ["## Why (causes, most likely first)", ""]
         lines += [
-            f"- **{h.target} - {CAUSE_LABELS.get(h.cause, h.cause)}** ({h.confidence} confidence): "
+            f"- **{target_name(h.target)} - {CAUSE_LABELS.get(h.cause, h.cause)}** "
+            f"({h.confidence} confidence): "
             f"{h.text}{cite(h.evidence_ids)}"
             for h in plan.hypotheses
         ]
@@ -90,7 +97,8 @@ def render_markdown(view: RunView, record: RunRecord) -> str:
                     )
             point, lo, hi = avoided_text(a.expected_avoided, *a.avoided_ci)
             lines.append(
-                f"| {i} | {spec.title} (`{a.action_id}`) | {a.target} | {param} = {value:g} | "
+                f"| {i} | {spec.title} (`{a.action_id}`) | "
+                f"{target_name(a.target)} | {param} = {value:g} | "
                 f"{point} ({lo} to {hi}) | "
                 f"${a.cost:,.0f} | {decision} |"
             )
@@ -113,6 +121,37 @@ def render_markdown(view: RunView, record: RunRecord) -> str:
     return "\n".join(lines)
 
 
+# Anything but letters, digits, "_", "." and "-" could be a path separator, or be refused by
+# some file system (":" on Windows and macOS' Finder); ids are free text in real data.
+_UNSAFE = re.compile(r"[^\w.-]")
+_MAX_STEM = 80  # file names stay well under every file system's limit
+
+
+def chart_names(targets: Iterable[str]) -> dict[str, str]:
+    """Give each target a stem that is safe in file names: ``FR/PAR/003`` -> ``FR_PAR_003``.
+
+    Unsafe characters become ``_``. When different targets would get the same stem (ignoring
+    case, as macOS and Windows do), each of them gets a short hash of its id appended, so no
+    chart overwrites another; the same targets always get the same names.
+
+    Args:
+        targets: the store or region ids to draw.
+
+    Returns:
+        Each target's stem.
+    """
+    stems = {t: _UNSAFE.sub("_", t)[:_MAX_STEM] or "_" for t in dict.fromkeys(targets)}
+    shared = Counter(stem.casefold() for stem in stems.values())
+    return {
+        t: stem if shared[stem.casefold()] == 1 else f"{stem}_{_short_hash(t)}"
+        for t, stem in stems.items()
+    }
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+
 def render_charts(results: list[dict[str, Any]], db: str | Path, out_dir: str | Path) -> list[Path]:
     """Draw three charts for every diagnosed target; return the PNG paths.
 
@@ -124,20 +163,15 @@ def render_charts(results: list[dict[str, Any]], db: str | Path, out_dir: str | 
     backend = DuckDBBackend(db)
     written: list[Path] = []
     diagnoses = [r["result"] for r in results if r["tool"] == "diagnose"]
+    # A forecast's scope reads "store <id>" or "region <id>"; ids may hold spaces.
     forecasts = {
-        r["result"]["scope"].split(" ")[-1]: r["result"] for r in results if r["tool"] == "forecast"
+        _scope_target(r["result"]["scope"]): r["result"] for r in results if r["tool"] == "forecast"
     }
+    names = chart_names(d["target"] for d in diagnoses)
     for d in diagnoses:
         target, day = d["target"], date.fromisoformat(d["day"])
-        sql, params = kpi_query(
-            store_ids=[target] if d["level"] == "store" else None,
-            regions=[target] if d["level"] == "region" else None,
-            start=day - timedelta(days=35),
-            end=day,
-            grain="day",
-        )
-        series = backend.query(sql, params)
-        series["period"] = pd.to_datetime(series["period"])
+        grain = int(d.get("grain_days", 1))
+        series = _late_series(backend, d["level"], target, day, grain)
 
         fig, ax = plt.subplots(figsize=(8, 3.2))
         ax.plot(
@@ -154,10 +188,17 @@ def render_charts(results: list[dict[str, Any]], db: str | Path, out_dir: str | 
             label="anomaly",
         )
         ax.set_ylabel("late rate (%)")
-        ax.set_title(f"{target}: late rate, anomaly on {day}")
+        ax.set_title(
+            f"{target_name(target)}: late rate"
+            + (
+                f" over {grain}-day windows, anomaly {d['window_start']}..{day}"
+                if grain > 1
+                else f", anomaly on {day}"
+            )
+        )
         ax.legend(loc="upper left", fontsize=8)
         fig.autofmt_xdate()
-        written.append(_save(fig, out / f"kpi_{target}.png"))
+        written.append(_save(fig, out / f"kpi_{names[target]}.png"))
 
         fc = forecasts.get(target)
         if fc:
@@ -180,7 +221,7 @@ def render_charts(results: list[dict[str, Any]], db: str | Path, out_dir: str | 
             ax.set_title(f"{target}: forecast after {fc['as_of']} ({fc['persistence']})")
             ax.legend(loc="upper left", fontsize=8)
             fig.autofmt_xdate()
-            written.append(_save(fig, out / f"forecast_{target}.png"))
+            written.append(_save(fig, out / f"forecast_{names[target]}.png"))
 
         causes = sorted(d["causes"], key=lambda c: c["contribution"])
         fig, ax = plt.subplots(figsize=(8, 3.2))
@@ -193,8 +234,33 @@ def render_charts(results: list[dict[str, Any]], db: str | Path, out_dir: str | 
         ax.axvline(0, color="#444", lw=0.8)
         ax.set_xlabel("contribution to the late-rate excess (pts)")
         ax.set_title(f"{target} on {day}: why (DoWhy attribution)")
-        written.append(_save(fig, out / f"causes_{target}.png"))
+        written.append(_save(fig, out / f"causes_{names[target]}.png"))
     return written
+
+
+def _scope_target(scope: str) -> str:
+    """Return the target a forecast scope names: 'store S1' -> 'S1', 'all stores' -> 'all'."""
+    return "all" if scope == "all stores" else scope.split(" ", 1)[-1]
+
+
+def _late_series(
+    backend: DuckDBBackend, level: str, target: str, day: date, grain: int
+) -> pd.DataFrame:
+    """Return the target's late rate over five weeks to ``day``, in cells of ``grain`` days.
+
+    As known at the end of ``day``, like the diagnosis it illustrates: ``period`` and
+    ``late_rate`` columns.
+    """
+    stores: list[str] | None = None
+    if level == "store":
+        stores = [target]
+    elif level == "region":
+        stores = load_catalog_scope(backend).stores_in([target])
+    start = day - timedelta(days=35 + grain)
+    store_days = load_store_days(backend, as_of=day, start=start, stores=stores, medians=False)
+    cells = aggregate(store_days, "chain", grain, last=day)
+    cells = cells[cells.date >= pd.Timestamp(day - timedelta(days=35))]
+    return pd.DataFrame({"period": cells.date, "late_rate": cells.late_rate})
 
 
 def _save(fig: Any, path: Path) -> Path:

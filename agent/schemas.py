@@ -7,7 +7,7 @@ a catalog action with valid parameters.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -25,11 +25,25 @@ class Finding(BaseModel):
 class PlanHypothesis(BaseModel):
     """A likely root cause of a problem."""
 
-    target: str = Field(description="Store or region id.")
+    target: str = Field(description="Store or region id, or 'all' for the whole chain.")
     cause: str = Field(description="Root cause from the shared vocabulary, e.g. driver_no_shows.")
     confidence: Confidence
     text: str
     evidence_ids: list[str] = Field(min_length=1)
+    variable: str | None = Field(
+        default=None, description="The graph variable that carries the cause, e.g. transit_h."
+    )
+    value: float | None = Field(default=None, description="Its value in the cell (its unit).")
+    expected: float | None = Field(default=None, description="Its normal value (its unit).")
+    window_start: date | None = Field(default=None, description="First day of the cell.")
+    day: date | None = Field(default=None, description="Last day of the cell.")
+
+
+class NotAssessedCause(BaseModel):
+    """A root cause the data could not speak to, and why."""
+
+    cause: str
+    reason: str
 
 
 class PlannedAction(BaseModel):
@@ -44,6 +58,8 @@ class PlannedAction(BaseModel):
     needs_approval: bool = True
     rationale: str
     evidence_ids: list[str] = Field(min_length=1)
+    day: date | None = Field(default=None, description="Last day of the cell it treats.")
+    window_days: int = Field(default=1, ge=1, description="Days of that cell.")
 
 
 class Outlook(BaseModel):
@@ -66,6 +82,9 @@ class ActionPlan(BaseModel):
     outlook: list[Outlook] = Field(default_factory=list)
     caveats: list[str] = Field(
         default_factory=list, description="Data-health or confidence caveats (no numbers)."
+    )
+    not_assessed: list[NotAssessedCause] = Field(
+        default_factory=list, description="Causes the data could not speak to (no feed)."
     )
     fallback: bool = Field(
         default=False, description="True when the verified template replaced a model-written plan."

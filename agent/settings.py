@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # the one definition of a late delivery (tools.data.views.LateRule)
+    late_grace_min: float = Field(
+        default=0.0, ge=0, le=1440, description="Minutes past the promise still on time."
+    )
+    late_failed_is_late: bool = Field(default=True, description="A failed delivery is late.")
+
     @model_validator(mode="after")
     def _check_llm(self) -> Settings:
         if self.llm_base_url is not None and not self.llm_base_url.startswith(

@@ -19,6 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from agent.errors import StateStoreUnavailableError, path_problem
+
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS runs (
         run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, question TEXT, day TEXT, scope TEXT,
@@ -74,6 +76,14 @@ class DispatchedAction(BaseModel):
     evidence_ids: list[str]
 
 
+def _open_problem(path: Path, exc: OSError | sqlite3.Error) -> str:
+    """Say in a few words why the run store at ``path`` could not be opened."""
+    # SQLite checks the file's header before anything is written: other files stay as they were.
+    if getattr(exc, "sqlite_errorname", None) == "SQLITE_NOTADB":
+        return "it is not a SQLite database"
+    return path_problem(path, exc)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -82,12 +92,21 @@ class RunStore:
     """Run records and dispatched actions in a SQLite file."""
 
     def __init__(self, path: str | Path):
+        """Open (or create) the run store at ``path``.
+
+        Raises:
+            StateStoreUnavailableError: the file cannot be created or written (a folder that
+                cannot be written, a file where a folder should be), or is not SQLite.
+        """
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        with self._connect() as con:
-            for ddl in SCHEMA:
-                con.execute(ddl)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as con:
+                for ddl in SCHEMA:
+                    con.execute(ddl)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateStoreUnavailableError(self.path, _open_problem(self.path, exc)) from exc
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

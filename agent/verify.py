@@ -25,9 +25,11 @@ from agent.schemas import ActionPlan
 from tools.catalog import load_catalog
 from tools.causal.graph import load_graph
 
-# Dates, times, ids (S003, R2, I001) and evidence ids (diagnose#2) are not numbers to check.
+# Dates, times, ids (S003, R2, I001, hex seller ids) and evidence ids (diagnose#2) are not
+# numbers to check.
 _IGNORE = re.compile(
     r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}:\d{2}\b|\b[A-Za-z_]+#\d+\b|\b[A-Za-z]+\d+[A-Za-z0-9]*\b"
+    r"|\b(?=[A-Za-z0-9]*[A-Za-z])(?=[A-Za-z0-9]*\d)[A-Za-z0-9]+\b"
 )
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\$?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(%|pts?\b|points?\b)?")
 
@@ -46,8 +48,18 @@ class VerifyReport(BaseModel):
         return self.numbers_grounded / self.numbers_checked if self.numbers_checked else 1.0
 
 
-def extract_numbers(text: str) -> list[tuple[float, int, bool]]:
-    """Numbers written in ``text``: (value, decimals shown, written as a percent/points)."""
+def extract_numbers(text: str, ids: Iterable[str] = ()) -> list[tuple[float, int, bool]]:
+    """Numbers written in ``text``: (value, decimals shown, written as a percent/points).
+
+    Args:
+        text: the text.
+        ids: store, region and other ids the text may name (``FR/PAR/003``): not numbers.
+    """
+    # An id with digits and something else (FR/PAR/003, a hex seller id) is a name, not a
+    # number; an all-digit id cannot be told from a number and stays one.
+    for name in sorted(set(ids), key=len, reverse=True):
+        if any(ch.isdigit() for ch in name) and not name.isdigit():
+            text = text.replace(name, " ")
     cleaned = _IGNORE.sub(" ", text)
     out = []
     for m in _NUMBER.finditer(cleaned):
@@ -98,6 +110,29 @@ def _flat_numbers(obj: Any) -> Iterable[float]:
             yield from _flat_numbers(v)
 
 
+def _names(plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """Every store, region or other id the run's evidence and the plan name (not numbers)."""
+    out = {h.target for h in plan.hypotheses} | {a.target for a in plan.actions}
+    out |= {o.target for o in plan.outlook}
+
+    def strings(obj: Any) -> Iterable[str]:
+        if isinstance(obj, str):
+            yield obj
+        elif isinstance(obj, Mapping):
+            for v in obj.values():
+                yield from strings(v)
+        elif isinstance(obj, list | tuple):
+            for v in obj:
+                yield from strings(v)
+
+    for record in evidence.values():
+        out |= {s for s in strings(record.get("inputs", {})) if not _DATE_ONLY.fullmatch(s)}
+    return out
+
+
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def verify_plan(
     plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]], notes: Iterable[str] = ()
 ) -> VerifyReport:
@@ -115,6 +150,7 @@ def verify_plan(
     checked = grounded = 0
     catalog = load_catalog()
     causes = set(load_graph().causes.values())
+    names = _names(plan, evidence)
 
     def cited(where: str, ids: list[str]) -> list[str]:
         known = [i for i in ids if i in evidence]
@@ -128,7 +164,7 @@ def verify_plan(
     def check_text(where: str, text: str, ids: list[str]) -> None:
         nonlocal checked, grounded
         pool = _numbers_of(cited(where, ids), evidence)
-        for value, decimals, percent in extract_numbers(text):
+        for value, decimals, percent in extract_numbers(text, names):
             checked += 1
             if matches(value, decimals, percent, pool):
                 grounded += 1
@@ -160,11 +196,21 @@ def verify_plan(
                 f"use one of {', '.join(sorted(causes))}"
             )
         check_text(f"hypothesis {i + 1}", h.text, h.evidence_ids)
+        for part in ("value", "expected"):
+            number = getattr(h, part)
+            if number is not None:
+                check_value(f"hypothesis {i + 1} {part}", number, h.evidence_ids)
+    for item in plan.not_assessed:
+        if item.cause not in causes:
+            problems.append(
+                f"not_assessed: unknown cause {item.cause!r}; "
+                f"use one of {', '.join(sorted(causes))}"
+            )
     for i, o in enumerate(plan.outlook):
         check_text(f"outlook {i + 1}", o.text, o.evidence_ids)
-    noted = [v for n in notes for v, _, _ in extract_numbers(n)]
+    noted = [v for n in notes for v, _, _ in extract_numbers(n, names)]
     for i, c in enumerate(plan.caveats):
-        for value, _, percent in extract_numbers(c):
+        for value, _, percent in extract_numbers(c, names):
             checked += 1
             if any(abs(value - v) <= 1e-9 for v in noted):
                 grounded += 1

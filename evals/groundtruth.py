@@ -64,9 +64,14 @@ def incidents_touched(alarm: Anomaly, truth: Truth) -> set[str]:
     """Incident ids (injected or natural) whose store-days the alarm touches.
 
     A store alarm touches the events of its store that day; a regional alarm touches the
-    events of its member stores and the regional events of its region that day.
+    events of its member stores and the regional events of its region that day; an alarm on
+    the whole chain touches every event of the day. An alarm over a window of days touches
+    the events of any of its days.
     """
-    day = truth.cells[truth.cells.date == alarm.date]
+    first = alarm.window_start or alarm.date
+    day = truth.cells[(truth.cells.date >= first) & (truth.cells.date <= alarm.date)]
+    if alarm.level == "chain":
+        return set(day.incident_id)
     if alarm.level == "store":
         return set(day[day.store_id == alarm.target].incident_id)
     regional = set(truth.incidents[truth.incidents.region == alarm.region].incident_id)

@@ -60,15 +60,30 @@ class DatasetSpec(BaseModel):
 
 
 class Expect(BaseModel):
-    """What a question's answer must contain (omitted: derived from the ground truth)."""
+    """What an answer (a question's, or a triage's plan) must contain.
+
+    Omitted for a question: derived from the ground truth. ``cause: unexplained`` means the
+    plan names no cause.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     target: str | None = None
+    target_in: list[str] | None = Field(None, description="The top hypothesis is about one of.")
     cause: str | None = None
+    causes: list[str] | None = Field(None, description="Causes every one of which the plan names.")
     action: str | None = None
+    actions: list[str] | None = Field(None, description="Actions every one of which is proposed.")
     outlook: bool | None = None
     no_actions: bool | None = None
+    no_anomalies: bool | None = Field(None, description="A scan (or triage) flags nothing.")
+    confidence: Literal["high", "medium", "low"] | None = Field(
+        None, description="The top hypothesis's confidence."
+    )
+    not_assessed: list[str] | None = Field(None, description="Causes listed as not assessed.")
+    window_overlaps: tuple[date, date] | None = Field(
+        None, description="The top hypothesis's cell overlaps these days."
+    )
 
 
 class Case(BaseModel):
@@ -79,8 +94,10 @@ class Case(BaseModel):
     id: str | None = None
     triage_day: int | date | None = Field(None, description="Day index (0 = start date) or a date.")
     scope: str = Field("all", description="all, region:R2 or store:S003 (triage cases).")
-    scan: dict[str, int] | None = Field(
-        None, description="{start_day, days}: scan a window, no agent."
+    scan: dict[str, int | date | bool] | None = Field(
+        None,
+        description="{start_day or start, days[, each_day]}: scan a window, no agent; "
+        "each_day scans every day as of its own end, as the morning triage would.",
     )
     question: str | None = Field(
         None, description="A manager's question; {date:N} is day N's date."
@@ -94,8 +111,15 @@ class Case(BaseModel):
             raise ValueError(
                 f"a case is exactly one of triage_day, scan or question (got {kinds or 'none'})"
             )
-        if self.scan is not None and set(self.scan) != {"start_day", "days"}:
-            raise ValueError("scan takes {start_day, days}")
+        if self.scan is not None:
+            keys = set(self.scan)
+            starts = keys & {"start_day", "start"}
+            if (
+                len(starts) != 1
+                or "days" not in keys
+                or keys - {"start_day", "start", "days", "each_day"}
+            ):
+                raise ValueError("scan takes {start_day or start, days} and optionally each_day")
         return self
 
     @property

@@ -45,16 +45,15 @@ from evals.groundtruth import (
     world_of,
 )
 from evals.scenarios import confounded_incidents, mixed_incidents
-from tools.analytics.panel import store_day_frame
+from tools.analytics.cells import load_store_days
+from tools.analytics.scan import scan_cells
 from tools.analytics.scope import load_catalog, resolve_scope
 from tools.core.context import ToolContext
-from tools.data.backend import DuckDBBackend
 from tools.data.synthetic import CAUSES, WorldConfig, generate_world
 from tools.data.synthetic.generator import GENERATOR_VERSION
-from tools.diagnose import diagnose_frame
+from tools.diagnose import DiagnoseInput, diagnose
 from tools.forecast import backtest, kpi_series
-from tools.recommend_actions import late_within_counter, recommend_for
-from tools.scan_anomalies import scan_store_days
+from tools.recommend_actions import RecommendActionsInput, recommend_actions
 
 logger = logging.getLogger("evals.tool_quality")
 FIXTURES = Path(__file__).parents[1] / "tests" / "fixtures"
@@ -103,12 +102,14 @@ def _world(root: Path, name: str, config: WorldConfig, specs: list[Any]) -> Path
 
 def evaluate_world(path: Path, label: str, out: Collected, *, diagnose_incidents: bool) -> None:
     """Scan a world, score detection, and diagnose and act on every detected incident."""
-    backend = DuckDBBackend(path)
-    frame = store_day_frame(backend)
+    ctx = ToolContext.for_duckdb(path)
+    backend = ctx.backend
+    catalog = load_catalog(backend)
+    frame = load_store_days(backend, as_of=catalog.last_day, start=catalog.first_day, medians=False)
     truth = load_truth(backend)
-    first = frame.date.min().date() + timedelta(days=21)
-    last = frame.date.max().date()
-    alarms = scan_store_days(frame, window=(first, last))
+    first = catalog.first_day + timedelta(days=21)
+    last = catalog.last_day
+    alarms = scan_cells(frame, window=(first, last)).anomalies
     score = score_detection(alarms, truth)
     store_weeks = (
         frame[frame.date >= pd.Timestamp(first)].store_id.nunique() * ((last - first).days + 1) / 7
@@ -142,35 +143,35 @@ def evaluate_world(path: Path, label: str, out: Collected, *, diagnose_incidents
         todo = [i for i in touched if i in injected.index and i not in done]
         if not todo:
             continue
-        history = frame[
-            (frame.region == alarm.region)
-            & (frame.date >= pd.Timestamp(alarm.date - timedelta(days=56)))
-            & (frame.date <= pd.Timestamp(alarm.date))
-        ]
-        key = (str(path), alarm.date, alarm.region)
         started = time.perf_counter()
-        diagnosis = diagnose_frame(history, alarm.target, alarm.date, cache_key=key)
+        diagnosis = diagnose(
+            ctx,
+            DiagnoseInput(target=alarm.target, day=alarm.date, window_days=alarm.grain_days),
+        )
         seconds = time.perf_counter() - started
         ranked = [c.cause for c in diagnosis.causes]
         true_causes = {
             CAUSES[str(truth.incidents.set_index("incident_id").loc[i, "kind"])][0] for i in touched
         }
         causes = [h.cause for h in diagnosis.hypotheses] or ranked[:1]
-        # the action applies to the alarm's store, or to every store of its region
-        stores = (
-            [alarm.target]
-            if alarm.level == "store"
-            else truth.stores[truth.stores.region == alarm.region].store_id.tolist()
+        recommended = recommend_actions(
+            ctx,
+            RecommendActionsInput(
+                target=alarm.target,
+                day=alarm.date,
+                window_days=alarm.grain_days,
+                causes=causes,
+            ),
         )
-        late_within = late_within_counter(backend, stores, alarm.date)
-        actions, _, _ = recommend_for(
-            history, alarm.target, alarm.date, causes, late_within=late_within, cache_key=key
-        )
+        actions = recommended.actions
         top = actions[0] if actions else None
         truth_avoided = None
         if top is not None:
             value = next(iter(top.parameters.values()))
-            truth_avoided = simulated_avoided(world, top.action_id, value, alarm.date, top.stores)
+            # the promised quantity: late deliveries above normal avoided (capped by the
+            # excess), against the simulated counterfactual capped the same way
+            simulated = simulated_avoided(world, top.action_id, value, alarm.date, top.stores)
+            truth_avoided = min(simulated, top.cap)
         for iid in todo:
             done.add(iid)
             cause = CAUSES[str(injected.loc[iid, "kind"])][0]

@@ -15,17 +15,26 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Hashable
 from datetime import date, timedelta
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+from cachetools import LRUCache
 from pydantic import BaseModel, Field
+from scipy import stats
 
+from tools.analytics.cells import aggregate, load_store_days
 from tools.analytics.scope import ResolvedScope, ScopeLevel, load_catalog, resolve_scope
+from tools.analytics.thresholds import (
+    CLOSED_WEEKDAY_SHARE,
+    FORECAST_MAX_HORIZON,
+    FORECAST_MIN_HISTORY,
+    PERSIST_KEEP,
+)
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
-from tools.data.kpis import kpi_query
 
 logging.getLogger("cmdstanpy").disabled = True
 logging.getLogger("prophet").setLevel(logging.ERROR)
@@ -41,8 +50,13 @@ ForecastKpi = Literal[
     "orders_per_driver",
 ]
 RATE_KPIS = {"late_rate", "failed_rate", "no_show_rate"}
-MIN_HISTORY = 21
-MAX_HORIZON = 28
+DENOMINATOR = {
+    "late_rate": "resolved",
+    "failed_rate": "resolved",
+    "no_show_rate": "scheduled_drivers",
+}
+MIN_HISTORY = FORECAST_MIN_HISTORY
+MAX_HORIZON = FORECAST_MAX_HORIZON
 
 
 class ForecastPoint(BaseModel):
@@ -74,36 +88,89 @@ class ForecastResult(BaseModel):
     scope: str
     kpi: str
     as_of: date
-    last_value: float
-    normal: float = Field(description="The KPI's normal level: median of the 28 days before as_of.")
-    points: list[ForecastPoint]
+    last_value: float = Field(description="The KPI on the last open day up to as_of.")
+    last_day: date = Field(description="That day (as_of, unless as_of was a closed day).")
+    normal: float = Field(
+        description="The KPI's normal level: median of the open days among the 28 before."
+    )
+    points: list[ForecastPoint] = Field(description="Open days ahead (closed days left out).")
+    closed_days: list[date] = Field(
+        default_factory=list, description="Days ahead on weekdays the scope is closed."
+    )
     mean_forecast: float
     persistence: Literal["persists", "fades", "normal"]
     explanation: str
     model: str
 
 
-_MODELS: dict[tuple[object, ...], object] = {}
+_MODELS: LRUCache[Hashable, object] = LRUCache(maxsize=128)
 _LOCK = threading.Lock()
+
+
+def daily_cells(ctx: ToolContext, scope: ResolvedScope, start: date, end: date) -> pd.DataFrame:
+    """Return the scope's KPIs on every day from ``start`` to ``end``, as known at ``end``.
+
+    Rates are recomputed from counts over the scope's stores; days without deliveries due
+    (closed days, gaps) are present with zero orders and no KPI.
+    """
+    stores = None if scope.level == "all" else scope.stores
+    store_days = load_store_days(ctx.backend, as_of=end, start=start, stores=stores, medians=False)
+    if store_days.empty:
+        raise ToolError(
+            f"no deliveries for {scope.label()} from {start} to {end}", kind="not_enough_data"
+        )
+    cells = aggregate(store_days, "chain", 1, last=end)
+    return cells[cells.date >= pd.Timestamp(start)].reset_index(drop=True)
 
 
 def kpi_series(
     ctx: ToolContext, scope: ResolvedScope, kpi: str, start: date, end: date
 ) -> pd.DataFrame:
-    """Daily KPI of a scope (rates recomputed from counts) with promo share and holidays."""
-    sql, params = kpi_query(
-        store_ids=scope.stores if scope.level == "store" else None,
-        regions=scope.regions if scope.level == "region" else None,
-        start=start,
-        end=end,
-        grain="day",
+    """Daily KPI of a scope (as of ``end``) with promo share, holidays and its denominator.
+
+    Returns:
+        ``ds, y, promo, holiday, n`` for open days (``n``: the rate's denominator, or the
+        orders for counts), closed days left out.
+    """
+    cells = daily_cells(ctx, scope, start, end)
+    frame = pd.DataFrame(
+        {
+            "ds": cells.date,
+            "y": cells["volume" if kpi == "orders" else kpi],
+            "promo": cells.promo_share.astype(float),
+            "holiday": cells.holiday.astype(float),
+            "n": cells[DENOMINATOR.get(kpi, "orders")].astype(float),
+        }
     )
-    frame = ctx.backend.query(sql, params)
-    frame = frame.rename(columns={"period": "ds", kpi: "y"})
-    frame["ds"] = pd.to_datetime(frame["ds"])
-    frame["promo"] = frame["promo_share"].astype(float).fillna(0.0)
-    frame["holiday"] = frame["holiday"].fillna(False).astype(float)
-    return frame[["ds", "y", "promo", "holiday"]].dropna(subset=["y"])
+    return frame.dropna(subset=["y"]).reset_index(drop=True)
+
+
+def closed_weekdays(cells: pd.DataFrame) -> set[int]:
+    """Weekdays (0 = Monday) without deliveries due in most weeks of the history."""
+    shut = cells.assign(dow=cells.date.dt.dayofweek, shut=cells.orders == 0)
+    share = shut.groupby("dow").shut.mean()
+    return {int(str(d)) for d, v in share.items() if v >= CLOSED_WEEKDAY_SHARE}
+
+
+def honest_interval(
+    yhat: np.ndarray, lower: np.ndarray, upper: np.ndarray, n: float, *, rate: bool, width: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Widen a forecast interval to at least the sampling noise of one day's KPI.
+
+    A history that never moved (a late rate of 0 for weeks) makes Prophet's interval
+    collapse to a point; one day of ``n`` deliveries still varies by chance. Rates get at
+    least the Wilson score interval at the forecast rate, counts the Poisson interval.
+    """
+    z = float(stats.norm.ppf(0.5 + width / 2))
+    if rate:
+        p = np.clip(yhat, 0.0, 1.0)
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        lo, hi = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    else:
+        lam = np.maximum(yhat, 0.0)
+        lo, hi = np.maximum(lam - z * np.sqrt(lam), 0.0), lam + z * np.sqrt(np.maximum(lam, 1.0))
+    return np.minimum(lower, lo), np.maximum(upper, hi)
 
 
 def future_calendar(ctx: ToolContext, scope: ResolvedScope, days: list[date]) -> pd.DataFrame:
@@ -160,10 +227,21 @@ def predict(
     return out[["ds", *cols]]
 
 
-def seasonal_naive(history: pd.Series, horizon: int, season: int = 7) -> np.ndarray:
-    """Repeat the last ``season`` values (the benchmark Prophet must beat)."""
-    last = history.to_numpy()[-season:]
-    return np.array([last[i % season] for i in range(horizon)])
+def seasonal_naive(history: pd.DataFrame, days: pd.Series, season: int = 7) -> np.ndarray:
+    """Return the value a ``season`` (a week) before each of ``days``, from the history.
+
+    The benchmark Prophet must beat. Dates, not positions: a closed day or a gap in the
+    history never shifts the season. A day whose week-earlier value is missing looks further
+    back by whole weeks.
+    """
+    known = history.set_index("ds").y
+    out = []
+    for day in pd.to_datetime(days):
+        back = day - pd.Timedelta(days=season)
+        while back not in known.index and back >= known.index.min():
+            back -= pd.Timedelta(days=season)
+        out.append(float(known.get(back, np.nan)))
+    return np.array(out)
 
 
 def backtest(
@@ -172,32 +250,34 @@ def backtest(
     """Rolling-origin backtest of Prophet against the seasonal-naive forecast.
 
     Args:
-        series: ``ds, y, promo, holiday`` rows (all known in advance except y).
-        horizon: days forecast from each origin.
-        origins: forecast origins, spaced ``horizon`` days apart at the end of the series.
+        series: ``ds, y, promo, holiday`` rows of open days (all known in advance except y).
+        horizon: calendar days forecast from each origin.
+        origins: forecast origins, ``horizon`` calendar days apart at the end of the series.
         rate: clip forecasts to [0, 1].
 
     Returns:
         MAE, MAPE and MASE of both methods (MASE scaled by the in-sample seasonal-naive MAE).
     """
-    series = series.reset_index(drop=True)
+    series = series.sort_values("ds").reset_index(drop=True)
+    last = series.ds.max()
     errors: dict[str, list[float]] = {"prophet": [], "naive": []}
     actuals: list[float] = []
     scale_parts: list[float] = []
     for k in range(origins, 0, -1):
-        cut = len(series) - k * horizon
-        if cut < MIN_HISTORY:
+        origin = last - pd.Timedelta(days=k * horizon)
+        history = series[series.ds <= origin]
+        future = series[(series.ds > origin) & (series.ds <= origin + pd.Timedelta(days=horizon))]
+        if len(history) < MIN_HISTORY or future.empty:
             continue
-        history, future = series.iloc[:cut], series.iloc[cut : cut + horizon]
         model = fit_prophet(history)
         fc = predict(model, future[["ds", "promo", "holiday"]], rate=rate)
-        errors["prophet"] += list(np.abs(fc.yhat.to_numpy() - future.y.to_numpy()))
-        errors["naive"] += list(
-            np.abs(seasonal_naive(history.y, len(future)) - future.y.to_numpy())
-        )
-        actuals += list(future.y.to_numpy())
-        y = history.y.to_numpy()
-        scale_parts.append(float(np.mean(np.abs(y[7:] - y[:-7]))))
+        naive = seasonal_naive(history, future.ds)
+        ok = np.isfinite(naive)
+        errors["prophet"] += list(np.abs(fc.yhat.to_numpy() - future.y.to_numpy())[ok])
+        errors["naive"] += list(np.abs(naive - future.y.to_numpy())[ok])
+        actuals += list(future.y.to_numpy()[ok])
+        in_sample = seasonal_naive(history, history.ds) - history.y.to_numpy()
+        scale_parts.append(float(np.nanmean(np.abs(in_sample))))
     if not actuals:
         raise ValueError("series too short to backtest")
     actual = np.abs(np.array(actuals))
@@ -209,6 +289,50 @@ def backtest(
         out[f"{name}_mape"] = float(np.mean(e / np.where(actual == 0, np.nan, actual)))
         out[f"{name}_mase"] = float(e.mean() / scale) if scale else float("nan")
     return out
+
+
+def _model(
+    ctx: ToolContext, args: ForecastInput, history: pd.DataFrame, key: tuple[Hashable, ...]
+) -> object:
+    """Return the fitted Prophet model for a key (bounded LRU cache)."""
+    with _LOCK:
+        model = _MODELS.get(key)
+    if model is None:
+        model = fit_prophet(history, interval=args.interval, random_state=ctx.random_state)
+        with _LOCK:
+            _MODELS[key] = model
+    return model
+
+
+def _points(
+    model: object,
+    future: pd.DataFrame,
+    history: pd.DataFrame,
+    args: ForecastInput,
+    random_state: int,
+) -> list[ForecastPoint]:
+    rate = args.kpi in RATE_KPIS
+    fc = predict(model, future, rate=rate, random_state=random_state)
+    # one day's own sampling noise, at the scope's typical volume on an open day
+    n = float(max(history.n.tail(28).median(), 1.0))
+    lower, upper = honest_interval(
+        fc.yhat.to_numpy(),
+        fc.yhat_lower.to_numpy(),
+        fc.yhat_upper.to_numpy(),
+        n,
+        rate=rate,
+        width=args.interval,
+    )
+    return [
+        ForecastPoint(
+            date=pd.Timestamp(ds).date(),
+            yhat=round(float(y), 4),
+            lower=round(float(lo), 4),
+            upper=round(float(hi), 4),
+            promo_share=round(float(p), 3),
+        )
+        for ds, y, lo, hi, p in zip(fc.ds, fc.yhat, lower, upper, future.promo, strict=True)
+    ]
 
 
 def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
@@ -228,8 +352,9 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
     history = kpi_series(ctx, scope, args.kpi, start, as_of)
     if len(history) < MIN_HISTORY:
         raise ToolError(
-            f"too little history to forecast {args.kpi} for {scope.label()}: {len(history)} days "
-            f"up to {as_of}, need {MIN_HISTORY}"
+            f"too little history to forecast {args.kpi} for {scope.label()}: {len(history)} "
+            f"open days up to {as_of}, need {MIN_HISTORY}",
+            kind="not_enough_data",
         )
     key = (
         ctx.backend.data_version(),
@@ -239,43 +364,35 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
         as_of,
         start,
         args.interval,
+        ctx.random_state,
     )
-    with _LOCK:
-        model = _MODELS.get(key)
-    if model is None:
-        model = fit_prophet(history, interval=args.interval, random_state=ctx.random_state)
-        with _LOCK:
-            if len(_MODELS) > 128:
-                _MODELS.clear()
-            _MODELS[key] = model
+    model = _model(ctx, args, history, key)
     # Always predict the longest horizon and cut: the intervals (sampled) then do not depend
-    # on how many days were asked for.
+    # on how many days were asked for. Closed weekdays are not forecast.
+    shut = closed_weekdays(daily_cells(ctx, scope, start, as_of))
     days = [as_of + timedelta(days=i) for i in range(1, MAX_HORIZON + 1)]
-    future = future_calendar(ctx, scope, days)
-    rate = args.kpi in RATE_KPIS
-    fc = predict(model, future, rate=rate, random_state=ctx.random_state).head(args.horizon)
-    future = future.head(args.horizon)
-    points = [
-        ForecastPoint(
-            date=pd.Timestamp(ds).date(),
-            yhat=round(float(y), 4),
-            lower=round(float(lo), 4),
-            upper=round(float(hi), 4),
-            promo_share=round(float(p), 3),
+    closed = [d for d in days[: args.horizon] if d.weekday() in shut]
+    future = future_calendar(ctx, scope, [d for d in days if d.weekday() not in shut])
+    points = _points(model, future, history, args, ctx.random_state)
+    points = [p for p in points if p.date <= as_of + timedelta(days=args.horizon)]
+    if not points:
+        raise ToolError(
+            f"{scope.label()} is closed every day of the next {args.horizon} day(s)",
+            kind="not_enough_data",
         )
-        for ds, y, lo, hi, p in zip(
-            fc.ds, fc.yhat, fc.yhat_lower, fc.yhat_upper, future.promo, strict=True
-        )
-    ]
     # evidence carries exactly the (rounded) numbers the result shows
     last_value = round(float(history.y.iloc[-1]), 4)
-    normal = round(float(history.y.iloc[-29:-1].median()), 4)
+    last_day = pd.Timestamp(history.ds.iloc[-1]).date()
+    recent = history[history.ds >= pd.Timestamp(last_day - timedelta(days=28))]
+    normal = round(float(recent.y.iloc[:-1].median()), 4)
     mean_fc = round(float(np.mean([p.yhat for p in points])), 4)
     persistence, explanation = _judge(args.kpi, last_value, normal, points)
     numbers: dict[str, float] = {
         "last_value": last_value,
         "normal": normal,
         "mean_forecast": mean_fc,
+        "open_days": len(points),
+        "closed_days": len(closed),
     }
     for p in points:
         numbers[f"{p.date}.yhat"] = p.yhat
@@ -292,13 +409,16 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
         scope=scope.label(),
         kpi=args.kpi,
         as_of=as_of,
-        last_value=round(last_value, 4),
-        normal=round(normal, 4),
+        last_value=last_value,
+        last_day=last_day,
+        normal=normal,
         points=points,
-        mean_forecast=round(mean_fc, 4),
+        closed_days=closed,
+        mean_forecast=mean_fc,
         persistence=persistence,
         explanation=explanation,
-        model="Prophet (weekly seasonality, promo share and holiday regressors)",
+        model="Prophet (weekly seasonality, promo share and holiday regressors); intervals "
+        "at least one day's sampling noise (Wilson for rates, Poisson for counts)",
     )
 
 
@@ -316,7 +436,7 @@ def _judge(
     if abs(excess) < band:
         return "normal", f"{kpi} {last:.4g} is within the usual range around {normal:.4g}"
     kept = (first.yhat - normal) / excess
-    if kept >= 0.5:
+    if kept >= PERSIST_KEEP:
         return (
             "persists",
             f"tomorrow's forecast {first.yhat:.4g} keeps {kept:.0%} "

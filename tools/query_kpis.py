@@ -1,7 +1,9 @@
 """Tool ``query_kpis``: delivery KPIs for a scope and period, by day, week or in total.
 
 Rates are recomputed from counts at every level (a region's late rate is its late deliveries
-over its resolved deliveries), so big stores weigh what they should. Results are row-capped.
+over its resolved deliveries), so big stores weigh what they should. Everything is as known
+at the end of the period's last day (a delivery overdue then counts as late). Results are
+row-capped.
 
 Example:
     >>> ctx = ToolContext.for_duckdb("data/lastmile.duckdb")
@@ -18,11 +20,12 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
-from tools.analytics.scope import load_catalog, resolve_scope
+from tools.analytics.cells import SUMS, aggregate, derive, load_store_days
+from tools.analytics.scope import ResolvedScope, ScopeLevel, load_catalog, resolve_scope
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
-from tools.data.kpis import kpi_query
-from tools.data.schema import CARRIERS, LATE_SQL
+from tools.data.schema import CARRIERS
+from tools.data.views import ADDITIVE_SQL, outcomes_sql
 
 KpiName = Literal[
     "orders",
@@ -90,31 +93,65 @@ class QueryKpisResult(BaseModel):
     totals: dict[str, float | None]
 
 
-def _carrier_sql(
-    carriers: list[str], start: date, end: date, grain: str
-) -> tuple[str, list[object]]:
-    period = {
-        "day": "service_date",
-        "week": "date_trunc('week', service_date)::DATE",
-        "total": None,
-    }[grain]
-    select = f"{period} AS period, " if period else ""
-    group = "GROUP BY ALL ORDER BY ALL" if period else "GROUP BY ALL ORDER BY ALL"
+def _periods(daily: pd.DataFrame, grain: str, keys: list[str]) -> pd.DataFrame:
+    """Sum daily additive rows into days, Monday weeks or one total, and derive the KPIs."""
+    data = daily.copy()
+    if grain == "day":
+        data["period"] = data.date
+    elif grain == "week":
+        data["period"] = data.date - pd.to_timedelta(data.date.dt.dayofweek, unit="D")
+    group = (["period"] if grain != "total" else []) + keys
+    sums = [c for c in SUMS if c in data.columns]
+    if group:
+        out = data.groupby(group, as_index=False)[sums].sum()
+    else:
+        out = data[sums].sum().to_frame().T
+    out["date"] = out["period"] if "period" in out else pd.Timestamp(daily.date.max())
+    out = derive(out)
+    out["orders"] = out.orders.astype(int)
+    out["late"] = out.late.astype(int)
+    out["promo"] = out.promo_days > 0
+    return out
+
+
+def _scope_frame(ctx: ToolContext, scope: ResolvedScope, start: date, end: date) -> pd.DataFrame:
+    """Daily KPIs of the scope's stores together (as of ``end``)."""
+    stores = None if scope.level == "all" else scope.stores
+    store_days = load_store_days(ctx.backend, as_of=end, start=start, stores=stores, medians=False)
+    if store_days.empty:
+        raise ToolError(
+            f"no deliveries for {scope.label()} in {start}..{end}", kind="not_enough_data"
+        )
+    return aggregate(store_days, "chain", 1, first=start, last=end)
+
+
+def _carrier_frame(ctx: ToolContext, carriers: list[str], start: date, end: date) -> pd.DataFrame:
+    """Daily additive measures per carrier (as of ``end``)."""
+    backend = ctx.backend
+    placeholders = ", ".join("?" for _ in carriers)
     sql = f"""
-        SELECT {select}carrier,
-          count(*) FILTER (WHERE status <> 'cancelled') AS orders,
-          count(*) FILTER (WHERE {LATE_SQL}) AS late,
-          count(*) FILTER (WHERE is_late)::DOUBLE
-            / nullif(count(*) FILTER (WHERE is_resolved), 0) AS late_rate,
-          count(*) FILTER (WHERE status = 'failed')::DOUBLE
-            / nullif(count(*) FILTER (WHERE is_resolved), 0) AS failed_rate,
-          avg(delay_min) AS avg_delay_min,
-          avg(dispatch_delay_min) AS dispatch_delay_min
-        FROM delivery_outcomes
-        WHERE carrier IN ({", ".join("?" for _ in carriers)}) AND service_date BETWEEN ? AND ?
-        {group}
+        SELECT service_date AS date, carrier, {ADDITIVE_SQL}
+        FROM ({
+        outcomes_sql(backend.late, as_of=end, first_day=start, has_timezone=backend.has_timezone)
+    }) AS o
+        WHERE carrier IN ({placeholders}) AND service_date >= ?
+        GROUP BY service_date, carrier
     """
-    return sql, [*carriers, start, end]
+    frame = backend.query(sql, [*carriers, start])
+    frame["date"] = pd.to_datetime(frame["date"])
+    for col in (
+        "scheduled_drivers",
+        "present_drivers",
+        "staffed_orders",
+        "precip_x",
+        "traffic_x",
+        "conditions_w",
+        "promo_days",
+        "holiday_days",
+    ):
+        frame[col] = 0.0
+    frame["store_days"] = 1.0
+    return frame
 
 
 def _clean(value: Any) -> Any:
@@ -127,6 +164,39 @@ def _clean(value: Any) -> Any:
     if hasattr(value, "item"):
         return _clean(value.item())
     return value
+
+
+def kpi_table(
+    ctx: ToolContext,
+    scope: ScopeLevel,
+    ids: list[str],
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    grain: Literal["day", "week", "total"] = "day",
+) -> pd.DataFrame:
+    """Every KPI of a scope by period, as known at the end of the period (for people).
+
+    Args:
+        ctx: the tool context.
+        scope: ``all``, ``region`` or ``store``.
+        ids: region or store ids of the scope.
+        start: first day (default: the data's first).
+        end: last day (default: the data's last).
+        grain: ``day``, ``week`` (from Monday) or ``total``.
+
+    Raises:
+        ToolError: unknown ids, or no deliveries in the period.
+    """
+    catalog = load_catalog(ctx.backend)
+    resolved = resolve_scope(catalog, scope, ids)
+    start, end = start or catalog.first_day, end or catalog.last_day
+    daily = _scope_frame(ctx, resolved, start, end)
+    if daily.orders.sum() == 0:
+        raise ToolError(
+            f"no deliveries for {resolved.label()} in {start}..{end}", kind="not_enough_data"
+        )
+    return _periods(daily, grain, [])
 
 
 def query_kpis(ctx: ToolContext, args: QueryKpisInput) -> QueryKpisResult:
@@ -155,40 +225,24 @@ def query_kpis(ctx: ToolContext, args: QueryKpisInput) -> QueryKpisResult:
                 f"not {', '.join(missing)}"
             )
         kpis = [k for k in kpis if k in CARRIER_KPIS]
-        sql, params = _carrier_sql(list(args.ids or CARRIERS), start, end, args.grain)
+        daily = _carrier_frame(ctx, list(args.ids or CARRIERS), start, end)
         label = "carrier " + ", ".join(args.ids or CARRIERS)
-        keys = ["period", "carrier"] if args.grain != "total" else ["carrier"]
+        by = ["carrier"]
     else:
         scope = resolve_scope(catalog, args.scope, args.ids)
-        sql, params = kpi_query(
-            store_ids=scope.stores if scope.level == "store" else None,
-            regions=scope.regions if scope.level == "region" else None,
-            start=start,
-            end=end,
-            grain=args.grain,
-        )
+        daily = _scope_frame(ctx, scope, start, end)
         label = scope.label()
-        keys = ["period"] if args.grain != "total" else []
-    frame = ctx.backend.query(sql, params)
-    if frame.empty or ("orders" in frame and frame["orders"].fillna(0).sum() == 0):
-        raise ToolError(f"no deliveries for {label} in {start}..{end}")
+        by = []
+    if daily.empty or daily.orders.sum() == 0:
+        raise ToolError(f"no deliveries for {label} in {start}..{end}", kind="not_enough_data")
+    frame = _periods(daily, args.grain, by)
+    keys = (["period"] if args.grain != "total" else []) + by
     cap = min(args.max_rows, ctx.max_rows)
     columns = keys + kpis
     rows = [{c: _clean(r[c]) for c in columns} for _, r in frame.head(cap).iterrows()]
-    totals_sql, totals_params = (
-        _carrier_sql(list(args.ids or CARRIERS), start, end, "total")
-        if args.scope == "carrier"
-        else kpi_query(
-            store_ids=scope.stores if scope.level == "store" else None,
-            regions=scope.regions if scope.level == "region" else None,
-            start=start,
-            end=end,
-            grain="total",
-        )
-    )
-    total_frame = ctx.backend.query(totals_sql, totals_params)
     totals: dict[str, float | None] = {}
     if args.scope != "carrier":
+        total_frame = _periods(daily, "total", [])
         totals = {k: _clean(total_frame[k].iloc[0]) for k in kpis if k != "promo"}
     numbers: dict[str, float] = {}
     for k, v in totals.items():

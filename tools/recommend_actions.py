@@ -1,10 +1,12 @@
 """Tool ``recommend_actions``: what to do about a diagnosed problem, and what it will achieve.
 
-Candidate actions come only from the reviewed catalog (``catalog/actions.yaml``). Each
+Candidate actions come only from the reviewed catalog (``catalog/actions.yaml``), and only for
+causes that carry a real share of the excess (the diagnosis's hypotheses, or the causes the
+caller names): an action for a cause that carries 2 % of the excess treats nothing. Each
 action's lever is turned into an expected number of late deliveries avoided on the affected
-store-day(s) with the causal model fitted by ``diagnose``: the lever changes a variable of the
-graph and the change propagates along the fitted mechanisms (an interventional query on the
-linear SCM). Intervals come from the coefficients' sampling uncertainty (80 %).
+cells with the causal model ``diagnose`` fitted (:mod:`tools.catalog.impact`), never more than
+the late deliveries its causes carry. An action whose lever acts through data the user does
+not have (no staffing feed for backup drivers) is skipped, and the result says why.
 
 Actions that treat the leading hypothesis rank first; among them, more late deliveries
 avoided per dollar ranks higher.
@@ -18,28 +20,27 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from tools.analytics.baselines import kpi_residuals
-from tools.analytics.panel import store_day_frame
-from tools.analytics.scope import load_catalog, resolve_target
+from tools.analytics.baselines import kpi_residuals, region_residuals
+from tools.analytics.cells import aggregate, with_medians
+from tools.analytics.scope import load_catalog
+from tools.analytics.thresholds import ACTION_INTERVAL, GRAINS, MIN_CAUSE_SHARE
 from tools.catalog import ActionSpec
 from tools.catalog import load_catalog as load_action_catalog
-from tools.causal.graph import load_graph
-from tools.causal.scm import FittedScm
+from tools.catalog.impact import LateWithin, default_parameter, estimate_impact
+from tools.causal.case import Case, build_case
+from tools.causal.diagnosis import Diagnosis, diagnose_cell
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
 from tools.data.backend import Backend
-from tools.diagnose import causal_model, diagnose_frame
+from tools.data.views import outcomes_sql
 
-INTERVAL = 0.8
-DRAWS = 400
-DEFAULTS = {"cut_dispatch": 0.8, "shift_carrier": 0.8, "reduce_traffic": 0.4, "widen_windows": 60.0}
+MAX_LISTED_STORES = 100
+"""An action on more stores than this (the whole chain) lists none: its target says where."""
 
 
 class RecommendedAction(BaseModel):
@@ -51,9 +52,10 @@ class RecommendedAction(BaseModel):
     treats: list[str]
     addresses: str = Field(description="The hypothesis (root cause) this action is proposed for.")
     parameters: dict[str, float]
-    stores: list[str]
+    stores: list[str] = Field(description="Stores it reaches (empty: every store of the target).")
     expected_avoided: float = Field(description="Late deliveries avoided (expected).")
     avoided_ci: tuple[float, float]
+    cap: float = Field(description="Late deliveries above normal: the most it may avoid.")
     late_rate_after: float | None = Field(description="Expected late rate with the action.")
     cost: float
     avoided_per_100: float = Field(description="Late deliveries avoided per 100 of cost.")
@@ -65,8 +67,11 @@ class RecommendedAction(BaseModel):
 class RecommendActionsInput(BaseModel):
     """Arguments of ``recommend_actions``."""
 
-    target: str = Field(description="Store id or region id of the diagnosed anomaly.")
+    target: str = Field(description="Store id, region id, or 'all', of the diagnosed anomaly.")
     day: date
+    window_days: int | None = Field(
+        None, description=f"Days of the cell, ending at `day` (one of {GRAINS}); default: auto."
+    )
     causes: list[str] | None = Field(
         None, description="Root causes, most likely first (default: diagnose them now)."
     )
@@ -83,185 +88,113 @@ class RecommendActionsResult(BaseModel):
     evidence_id: str
     target: str
     day: date
+    window_days: int
     causes: list[str]
-    late_deliveries: float = Field(description="Late deliveries on the affected store-days.")
+    late_deliveries: float = Field(description="Late deliveries on the affected cells.")
+    late_excess: float = Field(description="Late deliveries above normal on the affected cells.")
     actions: list[RecommendedAction]
     skipped: dict[str, str] = Field(description="Catalog actions not proposed, and why.")
     currency: str
 
 
-def _interval(values: np.ndarray) -> tuple[float, float]:
-    lo, hi = np.quantile(values, [(1 - INTERVAL) / 2, 1 - (1 - INTERVAL) / 2])
-    return round(float(lo), 1), round(float(hi), 1)
+def affected_cells(case: Case, backend: Backend) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the cells an action acts on, with their normal values of the graph variables.
 
-
-def _affected(frame: pd.DataFrame, target: str, day: date) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of the affected store-days with their normal-day expectations."""
-    graph = load_graph()
-    frame = frame.reset_index(drop=True)
-    expected, _ = kpi_residuals(
-        frame, "store_id", list(graph.nodes), pd.Series(True, index=frame.index)
-    )
-    on_day = frame.date == pd.Timestamp(day)
-    mask = on_day & ((frame.store_id == target) | (frame.region == target))
-    if not mask.any():
-        raise ToolError(f"no data for {target} on {day}")
-    return frame[mask], expected[mask]
-
-
-def estimate_impact(
-    action: ActionSpec,
-    value: float,
-    rows: pd.DataFrame,
-    expected: pd.DataFrame,
-    fitted: FittedScm,
-    late_within: Callable[[float], tuple[int, int]],
-    *,
-    random_state: int = 0,
-) -> tuple[float, tuple[float, float], float, float]:
-    """Estimate late deliveries avoided, its interval, the cost, and the orders handled.
-
-    Args:
-        action: catalog entry.
-        value: the lever parameter (drivers per store, a share, or minutes).
-        rows: affected store-days (store_day columns).
-        expected: their normal-day values of the graph variables.
-        fitted: the fitted causal model.
-        late_within: minutes -> (late deliveries that were at most that late, all late ones).
-        random_state: seed of the coefficient draws.
+    A store's own cell; a region's stores when the model learned from stores (levers such
+    as backup drivers act store by store); otherwise the target's cell itself.
     """
-    draws = fitted.draw_coefficients(DRAWS, random_state)
-    resolved = (rows.delivered + rows.failed).to_numpy(dtype=float)
-    orders = rows.orders.to_numpy(dtype=float)
-    late = rows.late.to_numpy(dtype=float)
-    kind = action.lever.kind
-    touched = float(orders.sum())  # orders the action handles (for per-order costs)
-    if kind == "add_drivers":
-        present = rows.present_drivers.to_numpy(dtype=float)
-        d_opd = orders / (present + value) - orders / present
-        samples = [
-            float(-(c["late_rate"]["orders_per_driver"] * d_opd * resolved).sum()) for c in draws
-        ]
-        point = float(
-            -(fitted.coefficients["late_rate"]["orders_per_driver"] * d_opd * resolved).sum()
-        )
-    elif kind == "defer_orders":
-        vol = rows.orders_per_scheduled_driver.to_numpy(dtype=float)
-        rate = rows.late_rate.to_numpy(dtype=float)
-
-        def avoided(coefs: dict[str, dict[str, float]]) -> float:
-            effect = fitted.total_effect("orders_per_scheduled_driver", coefficients=coefs)
-            new_rate = rate + effect * (-value * vol)
-            return float((rate * resolved - new_rate * resolved * (1 - value)).sum())
-
-        samples = [avoided(c) for c in draws]
-        point = avoided(fitted.coefficients)
-        touched = float((orders * value).sum())
-    elif kind == "cut_dispatch":
-        excess = rows.dispatch_delay_min.to_numpy(
-            dtype=float
-        ) - expected.dispatch_delay_min.to_numpy(dtype=float)
-        cut = np.where(excess > 0, value, 0.0)  # the recovery applies where dispatch is late
-        samples = [
-            float((c["late_rate"]["dispatch_delay_min"] * cut * resolved).sum()) for c in draws
-        ]
-        point = float(
-            (fitted.coefficients["late_rate"]["dispatch_delay_min"] * cut * resolved).sum()
-        )
-    elif kind == "shift_carrier":
-        # Moving DSP orders to the own fleet changes only the carrier mix: the store's own
-        # DSP gap times the share moved (an accounting identity, no model needed).
-        gap = np.nan_to_num(rows.dsp_gap.to_numpy(dtype=float))
-        share = np.nan_to_num(rows.dsp_share.to_numpy(dtype=float))
-        point = float((value * share * gap * resolved).sum())
-        counts = value * share * resolved
-        se = float(
-            np.sqrt(
-                (counts * np.clip(rows.dsp_late_rate.fillna(0).to_numpy(dtype=float), 0, 1)).sum()
-            )
-        )
-        samples = list(np.random.default_rng(random_state).normal(point, se, DRAWS))
-        touched = float((value * share * orders).sum())
-    elif kind == "reduce_traffic":
-        excess = np.maximum(rows.traffic_index.to_numpy(dtype=float) - 1.0, 0.0)
-        cut = value * excess
-        samples = [float((c["late_rate"]["traffic_index"] * cut * resolved).sum()) for c in draws]
-        point = float((fitted.coefficients["late_rate"]["traffic_index"] * cut * resolved).sum())
-    elif kind == "widen_windows":
-        within, _ = late_within(value)
-        point = float(within)
-        samples = list(
-            np.random.default_rng(random_state).normal(point, math.sqrt(max(point, 1.0)), DRAWS)
-        )
-    else:  # pragma: no cover - the catalog schema admits no other kind
-        raise ValueError(f"unknown lever kind {kind}")
-    # fixed costs are per store-day; unit costs per unit of the parameter at each store
-    # (e.g. per driver) or per order handled
-    units = touched if action.cost.per == "order" else value * len(rows)
-    cost = action.cost.fixed * len(rows) + action.cost.per_unit * units
-    point = min(max(point, 0.0), float(late.sum()))
-    return (
-        round(point, 1),
-        _interval(np.clip(np.array(samples), 0.0, float(late.sum()))),
-        round(cost, 2),
-        touched,
-    )
+    window = case.window
+    nodes = [n for n in case.model.graph.nodes if n in case.history.columns]
+    if window.level == "region" and case.model.fit_level == "store":
+        cells = aggregate(case.store_days, "store", case.grain)
+        cells = cells[cells.region == window.target].reset_index(drop=True)
+        cells = with_medians(cells, backend, as_of=window.day, stores=window.stores)
+        reference = cells.date <= pd.Timestamp(window.day - timedelta(days=case.grain))
+        expected, _ = kpi_residuals(cells, "entity", nodes, reference)
+    else:
+        cells = case.history
+        reference = cells["reference"].astype(bool)
+        if window.level == "store":
+            expected, _ = kpi_residuals(cells, "entity", nodes, reference)
+        else:
+            expected, _ = region_residuals(cells, nodes, "entity", reference)
+    on_day = cells.date == pd.Timestamp(window.day)
+    if not (window.level == "region" and case.model.fit_level == "store"):
+        on_day &= cells.entity == case.history.entity.iloc[case.row]
+    return cells[on_day], expected[on_day]
 
 
-def default_parameter(
-    action: ActionSpec, rows: pd.DataFrame, expected: pd.DataFrame
-) -> float | None:
-    """Return the lever setting the situation calls for (None: the action does not apply)."""
-    kind = action.lever.kind
-    if kind == "add_drivers":
-        normal_present = rows.scheduled_drivers * (1 - expected.no_show_rate)
-        shortfall = (normal_present - rows.present_drivers).clip(lower=0)
-        # a volume surge needs drivers for the unplanned orders as well
-        surge = (rows.orders - rows.present_drivers * expected.orders_per_driver).clip(lower=0)
-        needed = np.maximum(shortfall, surge / expected.orders_per_driver.clip(lower=1))
-        k = float(np.ceil(needed.max()))
-        return k if k >= 1 else None
-    if kind == "defer_orders":
-        share = 1 - expected.orders_per_scheduled_driver / rows.orders_per_scheduled_driver
-        q = float(share.clip(lower=0).max())
-        return round(q, 2) if q >= action.lever.min else None
-    if kind == "cut_dispatch":
-        late_by = float((rows.dispatch_delay_min - expected.dispatch_delay_min).max())
-        return (
-            round(DEFAULTS[kind] * late_by)
-            if DEFAULTS[kind] * late_by >= action.lever.min
-            else None
+def late_within_counter(backend: Backend, stores: list[str], first: date, day: date) -> LateWithin:
+    """Count, for the stores' deliveries due ``first``..``day``, late ones at most N minutes late.
+
+    As of the end of ``day``: a delivery still overdue then counts as more than N late.
+
+    Returns:
+        A function of N giving (deliveries delivered 0 < delay <= N minutes late, all late).
+    """
+    sql = f"""
+        SELECT count(*) FILTER (WHERE is_late AND status_asof = 'delivered'
+                                AND delay_min > 0 AND delay_min <= ?) AS within,
+               count(*) FILTER (WHERE is_late) AS late
+        FROM ({
+        outcomes_sql(
+            backend.late,
+            as_of=day,
+            first_day=first,
+            stores=stores,
+            has_timezone=backend.has_timezone,
         )
-    if kind == "shift_carrier":
-        return DEFAULTS[kind] if rows.dsp_gap.fillna(0).max() > 0.05 else None
-    if kind == "reduce_traffic":
-        return (
-            DEFAULTS[kind] if (rows.traffic_index - expected.traffic_index).max() > 0.05 else None
-        )
-    return DEFAULTS[kind]
+    }) AS o
+        WHERE service_date >= ?
+    """
+
+    def count(minutes: float) -> tuple[int, int]:
+        got = backend.query(sql, [minutes, first])
+        return int(got.within.iloc[0]), int(got.late.iloc[0])
+
+    return count
+
+
+def _cap(diagnosis: Diagnosis) -> float:
+    """Return the most an action may avoid: the cell's late deliveries above its normal.
+
+    No action takes a cell below its normal late rate, whatever the lever's model says (its
+    cause's own attributed share is not the cap: attribution leaves part of a real cause's
+    excess to noise, and the simulated counterfactuals of ``make quality`` recover it).
+    """
+    return round(max(0.0, diagnosis.late_excess), 1)
+
+
+def _applies(action: ActionSpec, case: Case) -> str | None:
+    """Why an action cannot act here (its lever's data is missing), or None."""
+    if not action.needs or any(n in case.model.graph.nodes for n in action.needs):
+        return None
+    reasons = [case.model.dropped.get(n, "no data") for n in action.needs]
+    return f"needs {' or '.join(action.needs)}: not assessed here ({'; '.join(reasons)})"
 
 
 def recommend_for(
-    frame: pd.DataFrame,
-    target: str,
-    day: date,
+    case: Case,
+    diagnosis: Diagnosis,
     causes: list[str],
     *,
-    late_within: Callable[[float], tuple[int, int]],
+    backend: Backend,
+    late_within: LateWithin,
     parameters: dict[str, float] | None = None,
-    cache_key: tuple[object, ...] | None = None,
     max_actions: int = 5,
     random_state: int = 0,
 ) -> tuple[list[RecommendedAction], dict[str, str], float]:
-    """Rank catalog actions for an anomaly (pure except for the ``late_within`` callback).
+    """Rank catalog actions for a diagnosed cell (pure but for the data the case holds).
 
     Returns:
-        (actions, skipped action ids with reasons, late deliveries on the affected days).
+        (actions, skipped action ids with reasons, late deliveries on the affected cells).
     """
     catalog = load_action_catalog()
     parameters = parameters or {}
-    fitted, _ = causal_model(frame, cache_key=cache_key, random_state=random_state)
-    rows, expected = _affected(frame, target, day)
+    rows, expected = affected_cells(case, backend)
+    resolved = float(rows.resolved.sum())
+    # the stores the action reaches: listed when few (a store, a region's stores)
+    stores = sorted(case.window.stores) if len(case.window.stores) <= MAX_LISTED_STORES else []
     ranked: list[tuple[tuple[float, float], RecommendedAction]] = []
     skipped: dict[str, str] = {}
     weight = {c: len(causes) - i for i, c in enumerate(causes)}
@@ -269,6 +202,14 @@ def recommend_for(
         addressed = [c for c in causes if c in action.treats]
         if not addressed:
             skipped[action.id] = f"treats {', '.join(action.treats)}, not a hypothesis here"
+            continue
+        why_not = _applies(action, case)
+        if why_not:
+            skipped[action.id] = why_not
+            continue
+        cap = _cap(diagnosis)
+        if cap <= 0:
+            skipped[action.id] = "the late rate is not above normal: nothing to avoid"
             continue
         value = parameters.get(action.id)
         if value is None:
@@ -283,10 +224,16 @@ def recommend_for(
                     f"{action.lever.min:g}..{action.lever.max:g} {action.lever.unit}, got {value:g}"
                 )
             value = float(min(max(value, action.lever.min), action.lever.max))
-        avoided, ci, cost, _ = estimate_impact(
-            action, value, rows, expected, fitted, late_within, random_state=random_state
+        avoided, ci, cost = estimate_impact(
+            action,
+            value,
+            rows,
+            expected,
+            case.model.scm,
+            late_within,
+            cap=cap,
+            random_state=random_state,
         )
-        resolved = float((rows.delivered + rows.failed).sum())
         late_after = (float(rows.late.sum()) - avoided) / resolved if resolved else None
         per100 = round(100 * avoided / cost, 2) if cost > 0 else float("inf")
         cause = addressed[0]
@@ -300,9 +247,10 @@ def recommend_for(
                     treats=action.treats,
                     addresses=cause,
                     parameters={action.lever.parameter: value},
-                    stores=sorted(rows.store_id.astype(str)),
+                    stores=stores,
                     expected_avoided=avoided,
                     avoided_ci=ci,
+                    cap=cap,
                     late_rate_after=None if late_after is None else round(late_after, 4),
                     cost=cost,
                     avoided_per_100=per100 if math.isfinite(per100) else 9999.0,
@@ -321,33 +269,25 @@ def recommend_for(
     return actions, skipped, float(rows.late.sum())
 
 
-def late_within_counter(
-    backend: Backend, stores: list[str], day: date
-) -> Callable[[float], tuple[int, int]]:
-    """Count, for the stores' deliveries due on ``day``, late ones at most N minutes late.
-
-    Returns:
-        A function of N giving (deliveries delivered 0 < delay <= N minutes late, all late).
-    """
-
-    def count(minutes: float) -> tuple[int, int]:
-        placeholders = ", ".join("?" for _ in stores)
-        got = backend.query(
-            "SELECT count(*) FILTER (WHERE status = 'delivered' AND delay_min > 0 "
-            "AND delay_min <= ?) AS within, count(*) FILTER (WHERE is_late) AS late "
-            f"FROM delivery_outcomes WHERE store_id IN ({placeholders}) AND service_date = ?",
-            [minutes, *stores, day],
+def _causes(args: RecommendActionsInput, diagnosis: Diagnosis, known: list[str]) -> list[str]:
+    if args.causes is None:
+        return [h.cause for h in diagnosis.hypotheses]
+    unknown = [c for c in args.causes if c not in known]
+    if unknown:
+        raise ToolError(
+            f"unknown cause {', '.join(map(repr, unknown))}; causes are: {', '.join(known)}"
         )
-        return int(got.within.iloc[0]), int(got.late.iloc[0])
-
-    return count
+    # A named cause that carries too little of the excess is not treated either.
+    carried = {c.cause: c.share for c in diagnosis.causes}
+    return [c for c in args.causes if carried.get(c, 0.0) >= MIN_CAUSE_SHARE]
 
 
 def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> RecommendActionsResult:
     """Propose catalog actions with expected impact and cost for an anomaly.
 
     Raises:
-        ToolError: unknown target or action, a day without data, a parameter out of range.
+        ToolError: unknown target, cause or action, a day without data, a parameter out of
+            range.
     """
     actions_catalog = load_action_catalog()
     for action_id in args.parameters:
@@ -355,49 +295,59 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
             actions_catalog.get(action_id)
         except KeyError as exc:
             raise ToolError(str(exc.args[0])) from None
-    scope = resolve_target(load_catalog(ctx.backend), args.target, args.day, args.lookback_days)
-    frame = store_day_frame(
-        ctx.backend, stores=scope.region_stores, start=scope.start, end=args.day
+    case = build_case(
+        ctx,
+        load_catalog(ctx.backend),
+        args.target,
+        args.day,
+        lookback_days=args.lookback_days,
+        grain=args.window_days,
     )
-    key = (ctx.backend.data_version(), scope.start, args.day)
-    causes = args.causes
-    if not causes:
-        diagnosis = diagnose_frame(
-            frame, args.target, args.day, cache_key=key, random_state=ctx.random_state
-        )
-        causes = [h.cause for h in diagnosis.hypotheses] or [diagnosis.causes[0].cause]
-
-    late_within = late_within_counter(ctx.backend, scope.stores, args.day)
-
     try:
-        actions, skipped, late = recommend_for(
-            frame,
-            args.target,
-            args.day,
-            causes,
-            late_within=late_within,
-            parameters=args.parameters,
-            cache_key=key,
-            max_actions=args.max_actions,
-            random_state=ctx.random_state,
+        diagnosis = diagnose_cell(
+            case.model, case.history, case.row, full_graph=case.graph, random_state=ctx.random_state
         )
     except ValueError as exc:
-        raise ToolError(str(exc)) from exc
-    numbers: dict[str, float] = {"late_deliveries": late, "interval": INTERVAL}
+        raise ToolError(
+            f"cannot explain {args.target} on {args.day}: {exc}", kind="not_enough_data"
+        ) from exc
+    causes = _causes(args, diagnosis, case.graph.cause_names)
+    first = args.day - timedelta(days=case.grain - 1)
+    late_within = late_within_counter(ctx.backend, case.window.stores, first, args.day)
+    actions, skipped, late = recommend_for(
+        case,
+        diagnosis,
+        causes,
+        backend=ctx.backend,
+        late_within=late_within,
+        parameters=args.parameters,
+        max_actions=args.max_actions,
+        random_state=ctx.random_state,
+    )
+    numbers: dict[str, float] = {
+        "late_deliveries": late,
+        "late_excess": diagnosis.late_excess,
+        "interval": ACTION_INTERVAL,
+    }
     for a in actions:
         numbers[f"{a.action_id}.expected_avoided"] = a.expected_avoided
         numbers[f"{a.action_id}.ci_low"], numbers[f"{a.action_id}.ci_high"] = a.avoided_ci
+        numbers[f"{a.action_id}.cap"] = a.cap
         numbers[f"{a.action_id}.cost"] = a.cost
         numbers[f"{a.action_id}.avoided_per_100"] = a.avoided_per_100
         if a.late_rate_after is not None:
             numbers[f"{a.action_id}.late_rate_after"] = a.late_rate_after
         for name, v in a.parameters.items():
             numbers[f"{a.action_id}.{name}"] = v
-    summary = f"{len(actions)} action(s) for {args.target} on {args.day} ({', '.join(causes)})" + (
-        f"; best: {actions[0].action_id} avoids ~{actions[0].expected_avoided:g} "
-        f"late deliveries for {actions[0].cost:g}"
-        if actions
-        else ""
+    summary = (
+        f"{len(actions)} action(s) for {args.target} on {args.day} "
+        f"({', '.join(causes) or 'no cause carries enough of the excess'})"
+        + (
+            f"; best: {actions[0].action_id} avoids ~{actions[0].expected_avoided:g} "
+            f"late deliveries for {actions[0].cost:g}"
+            if actions
+            else ""
+        )
     )
     evidence = ctx.evidence.register(
         "recommend_actions", args.model_dump(mode="json"), numbers, summary
@@ -406,8 +356,10 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
         evidence_id=evidence.id,
         target=args.target,
         day=args.day,
+        window_days=case.grain,
         causes=causes,
         late_deliveries=late,
+        late_excess=diagnosis.late_excess,
         actions=actions,
         skipped=skipped,
         currency=actions_catalog.currency,

@@ -6,9 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from tools.core.context import ToolContext
+from tools.core.errors import InsufficientDataError, ToolError, ToolErrorKind
+from tools.data.store import DatabaseUnavailableError
 from tools.diagnose import DiagnoseInput, DiagnoseResult, diagnose
 from tools.forecast import ForecastInput, ForecastResult, forecast
 from tools.query_kpis import QueryKpisInput, QueryKpisResult, query_kpis
@@ -28,11 +31,31 @@ class ToolSpec:
     fn: Callable[[ToolContext, Any], BaseModel]
 
     def __call__(self, ctx: ToolContext, args: BaseModel | dict[str, Any]) -> BaseModel:
-        """Validate ``args`` and run the tool."""
+        """Validate ``args`` and run the tool.
+
+        Every expected failure of the analysis becomes a typed :class:`ToolError` the caller
+        (and the plan) can see: a value the data cannot support (``ValueError``: too few rows,
+        a singular fit) or arithmetic that breaks on it. Anything else is a bug and raises.
+
+        Raises:
+            pydantic.ValidationError: invalid arguments.
+            ToolError: a recoverable problem, with its kind.
+        """
         parsed = (
             args if isinstance(args, self.input_model) else self.input_model.model_validate(args)
         )
-        return self.fn(ctx, parsed)
+        try:
+            return self.fn(ctx, parsed)
+        except ToolError:
+            raise
+        except DatabaseUnavailableError as exc:
+            raise ToolError(str(exc), kind="data_unavailable") from exc
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+            kind: ToolErrorKind = (
+                "not_enough_data" if isinstance(exc, InsufficientDataError) else "failed"
+            )
+            message = str(exc) or type(exc).__name__
+            raise ToolError(f"{self.name} could not complete: {message}", kind=kind) from exc
 
 
 def _spec(

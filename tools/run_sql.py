@@ -21,19 +21,16 @@ Example:
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import sqlglot
 from pydantic import BaseModel, Field, field_validator
 from sqlglot import exp
 
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
-from tools.data.backend import DuckDBBackend
+from tools.data.backend import DuckDBBackend, GuardedQueryError
 from tools.data.schema import ALL_TABLES
 from tools.data.views import VIEWS
 
@@ -85,17 +82,6 @@ _FORBIDDEN_NODES: tuple[type, ...] = (
     exp.Rollback,
     exp.Install,
 )
-CONNECTION_CONFIG: dict[str, Any] = {
-    "enable_external_access": False,
-    "autoload_known_extensions": False,
-    "autoinstall_known_extensions": False,
-    "allow_community_extensions": False,
-    "memory_limit": "1GB",
-    "threads": 2,
-    "lock_configuration": True,
-}
-
-
 MAX_SQL_CHARS = 20_000
 
 
@@ -169,19 +155,18 @@ def check_sql(sql: str) -> str:
     return tree.sql(dialect="duckdb")
 
 
-def guarded_connection(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """Open a read-only connection that cannot touch files, load extensions or change settings."""
-    con = duckdb.connect(str(path), read_only=True, config=dict(CONNECTION_CONFIG))
-    return con
-
-
 def execute_guarded(
-    path: str | Path, sql: str, *, max_rows: int, timeout_s: float, guard: bool = True
-) -> tuple[list[str], list[list[Any]], bool, float]:
-    """Run one statement under every guard; return (columns, rows, truncated, ms).
+    backend: DuckDBBackend | str | Path,
+    sql: str,
+    *,
+    max_rows: int,
+    timeout_s: float,
+    guard: bool = True,
+) -> tuple[list[str], list[list[Any]], bool]:
+    """Run one statement under every guard; return (columns, rows, truncated).
 
     Args:
-        path: DuckDB file.
+        backend: the run's DuckDB backend (or a DuckDB file).
         sql: the statement.
         max_rows: rows fetched at most.
         timeout_s: the query is interrupted after this many seconds.
@@ -192,33 +177,12 @@ def execute_guarded(
     """
     if guard:
         check_sql(sql)
-    con = guarded_connection(path)
-    timer = threading.Timer(timeout_s, con.interrupt)
-    started = time.perf_counter()
+    if not isinstance(backend, DuckDBBackend):
+        backend = DuckDBBackend(backend)
     try:
-        try:
-            statements = con.extract_statements(sql)
-        except duckdb.Error as exc:
-            raise ToolError(f"rejected: {str(exc).splitlines()[0]}") from None
-        if len(statements) != 1:
-            raise ToolError(f"rejected: exactly one statement is allowed, got {len(statements)}")
-        if statements[0].type != duckdb.StatementType.SELECT:
-            raise ToolError(f"rejected: only SELECT is allowed, got {statements[0].type.name}")
-        timer.start()
-        try:
-            cursor = con.execute(sql)
-            columns = [d[0] for d in cursor.description or []]
-            rows = cursor.fetchmany(max_rows + 1)
-        except duckdb.InterruptException:
-            raise ToolError(f"stopped: the query ran longer than {timeout_s:g} s") from None
-        except duckdb.Error as exc:
-            raise ToolError(f"query failed: {str(exc).splitlines()[0]}") from None
-    finally:
-        timer.cancel()
-        con.close()
-    elapsed = (time.perf_counter() - started) * 1000
-    truncated = len(rows) > max_rows
-    return columns, [list(r) for r in rows[:max_rows]], truncated, round(elapsed, 1)
+        return backend.run_guarded(sql, max_rows=max_rows, timeout_s=timeout_s)
+    except GuardedQueryError as exc:
+        raise ToolError(str(exc)) from None
 
 
 def _plain(value: Any) -> Any:
@@ -237,8 +201,8 @@ def run_sql(ctx: ToolContext, args: RunSqlInput) -> RunSqlResult:
         raise ToolError("run_sql needs the DuckDB backend")
     # The elapsed time stays out of the result: the model sees results, and a recorded
     # conversation must replay byte for byte (the run trace keeps each tool's latency).
-    columns, rows, truncated, _ = execute_guarded(
-        ctx.backend.path,
+    columns, rows, truncated = execute_guarded(
+        ctx.backend,
         args.sql,
         max_rows=min(args.max_rows, ctx.max_rows),
         timeout_s=args.timeout_s,

@@ -132,7 +132,8 @@ def dispatch_actions(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 "recommend_actions",
                 {
                     "target": action.target,
-                    "day": state.day,
+                    "day": (action.day.isoformat() if action.day else state.day),
+                    "window_days": action.window_days,
                     "causes": load_catalog().get(action.action_id).treats,
                     "parameters": {action.action_id: next(iter(params.values()))},
                     "max_actions": 20,

@@ -15,6 +15,7 @@ from tools import TOOLS, ToolError
 from tools.core.context import ToolContext
 from tools.core.evidence import EvidenceStore
 from tools.data.backend import DuckDBBackend
+from tools.data.views import LateRule
 
 
 def now() -> str:
@@ -55,10 +56,18 @@ def llm_event(
     }
 
 
+def forecast_scope(diagnosis: dict[str, Any]) -> dict[str, Any]:
+    """Return the forecast scope of a diagnosed target (the whole chain is scope ``all``)."""
+    if diagnosis["level"] == "chain":
+        return {"scope": "all", "ids": []}
+    return {"scope": diagnosis["level"], "ids": [diagnosis["target"]]}
+
+
 def tool_context(state: State, context: Context) -> ToolContext:
     """Build a tool context over the run's database, continuing the run's evidence."""
+    late = LateRule(grace_min=context.late_grace_min, failed_is_late=context.late_failed_is_late)
     return ToolContext(
-        backend=DuckDBBackend(context.db),
+        backend=DuckDBBackend(context.db, late=late),
         evidence=EvidenceStore.from_dicts(state.evidence),
         random_state=context.random_state,
     )
@@ -87,12 +96,14 @@ class ToolOutcome:
 def call_tool(ctx: ToolContext, name: str, args: dict[str, Any], node: str) -> ToolOutcome:
     """Run a registered tool; recoverable errors (bad arguments, ToolError) are returned.
 
-    Anything else raises: a bug or a broken database fails the run with its own message.
+    The registry already turns the analyses' expected failures into typed tool errors (too
+    little data, a fit that cannot complete); anything else is a bug and fails the run with
+    its own message.
     """
     started = time.perf_counter()
-    result = evidence = error = None
+    result = evidence = error = kind = None
     if name not in TOOLS:
-        error = f"unknown tool {name!r}; tools: {', '.join(TOOLS)}"
+        error, kind = f"unknown tool {name!r}; tools: {', '.join(TOOLS)}", "invalid_request"
     else:
         try:
             output = TOOLS[name](ctx, args)
@@ -100,12 +111,12 @@ def call_tool(ctx: ToolContext, name: str, args: dict[str, Any], node: str) -> T
             record = ctx.evidence.get(result["evidence_id"])
             evidence = record.model_dump(mode="json") if record else None
         except ToolError as exc:
-            error = str(exc)
+            error, kind = str(exc), exc.kind
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
             )
-            error = f"invalid arguments for {name}: {problems}"
+            error, kind = f"invalid arguments for {name}: {problems}", "invalid_request"
     trace = {
         "at": now(),
         "kind": "tool",
@@ -115,6 +126,7 @@ def call_tool(ctx: ToolContext, name: str, args: dict[str, Any], node: str) -> T
         "ms": round((time.perf_counter() - started) * 1000, 1),
         "evidence_id": evidence["id"] if evidence else None,
         "error": error,
+        "error_kind": kind,
     }
     return ToolOutcome(
         name=name, args=args, result=result, evidence=evidence, error=error, trace=trace

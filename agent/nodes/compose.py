@@ -13,7 +13,12 @@ from langgraph.runtime import Runtime
 from agent import llm
 from agent.context import Context
 from agent.nodes.common import llm_event, now
-from agent.prompting import compact_results, prompt_evidence
+from agent.prompting import (
+    bounded_evidence,
+    bounded_json,
+    compact_results,
+    prompt_evidence,
+)
 from agent.schemas import ActionPlan
 from agent.settings import get_settings
 from agent.state import State
@@ -66,8 +71,8 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     text = prompt.format(
         causes=", ".join(sorted(load_graph().causes.values())),
         request=json.dumps(_request(state), default=str),
-        results=json.dumps(compact_results(state.results), default=str)[:MAX_RESULT_CHARS],
-        evidence=json.dumps(prompt_evidence(state.evidence), default=str)[:MAX_RESULT_CHARS],
+        results=bounded_json(compact_results(state.results), MAX_RESULT_CHARS),
+        evidence=bounded_evidence(prompt_evidence(state.evidence), MAX_RESULT_CHARS),
         feedback=feedback,
     )
     model = llm.load_chat_model(context)

@@ -7,7 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.context import Context
-from agent.nodes.common import call_tool, merge, tool_context
+from agent.nodes.common import call_tool, forecast_scope, merge, tool_context
 from agent.state import State
 from tools.analytics.scope import load_catalog
 from tools.data.backend import DuckDBBackend
@@ -28,21 +28,26 @@ def detect_anomalies(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     return merge([call_tool(ctx, "scan_anomalies", args, "detect")])
 
 
-def _targets(state: State, limit: int) -> list[str]:
+def _anomalies(state: State, limit: int) -> list[dict[str, Any]]:
     scan = next(
         (r["result"] for r in reversed(state.results) if r["tool"] == "scan_anomalies"), None
     )
     if not scan:
         return []
-    return [a["target"] for a in scan["anomalies"][:limit]]
+    return list(scan["anomalies"][:limit])
 
 
 def diagnose_anomalies(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Diagnose the highest-scoring anomalies (diagnose)."""
+    """Diagnose the highest-scoring anomalies (diagnose), each over the cell the scan judged."""
     ctx = tool_context(state, runtime.context)
     outcomes = [
-        call_tool(ctx, "diagnose", {"target": t, "day": state.day}, "diagnose")
-        for t in _targets(state, runtime.context.max_diagnoses)
+        call_tool(
+            ctx,
+            "diagnose",
+            {"target": a["target"], "day": a["date"], "window_days": a.get("grain_days", 1)},
+            "diagnose",
+        )
+        for a in _anomalies(state, runtime.context.max_diagnoses)
     ]
     return merge(outcomes)
 
@@ -59,11 +64,10 @@ def forecast_outlook(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             ctx,
             "forecast",
             {
-                "scope": d["level"],
-                "ids": [d["target"]],
+                **forecast_scope(d),
                 "kpi": "late_rate",
                 "horizon": runtime.context.horizon_days,
-                "as_of": state.day,
+                "as_of": d["day"],
             },
             "forecast",
         )
@@ -72,17 +76,47 @@ def forecast_outlook(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     return merge(outcomes)
 
 
+def own_causes(diagnosis: dict[str, Any], diagnoses: list[dict[str, Any]]) -> list[str]:
+    """Return the causes a diagnosed target's actions should treat.
+
+    A store that stands out inside a regional event diagnosed the same day shares the
+    region's cause (the storm reached it too): its own actions treat only what the region's
+    do not, so the plan reports the regional cause once and the store's excess beyond it.
+    """
+    causes = [h["cause"] for h in diagnosis["hypotheses"]]
+    if diagnosis["level"] != "store":
+        return causes
+    regional = {
+        h["cause"]
+        for d in diagnoses
+        if d["day"] == diagnosis["day"]
+        and (
+            d["level"] == "chain" or (d["level"] == "region" and d["target"] == diagnosis["region"])
+        )
+        for h in d["hypotheses"]
+    }
+    return [c for c in causes if c not in regional]
+
+
 def recommend_next(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Recommend catalog actions for every diagnosed target (recommend_actions)."""
+    """Recommend catalog actions for every diagnosed target with a cause (recommend_actions)."""
     ctx = tool_context(state, runtime.context)
+    diagnoses = _diagnoses(state)
     outcomes = []
-    for d in _diagnoses(state):
-        causes = [h["cause"] for h in d["hypotheses"]] or [d["causes"][0]["cause"]]
+    for d in diagnoses:
+        causes = own_causes(d, diagnoses)
+        if not causes:
+            continue  # nothing explains it, or the regional actions already treat it
         outcomes.append(
             call_tool(
                 ctx,
                 "recommend_actions",
-                {"target": d["target"], "day": state.day, "causes": causes},
+                {
+                    "target": d["target"],
+                    "day": d["day"],
+                    "window_days": d["grain_days"],
+                    "causes": causes,
+                },
                 "recommend",
             )
         )

@@ -18,8 +18,9 @@ A row is flagged when its distance reaches a fixed threshold *and* one KPI is at
 ``ADVERSE_MIN_Z`` robust SDs off in its bad direction (lateness up, not down); or when a
 watched KPI alone is ``EXTREME_Z`` SDs off (a deviation along a usual direction of
 co-movement, such as a volume surge, has a modest distance yet is plainly abnormal). The
-thresholds were calibrated on seeded synthetic worlds (``make quality``); they are never a
-contamination share, so a quiet day flags nothing and a bad day flags everything that is bad.
+thresholds (:mod:`tools.analytics.thresholds`) were calibrated on seeded synthetic worlds
+(``make quality``); they are never a contamination share, so a quiet day flags nothing and
+a bad day flags everything that is bad.
 """
 
 from __future__ import annotations
@@ -33,12 +34,27 @@ import pandas as pd
 from pyod.models.mcd import MCD
 
 from tools.analytics.panel import Transform, fit_baselines, transform_series
+from tools.analytics.thresholds import (
+    ADVERSE_MIN_Z,
+    DEFAULT_THRESHOLD,
+    EXTREME_Z,
+    SUPPORT_FRACTION,
+)
+from tools.core.errors import InsufficientDataError
+
+__all__ = [
+    "ADVERSE_MIN_Z",
+    "DEFAULT_THRESHOLD",
+    "EXTREME_Z",
+    "Direction",
+    "PanelScan",
+    "assemble",
+    "detect",
+    "scan_panel",
+    "standardize",
+]
 
 Direction = Literal[1, -1, 0]
-DEFAULT_THRESHOLD = 9.0  # robust Mahalanobis distance
-ADVERSE_MIN_Z = 3.0  # robust SDs in the bad direction, with the distance
-EXTREME_Z = 5.0  # robust SDs in the bad direction, alone
-SUPPORT_FRACTION = 0.97
 
 
 @dataclass
@@ -182,11 +198,11 @@ def detect(
         if z.loc[reference, c].notna().sum() >= 10 and np.nanstd(z.loc[reference, c]) > 0
     ]
     if not usable:
-        raise ValueError("no KPI has enough finite reference values to fit a detector")
+        raise InsufficientDataError("no KPI has enough finite reference values to fit a detector")
     x = z[usable].fillna(0.0).clip(-50.0, 50.0)
     x_ref = x[reference]
     if len(x_ref) < max(20, 3 * len(usable)):
-        raise ValueError(
+        raise InsufficientDataError(
             f"too little history: {len(x_ref)} reference rows for {len(usable)} KPIs "
             f"(need at least {max(20, 3 * len(usable))})"
         )

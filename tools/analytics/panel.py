@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from tools.core.errors import InsufficientDataError
 from tools.data.backend import Backend
 
 Transform = Literal["none", "log"]
@@ -204,7 +205,7 @@ def fit_baseline(
     data["_y"] = transform_series(data[kpi], transform)
     data = data[np.isfinite(data["_y"])]
     if data.empty:
-        raise ValueError(f"no finite values of {kpi!r} to fit a baseline on")
+        raise InsufficientDataError(f"no finite values of {kpi!r} to fit a baseline on")
     centred = data["_y"] - data.groupby(entity_col)["_y"].transform("median")
     dows = pd.to_datetime(data[time_col]).dt.dayofweek
     plain = (

@@ -46,7 +46,10 @@ def load_catalog(backend: Backend) -> Catalog:
     stores = backend.query("SELECT store_id, name, region, market FROM stores ORDER BY store_id")
     span = backend.query("SELECT min(date) AS first, max(date) AS last FROM store_day")
     if stores.empty or span.empty or pd.isna(span["first"].iloc[0]):
-        raise ToolError("the database holds no deliveries yet: generate or ingest data first")
+        raise ToolError(
+            "the database holds no deliveries yet: generate or ingest data first",
+            kind="not_enough_data",
+        )
     return Catalog(
         stores=stores,
         first_day=pd.Timestamp(span["first"].iloc[0]).date(),
@@ -129,13 +132,17 @@ def resolve_window(
     return max(first, catalog.first_day), last
 
 
+CHAIN_TARGET = "all"
+"""Target id of the whole chain (every store)."""
+
+
 @dataclass(frozen=True)
 class AnomalyWindow:
-    """The data an explanation of one store or region on one day needs."""
+    """The data an explanation of one store, region or the chain on one day needs."""
 
     target: str
-    level: Literal["store", "region"]
-    region: str
+    level: Literal["store", "region", "chain"]
+    region: str  # the target's region ('all' for the chain)
     stores: list[str]  # the stores the target covers
     region_stores: list[str]  # every store of its region (the history the model learns from)
     start: date
@@ -145,26 +152,30 @@ class AnomalyWindow:
 def resolve_target(
     catalog: Catalog, target: str, day: date, lookback_days: int, min_history: int = 21
 ) -> AnomalyWindow:
-    """Check a store-or-region target and a day, and choose the history window before it.
+    """Check a target (a store, a region, or ``all``) and a day; choose the history before it.
 
     Raises:
         ToolError: unknown target (with suggestions), a day outside the data, or fewer than
             ``min_history`` days of history before it.
     """
     stores = catalog.stores
+    level: Literal["store", "region", "chain"]
     if target in set(stores.store_id):
-        level: Literal["store", "region"] = "store"
-        region = catalog.region_of(target)
+        level, region = "store", catalog.region_of(target)
         covered = [target]
+        region_stores = catalog.stores_in([region])
     elif target in set(stores.region):
         level, region = "region", target
-        covered = catalog.stores_in([region])
+        covered = region_stores = catalog.stores_in([region])
+    elif target == CHAIN_TARGET:
+        level, region = "chain", CHAIN_TARGET
+        covered = region_stores = sorted(stores.store_id.astype(str).tolist())
     else:
         raise unknown_error(
             "store or region",
             [target],
-            stores.store_id.tolist() + catalog.regions,
-            "stores and regions",
+            stores.store_id.tolist() + catalog.regions + [CHAIN_TARGET],
+            "stores and regions ('all' for the whole chain)",
         )
     if not catalog.first_day <= day <= catalog.last_day:
         raise ToolError(f"{day} is outside the data ({catalog.first_day}..{catalog.last_day})")
@@ -173,6 +184,7 @@ def resolve_target(
         raise ToolError(
             f"too little history before {day} (need {min_history} days; the data starts "
             f"{catalog.first_day}): pick a day from "
-            f"{catalog.first_day + timedelta(days=min_history)} on"
+            f"{catalog.first_day + timedelta(days=min_history)} on",
+            kind="not_enough_data",
         )
-    return AnomalyWindow(target, level, region, covered, catalog.stores_in([region]), start, day)
+    return AnomalyWindow(target, level, region, covered, region_stores, start, day)

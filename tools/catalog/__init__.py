@@ -17,6 +17,9 @@ LeverKind = Literal[
     "shift_carrier",
     "reduce_traffic",
     "widen_windows",
+    "cut_transit",
+    "cut_handover",
+    "extend_promises",
 ]
 
 
@@ -51,6 +54,10 @@ class ActionSpec(BaseModel):
     title: str
     description: str
     treats: list[str] = Field(min_length=1)
+    needs: list[str] = Field(
+        default_factory=list,
+        description="Graph variables the lever acts through (any one); none: always applies.",
+    )
     lever: Lever
     cost: Cost
     lead_time_hours: float = Field(ge=0)
@@ -70,6 +77,22 @@ class Catalog(BaseModel):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"duplicate action ids: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _known_to_the_graph(self) -> Catalog:
+        # Causes and variables are defined once, in the reviewed graph: the catalog may only
+        # name what the graph knows.
+        from tools.causal.graph import load_graph
+
+        graph = load_graph()
+        causes, nodes = set(graph.cause_names), set(graph.nodes)
+        problems: list[str] = []
+        for a in self.actions:
+            problems += [f"{a.id} treats unknown cause {c!r}" for c in a.treats if c not in causes]
+            problems += [f"{a.id} needs unknown variable {n!r}" for n in a.needs if n not in nodes]
+        if problems:
+            raise ValueError("; ".join(problems) + f" (graph causes: {', '.join(sorted(causes))})")
         return self
 
     def get(self, action_id: str) -> ActionSpec:

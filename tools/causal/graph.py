@@ -19,6 +19,17 @@ class NodeSpec(BaseModel):
 
     cause: str | None = Field(None, description="Root-cause name when this node can be one.")
     label: str
+    feed: str | None = Field(
+        None, description="What is missing when the node has no data (e.g. 'no weather feed')."
+    )
+
+
+class Identity(BaseModel):
+    """An edge whose coefficient is known by definition: the mean of a measured column."""
+
+    source: str
+    target: str
+    coefficient: str = Field(description="Cell column whose mean is the edge's coefficient.")
 
 
 class CausalGraph(BaseModel):
@@ -26,8 +37,14 @@ class CausalGraph(BaseModel):
 
     version: int
     target: str
+    causes_named: dict[str, str] = Field(
+        default_factory=dict, alias="causes", description="Root cause -> how plans name it."
+    )
     nodes: dict[str, NodeSpec]
     edges: list[tuple[str, str]]
+    identities: list[Identity] = Field(default_factory=list)
+
+    model_config = {"populate_by_name": True}
 
     @model_validator(mode="after")
     def _check(self) -> CausalGraph:
@@ -43,7 +60,19 @@ class CausalGraph(BaseModel):
         for name in self.causes:
             if not nx.has_path(graph, name, self.target):
                 raise ValueError(f"cause node {name!r} has no path to {self.target!r}")
+        for identity in self.identities:
+            if (identity.source, identity.target) not in set(self.edges):
+                raise ValueError(
+                    f"identity {identity.source} -> {identity.target} is not an edge of the graph"
+                )
+        unnamed = sorted(set(self.causes.values()) - set(self.causes_named))
+        if self.causes_named and unnamed:
+            raise ValueError(f"causes without a name under 'causes:': {', '.join(unnamed)}")
         return self
+
+    def cause_label(self, cause: str) -> str:
+        """How plans name a root cause (the cause id itself when unnamed)."""
+        return self.causes_named.get(cause, cause.replace("_", " "))
 
     def digraph(self) -> nx.DiGraph:
         """Return the graph as networkx."""
@@ -57,16 +86,52 @@ class CausalGraph(BaseModel):
         """Candidate root-cause nodes: node -> cause name."""
         return {n: s.cause for n, s in self.nodes.items() if s.cause}
 
+    @property
+    def cause_names(self) -> list[str]:
+        """Every root-cause name, in node order, once."""
+        return list(dict.fromkeys(self.causes.values()))
+
     def node_for(self, cause: str) -> str:
-        """Return the node that carries a cause name."""
+        """Return the (first) node that carries a cause name."""
         for node, name in self.causes.items():
             if name == cause:
                 return node
         raise KeyError(f"no node carries cause {cause!r}")
 
+    def nodes_for(self, cause: str) -> list[str]:
+        """Return every node that carries a cause name, in graph order."""
+        return [node for node, name in self.causes.items() if name == cause]
+
+    def without(self, dropped: set[str]) -> CausalGraph:
+        """Return the graph with ``dropped`` nodes marginalised out.
+
+        A dropped node's parents act on its children directly (without staffing data, volume
+        acts on lateness without the load-per-driver mediator), so causal order is kept.
+
+        Raises:
+            ValueError: when the target itself is dropped.
+        """
+        if self.target in dropped:
+            raise ValueError(f"the target {self.target!r} cannot be dropped")
+        graph = self.digraph()
+        for node in [n for n in self.nodes if n in dropped]:
+            parents = list(graph.predecessors(node))
+            children = list(graph.successors(node))
+            graph.add_edges_from((p, c) for p in parents for c in children)
+            graph.remove_node(node)
+        return CausalGraph(
+            version=self.version,
+            target=self.target,
+            causes=self.causes_named,
+            nodes={n: s for n, s in self.nodes.items() if n not in dropped},
+            edges=[(a, b) for a, b in self.edges if a in graph and b in graph]
+            + sorted((a, b) for a, b in graph.edges if (a, b) not in set(self.edges)),
+            identities=[i for i in self.identities if i.source in graph and i.target in graph],
+        )
+
     @property
     def fingerprint(self) -> str:
-        """Hash of the structure (target, nodes, edges).
+        """Hash of the structure (target, nodes, edges, identities).
 
         Fitted models are cached by it, so an edited graph is never served a model fitted on
         the old one, whatever its version number says.

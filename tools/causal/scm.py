@@ -85,12 +85,23 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", module="sklearn")
 
 
-def fit_scm(data: pd.DataFrame, graph: CausalGraph, *, random_state: int = 0) -> FittedScm:
+def fit_scm(
+    data: pd.DataFrame,
+    graph: CausalGraph,
+    *,
+    fixed: dict[tuple[str, str], float] | None = None,
+    random_state: int = 0,
+) -> FittedScm:
     """Fit linear additive-noise mechanisms for every node of ``graph`` on ``data``.
+
+    Coefficients come from ordinary least squares, except the edges in ``fixed`` (known by
+    definition, e.g. an accounting identity): those are set, and the node's other parents
+    are fitted to what remains. DoWhy's mechanisms use exactly these coefficients.
 
     Args:
         data: one column per graph node (deviations), rows with NaN are dropped.
         graph: the causal graph.
+        fixed: (parent, node) -> coefficient of edges that are not fitted.
         random_state: seed for DoWhy's sampling.
 
     Raises:
@@ -115,19 +126,31 @@ def fit_scm(data: pd.DataFrame, graph: CausalGraph, *, random_state: int = 0) ->
     intercepts: dict[str, float] = {}
     noise_scale: dict[str, float] = {}
     for node in nodes:
-        parents = sorted(g.predecessors(node))
+        parents = sorted(g.predecessors(node))  # DoWhy's order (get_ordered_predecessors)
         if parents:
-            model.set_causal_mechanism(
-                node, gcm.AdditiveNoiseModel(gcm.ml.create_linear_regressor())
+            known = {p: (fixed or {})[(p, node)] for p in parents if (p, node) in (fixed or {})}
+            free = [p for p in parents if p not in known]
+            y = data[node].to_numpy() - sum(
+                (c * data[p].to_numpy() for p, c in known.items()), start=np.zeros(len(data))
             )
-            x = np.column_stack([np.ones(len(data)), data[parents].to_numpy()])
-            beta, *_ = np.linalg.lstsq(x, data[node].to_numpy(), rcond=None)
+            x = np.column_stack([np.ones(len(data)), data[free].to_numpy()])
+            beta, *_ = np.linalg.lstsq(x, y, rcond=None)
             intercepts[node] = float(beta[0])
-            coefficients[node] = {p: float(b) for p, b in zip(parents, beta[1:], strict=True)}
-            resid = data[node].to_numpy() - x @ beta
+            fitted = dict(zip(free, (float(b) for b in beta[1:]), strict=True))
+            coefficients[node] = {p: known.get(p, fitted.get(p, 0.0)) or 0.0 for p in parents}
+            resid = y - x @ beta
             dof = max(1, len(data) - x.shape[1])
             cov = float(resid @ resid) / dof * np.linalg.pinv(x.T @ x)
-            std_errors[node] = {p: float(np.sqrt(cov[i + 1, i + 1])) for i, p in enumerate(parents)}
+            errors = {p: float(np.sqrt(cov[i + 1, i + 1])) for i, p in enumerate(free)}
+            std_errors[node] = {p: errors.get(p, 0.0) for p in parents}
+            model.set_causal_mechanism(
+                node,
+                gcm.AdditiveNoiseModel(
+                    gcm.ml.create_linear_regressor_with_given_parameters(
+                        np.array([coefficients[node][p] for p in parents]), intercepts[node]
+                    )
+                ),
+            )
         else:
             model.set_causal_mechanism(node, gcm.EmpiricalDistribution())
             intercepts[node] = 0.0

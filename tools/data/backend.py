@@ -1,25 +1,32 @@
 """Where tools read data from: a backend runs SQL over the contract and knows its data version.
 
-DuckDB is the embedded default. Tools only send SQL the contract's views understand, so a
-Spark backend can serve the same tools (see the scale work).
+The backend is the one seam between the analytics and a query engine: no module outside the
+backends opens a database connection. DuckDB is the embedded default; the SQL the tools send
+is written once (see :mod:`tools.data.views`) so another engine (Spark, later) can serve the
+same tools behind the same protocol.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import duckdb
 import pandas as pd
 
-from tools.data.store import connect
+from tools.data.store import connect, read_metadata, table_counts
+from tools.data.views import DEFAULT_LATE_RULE, LateRule, views
 
 
 class Backend(Protocol):
     """A read-only query engine over the data contract."""
 
     name: str
+    late: LateRule
 
     def query(self, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
         """Run one SELECT and return its rows."""
@@ -29,35 +36,150 @@ class Backend(Protocol):
         """Return an id that changes whenever the data changes (it keys model caches)."""
         ...
 
+    @property
+    def has_timezone(self) -> bool:
+        """Whether ``stores`` carries a ``timezone`` column."""
+        ...
+
+
+class GuardedQueryError(ValueError):
+    """A guarded ad-hoc query was rejected, failed, or ran past its time limit."""
+
+
+# run_sql's connection: no extension loading or installing, capped; once open (and ICU
+# loaded for the views' time zones) files and the network are switched off and every
+# setting is locked, so no statement can loosen any of it.
+GUARDED_CONFIG: dict[str, str | bool | int] = {
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "allow_community_extensions": False,
+    "memory_limit": "1GB",
+    "threads": 2,
+}
+GUARDED_LOCKS = ("SET enable_external_access = false", "SET lock_configuration = true")
+
 
 class DuckDBBackend:
     """The contract in a DuckDB file, opened read-only for each query.
 
     A connection is not kept open between queries, so loads (which need the write lock) are
-    never blocked by an idle reader.
+    never blocked by an idle reader. When the run defines late differently from the file's
+    persisted views, each connection shadows them with temporary views of the run's rule, so
+    ad-hoc SQL and the tools agree.
     """
 
     name = "duckdb"
+    dialect = "duckdb"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, late: LateRule = DEFAULT_LATE_RULE):
         self.path = Path(path)
+        self.late = late
         if not self.path.exists():
             raise FileNotFoundError(
                 f"database {self.path} does not exist: generate or ingest data first"
             )
 
+    def _open(self, config: dict[str, str | bool | int] | None = None) -> duckdb.DuckDBPyConnection:
+        con = connect(self.path, read_only=True, config=config)
+        if self.late != DEFAULT_LATE_RULE:
+            for name, sql in views(self.late, has_timezone=self.has_timezone).items():
+                con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+        if config is GUARDED_CONFIG:
+            for statement in GUARDED_LOCKS:
+                con.execute(statement)
+        return con
+
     def query(self, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
         """Run one SELECT on a fresh read-only connection."""
-        con = connect(self.path, read_only=True)
+        con = self._open()
         try:
             return con.execute(sql, list(params)).df()
         finally:
             con.close()
 
+    def table_counts(self) -> dict[str, int]:
+        """Rows of every contract table (and ``incidents``) the database holds."""
+        con = self._open()
+        try:
+            return table_counts(con)
+        finally:
+            con.close()
+
+    def metadata(self, key: str) -> object | None:
+        """Return the JSON value stored with the data under ``key`` (e.g. ``world``), or None."""
+        con = self._open()
+        try:
+            return read_metadata(con, key)
+        finally:
+            con.close()
+
+    @cached_property
+    def has_timezone(self) -> bool:
+        """Whether ``stores`` has a ``timezone`` column (files from before it was added do not)."""
+        con = connect(self.path, read_only=True)
+        try:
+            rows = con.execute(
+                "SELECT 1 FROM duckdb_columns() "
+                "WHERE table_name = 'stores' AND column_name = 'timezone'"
+            ).fetchall()
+        finally:
+            con.close()
+        return bool(rows)
+
     def data_version(self) -> str:
-        """Hash of the database path and its load log (every load appends to it)."""
+        """Hash of the database path, its load log and the definition of late.
+
+        Every load appends to the load log, so fitted models cached under this id are never
+        served on changed data.
+        """
         frame = self.query(
             "SELECT max(load_id) AS id, max(loaded_at) AS at, count(*) AS n FROM load_log"
         )
-        raw = f"{self.path.resolve()}|{frame.to_json()}"
+        raw = f"{self.path.resolve()}|{frame.to_json()}|{self.late.model_dump_json()}"
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    def run_guarded(
+        self, sql: str, *, max_rows: int, timeout_s: float
+    ) -> tuple[list[str], list[list[Any]], bool]:
+        """Run one ad-hoc statement under the engine's own guards.
+
+        DuckDB's parser must see exactly one SELECT; the connection is read-only and locked
+        (:data:`GUARDED_CONFIG`); the query is interrupted after ``timeout_s`` and at most
+        ``max_rows`` rows are fetched.
+
+        Returns:
+            (columns, rows, truncated).
+
+        Raises:
+            GuardedQueryError: rejected, failed, or stopped by the timeout.
+        """
+        con = self._open(GUARDED_CONFIG)
+        timer = threading.Timer(timeout_s, con.interrupt)
+        try:
+            try:
+                statements = con.extract_statements(sql)
+            except duckdb.Error as exc:
+                raise GuardedQueryError(f"rejected: {str(exc).splitlines()[0]}") from None
+            if len(statements) != 1:
+                raise GuardedQueryError(
+                    f"rejected: exactly one statement is allowed, got {len(statements)}"
+                )
+            if statements[0].type != duckdb.StatementType.SELECT:
+                raise GuardedQueryError(
+                    f"rejected: only SELECT is allowed, got {statements[0].type.name}"
+                )
+            timer.start()
+            try:
+                cursor = con.execute(sql)
+                columns = [d[0] for d in cursor.description or []]
+                rows = cursor.fetchmany(max_rows + 1)
+            except duckdb.InterruptException:
+                raise GuardedQueryError(
+                    f"stopped: the query ran longer than {timeout_s:g} s"
+                ) from None
+            except duckdb.Error as exc:
+                raise GuardedQueryError(f"query failed: {str(exc).splitlines()[0]}") from None
+        finally:
+            timer.cancel()
+            con.close()
+        return columns, [list(r) for r in rows[:max_rows]], len(rows) > max_rows

@@ -174,7 +174,10 @@ def test_triage_approve_and_inspect_from_the_command_line(
         "forecast_S003.png",
         "causes_S003.png",
     }
-    assert f"lastmile approve {run_id}" in result.output
+    # The hint names the databases the triage used, so that it works when copied verbatim.
+    assert (
+        f"lastmile approve {run_id} --all --db {small_world_db} --state-db {state}" in result.output
+    )
     approved = runner.invoke(
         app,
         ["approve", run_id, "--edit", "0:drivers=3", "--by", "maria", "--format", "json", *common],

@@ -144,7 +144,8 @@ def test_estimate_effect_rejects_bad_input() -> None:
 
 def test_the_graph_file_is_checked(tmp_path: Path) -> None:
     graph = load_graph()
-    assert graph.target == "late_rate" and len(graph.causes) == 6
+    assert graph.target == "late_rate" and len(graph.cause_names) == 11
+    assert {"carrier_transit", "handover_delay", "tight_promises"} <= set(graph.cause_names)
     bad = tmp_path / "g.yaml"
     bad.write_text(
         "version: 1\ntarget: y\nnodes: {x: {label: x, cause: c}, y: {label: y}}\n"

@@ -86,7 +86,7 @@ def test_every_hostile_statement_is_rejected_or_stopped(
         sql = raw.format(tmp=tmp_path)
         started = time.perf_counter()
         try:
-            _, rows, truncated, _ = execute_guarded(
+            _, rows, truncated = execute_guarded(
                 small_world_db, sql, max_rows=50, timeout_s=2.0, guard=guard
             )
         except ToolError as exc:

@@ -90,19 +90,16 @@ def test_after_the_day_only_anomalies_that_cost_late_deliveries_are_reported(
     ctx: ToolContext,
 ) -> None:
     """Half the roster missing but deliveries on time: a morning warning, not a problem."""
-    from tools.analytics.panel import store_day_frame
-    from tools.scan_anomalies import scan_store_days
+    from tools.analytics.cells import load_store_days
+    from tools.analytics.scan import scan_cells
 
-    frame = store_day_frame(ctx.backend, end=date(2026, 2, 12))
-    row = (frame.store_id == "S007") & (frame.date == pd.Timestamp("2026-02-12"))
-    scheduled = frame.loc[row, "scheduled_drivers"]
-    frame.loc[row, "present_drivers"] = scheduled // 2
-    frame.loc[row, "no_show_rate"] = 1 - (scheduled // 2) / scheduled
-    frame.loc[row, "orders_per_driver"] = frame.loc[row, "orders"] / (scheduled // 2)
-    window = (date(2026, 2, 12), date(2026, 2, 12))
-    morning = scan_store_days(frame, window=window, mode="morning")
+    day = date(2026, 2, 12)
+    frame = load_store_days(ctx.backend, as_of=day, start=date(2026, 1, 1), medians=False)
+    row = (frame.store_id == "S007") & (frame.date == pd.Timestamp(day))
+    frame.loc[row, "present_drivers"] = frame.loc[row, "scheduled_drivers"] // 2
+    window = (day, day)
+    morning = scan_cells(frame, window=window, mode="morning").anomalies
     assert [a.target for a in morning] == ["S007"] and "no_show_rate" in morning[0].drivers
-    assert scan_store_days(frame, window=window, mode="full") == []
-    frame.loc[row, "late_rate"] += 0.10  # now it cost deliveries
-    frame.loc[row, "late"] = (frame.loc[row, "late_rate"] * frame.loc[row, "delivered"]).round()
-    assert [a.target for a in scan_store_days(frame, window=window, mode="full")] == ["S007"]
+    assert scan_cells(frame, window=window, mode="full").anomalies == []
+    frame.loc[row, "late"] += (0.10 * frame.loc[row, "resolved"]).round()  # now it cost deliveries
+    assert [a.target for a in scan_cells(frame, window=window, mode="full").anomalies] == ["S007"]

@@ -1,0 +1,450 @@
+"""Find anomalous cells: stores, regions and the chain, each at the grain its volume allows.
+
+Each entity is judged at the finest grain of :mod:`tools.analytics.levels` (a day when it has
+the volume, else a trailing window of several days). Cell KPIs (outcomes and leading
+indicators) are compared with seasonal baselines and scored by the robust PyOD detector of
+:mod:`tools.analytics.detect`; cells of several days, and the whole chain, are also judged on
+their late rate alone with an overdispersed binomial test (:data:`Z_OUTCOME`), since they
+carry few leading indicators. Once a day's outcomes are in, only anomalies that cost late
+deliveries are kept. Several stores of a region off together are one regional anomaly; the
+chain is scanned only when part of its volume is too thin to judge region by region, and a
+chain anomaly stands for its day only when no single region explains it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Literal, cast
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from tools.analytics.baselines import (
+    KPIS,
+    ScanMode,
+    kpi_residuals,
+    kpis_for,
+    late_rate_z,
+    region_residuals,
+)
+from tools.analytics.cells import CHAIN, Level, aggregate
+from tools.analytics.detect import Direction, assemble, detect
+from tools.analytics.levels import LevelChoice, choose_grains, required_volume
+from tools.analytics.panel import finite
+from tools.analytics.thresholds import (
+    BROAD_MEDIAN_Z,
+    BROAD_SHARE,
+    DEFAULT_THRESHOLD,
+    EXTREME_Z,
+    GRAINS,
+    MIN_LATE_EXCESS,
+    NO_SHOW_EXTREME_Z,
+    SEVERITY_HIGH,
+    SEVERITY_MEDIUM,
+    STANDOUT_Z,
+    Z_OUTCOME,
+)
+from tools.core.errors import InsufficientDataError
+
+
+class KpiReading(BaseModel):
+    """One KPI of an anomaly: what it was, what was expected, how far off (robust SDs)."""
+
+    value: float | None
+    expected: float | None
+    z: float | None
+
+
+class Anomaly(BaseModel):
+    """A store, region or the whole chain off on a day (or over a window ending that day)."""
+
+    level: Literal["store", "region", "chain"]
+    target: str = Field(description="Store id, region id, or 'all' for the whole chain.")
+    region: str
+    date: dt.date = Field(description="The (last) day of the cell.")
+    grain_days: int = Field(1, description="Days of the cell: 1, or a trailing window.")
+    window_start: dt.date | None = Field(None, description="First day of the cell.")
+    stores: list[str] = Field(description="Stores involved (one for a store anomaly).")
+    regions: list[str] = Field(
+        default_factory=list, description="Flagged regions inside a chain anomaly."
+    )
+    score: float = Field(description="Robust Mahalanobis distance of the KPI residuals.")
+    severity: Literal["low", "medium", "high"]
+    drivers: list[str] = Field(description="KPIs off in their bad direction, worst first.")
+    kpis: dict[str, KpiReading]
+    orders: int
+    resolved: int = Field(0, description="Resolved deliveries of the cell.")
+    late_excess: float | None = Field(description="Late deliveries above expectation.")
+
+
+@dataclass
+class ScanOutcome:
+    """Anomalies with the level and grain each entity was judged at."""
+
+    anomalies: list[Anomaly]
+    choices: dict[str, dict[str, LevelChoice]]
+    kpis: list[str] = field(default_factory=list)
+
+
+def scan_cells(
+    store_days: pd.DataFrame,
+    *,
+    window: tuple[date, date],
+    mode: ScanMode = "full",
+    threshold: float = DEFAULT_THRESHOLD,
+    random_state: int = 0,
+) -> ScanOutcome:
+    """Find anomalous cells ending in ``window`` (pure: no I/O).
+
+    Args:
+        store_days: rows of :func:`tools.analytics.cells.load_store_days` covering the
+            window and the history that defines normal (all rows are the reference; the
+            estimators are robust to the few anomalous ones).
+        window: first and last day to report.
+        mode: ``full`` or ``morning`` (only KPIs known before deliveries; day cells only).
+        threshold: detector distance threshold.
+        random_state: detector seed.
+
+    Returns:
+        The anomalies, highest score first, and every entity's level choice.
+
+    Raises:
+        ValueError: when no entity has the volume to be judged, or the data carries none of
+            the watched KPIs.
+    """
+    reference_end = window[0] - timedelta(days=1)
+    choices: dict[str, dict[str, LevelChoice]] = {
+        level: choose_grains(store_days, level, reference_end=reference_end)
+        for level in ("store", "region", "chain")
+    }
+    regions_of = store_days.groupby("region").store_id.nunique()
+    # A single-store region is that store: judge it once, at store level.
+    choices["region"] = {r: c for r, c in choices["region"].items() if regions_of[r] > 1}
+    chain = choices["chain"][CHAIN]
+    # The chain is judged only for what its regions cannot show: some region (or the store
+    # a one-store region is) too thin to judge at the chain's grain.
+    lone = store_days[store_days.region.isin(regions_of[regions_of == 1].index)]
+    parts = list(choices["region"].values()) + [
+        choices["store"].get(s) for s in lone.store_id.unique()
+    ]
+    thin = [
+        c
+        for c in parts
+        if c is None  # no history at all before the window
+        or c.grain_days is None
+        or chain.grain_days is None
+        or c.grain_days > chain.grain_days
+    ]
+    if len(regions_of) < 2 or not thin or chain.grain_days is None:
+        choices_scanned = {k: v for k, v in choices.items() if k != "chain"}
+    else:
+        choices_scanned = choices
+    rows: dict[tuple[str, int], pd.DataFrame] = {}
+    kpis_seen: set[str] = set()
+    for level, by_entity in choices_scanned.items():
+        grains = {e: scan_grains(c.grain_days) for e, c in by_entity.items()}
+        for grain in sorted({g for gs in grains.values() for g in gs}):
+            if mode == "morning" and grain > 1:
+                continue  # a window needs the outcomes of its days
+            members = [e for e, gs in grains.items() if grain in gs]
+            panel = _panel(
+                store_days,
+                cast(Level, level),
+                grain,
+                members,
+                by_entity,
+                mode,
+                random_state,
+                reference_end=_reference_end(window, grain, store_days),
+            )
+            if panel is None:
+                continue
+            panel_rows, kpis = panel
+            kpis_seen.update(kpis)
+            rows[(level, grain)] = panel_rows[
+                panel_rows.date.between(pd.Timestamp(window[0]), pd.Timestamp(window[1]))
+            ]
+    if not rows:
+        busiest = max(
+            (c for level in choices.values() for c in level.values()),
+            key=lambda c: c.resolved_per_cell,
+        )
+        raise InsufficientDataError(
+            "no store, region or the chain has enough deliveries to judge its late rate "
+            f"even over {28} days ({busiest.reason()})"
+        )
+    anomalies = _group(rows, store_days, sorted(kpis_seen), choices)
+    return ScanOutcome(anomalies=anomalies, choices=choices, kpis=sorted(kpis_seen))
+
+
+def _reference_end(window: tuple[date, date], grain: int, store_days: pd.DataFrame) -> date:
+    """Last day of the cells that define normal.
+
+    Baselines (medians) and the detector (MCD on the central 97 % of cells) are robust: a
+    scanned day among eight weeks of cells barely moves them, and the detector's threshold
+    was calibrated with it in (``make quality``). Cells of several days are different: a
+    3-day problem fills three overlapping cells of each window, so a short scan over windows
+    (a triage, "last week") learns normal only from the cells that end before it. A longer,
+    retrospective scan lets its own days define normal, which a baseline fitted on the few
+    weeks before it would do worse.
+    """
+    if (window[1] - window[0]).days < 7 and grain > 1:
+        return window[0] - timedelta(days=grain)
+    return max(window[1], pd.Timestamp(store_days.date.max()).date())
+
+
+def scan_grains(finest: int | None) -> list[int]:
+    """Grains an entity is scanned at: its finest judgeable one, and coarser ones up to a week.
+
+    A problem that lasts several days at a moderate level is invisible in short cells of a
+    thin entity and plain over the week (Olist, May 2017: the chain's 3-day cells were 2.5
+    SEs up, its week 4.2). Entities judged daily are not scanned over windows: their
+    leading indicators and daily cells already see such problems.
+    """
+    if finest is None:
+        return []
+    if finest == 1:
+        return [1]
+    return [g for g in GRAINS if finest <= g <= max(finest, 7)]
+
+
+def _panel(
+    store_days: pd.DataFrame,
+    level: Level,
+    grain: int,
+    members: list[str],
+    by_entity: dict[str, LevelChoice],
+    mode: ScanMode,
+    random_state: int,
+    *,
+    reference_end: date,
+) -> tuple[pd.DataFrame, list[str]] | None:
+    """Detect anomalous cells of one level and grain; return (rows, kpis) or None.
+
+    Normal is learned from the cells that end by ``reference_end``: none of them shares a
+    day with the scanned cells, so a problem lasting several days does not raise its own
+    baseline.
+    """
+    cells = aggregate(store_days, level, grain)
+    cells = cells[cells.entity.isin(members)].reset_index(drop=True)
+    # Cells too thin to judge (a closed day, a quiet window) are left out, as the rule says.
+    need = cells.entity.map({e: required_volume(c.normal_late_rate) for e, c in by_entity.items()})
+    cells = cells[cells.resolved >= need].reset_index(drop=True)
+    if cells.empty:
+        return None
+    reference = cells.date <= pd.Timestamp(reference_end)
+    kpis = kpis_for(mode, cells[reference])
+    if not kpis:
+        return None
+    if level == "store":
+        expected, z = kpi_residuals(cells, "entity", kpis, reference)
+    else:
+        expected, z = region_residuals(cells, kpis, "entity", reference)
+    outcome_rule = mode == "full" and "late_rate" in kpis and (grain > 1 or level == "chain")
+    if outcome_rule:
+        z["late_rate"] = late_rate_z(cells, expected["late_rate"], "entity", reference)
+    directions: dict[str, Direction] = {k: KPIS[k].direction for k in kpis}
+    leading = [k for k in kpis if KPIS[k].role == "leading"]
+    try:
+        flags = detect(
+            z,
+            directions=directions,
+            reference=reference,
+            extreme_z={"no_show_rate": NO_SHOW_EXTREME_Z} if level == "store" else EXTREME_Z,
+            extreme_kpis=leading,
+            random_state=random_state,
+        )
+    except ValueError:  # too few cells to fit the detector (short history): no verdict
+        flags = pd.DataFrame(
+            {
+                "score": 0.0,
+                "adverse_z": z.get("late_rate", pd.Series(0.0, index=z.index)).fillna(0.0),
+                "flagged": False,
+                "drivers": [[] for _ in range(len(z))],
+            },
+            index=z.index,
+        )
+    if outcome_rule:
+        alone = z["late_rate"] >= Z_OUTCOME
+        flags["flagged"] = flags.flagged | alone
+        flags["drivers"] = [
+            d if "late_rate" in d or not hit else ["late_rate", *d]
+            for d, hit in zip(flags.drivers, alone, strict=True)
+        ]
+        flags["adverse_z"] = flags.adverse_z.where(~alone, z["late_rate"])
+    out = assemble(cells, "entity", "date", kpis, expected, z, flags)
+    if mode == "full":
+        out["flagged"] &= _material(out)
+    extra = ["level", "grain", "region", "orders", "late", "resolved", "delivered", "failed"]
+    return pd.concat([out, cells[extra]], axis=1), kpis
+
+
+def _material(rows: pd.DataFrame) -> pd.Series:
+    """Rows whose late rate is at least MIN_LATE_EXCESS above normal (or unknown)."""
+    if "late_rate" not in rows or "late_rate__expected" not in rows:
+        return pd.Series(True, index=rows.index)
+    excess = rows["late_rate"] - rows["late_rate__expected"]
+    return (excess >= MIN_LATE_EXCESS) | excess.isna()
+
+
+def _reading(row: pd.Series, kpi: str) -> KpiReading:
+    return KpiReading(
+        value=finite(row.get(kpi)),
+        expected=finite(row.get(f"{kpi}__expected")),
+        z=finite(row.get(f"{kpi}__z")),
+    )
+
+
+def severity(late: KpiReading | None, adverse: float) -> Literal["low", "medium", "high"]:
+    """Grade an anomaly by its late-rate excess (or, without it, its worst leading KPI)."""
+    if late is not None and late.value is not None and late.expected is not None:
+        excess = late.value - late.expected
+        return (
+            "high" if excess >= SEVERITY_HIGH else "medium" if excess >= SEVERITY_MEDIUM else "low"
+        )
+    return "high" if adverse >= 2 * EXTREME_Z else "medium" if adverse >= EXTREME_Z else "low"
+
+
+def _late_excess(row: pd.Series) -> float | None:
+    if pd.isna(row.get("late_rate__expected")) or pd.isna(row.get("late_rate")):
+        return None
+    return round(float((row["late_rate"] - row["late_rate__expected"]) * row["resolved"]), 1)
+
+
+def _anomaly(row: pd.Series, kpis: list[str], **overrides: object) -> Anomaly:
+    readings = {k: _reading(row, k) for k in kpis if f"{k}__z" in row.index}
+    day = pd.Timestamp(row["date"]).date()
+    grain = int(row["grain"])
+    fields: dict[str, object] = {
+        "level": str(row["level"]),
+        "target": str(row["entity"]),
+        "region": str(row["region"]),
+        "date": day,
+        "grain_days": grain,
+        "window_start": day - timedelta(days=grain - 1),
+        "stores": [str(row["entity"])] if row["level"] == "store" else [],
+        "score": round(float(row["score"]), 2),
+        "severity": severity(readings.get("late_rate"), float(row["adverse_z"])),
+        "drivers": list(row["drivers"]),
+        "kpis": readings,
+        "orders": int(row["orders"]),
+        "resolved": int(row["resolved"]),
+        "late_excess": _late_excess(row),
+    }
+    fields.update(overrides)
+    return Anomaly.model_validate(fields)
+
+
+def _group(
+    rows: dict[tuple[str, int], pd.DataFrame],
+    store_days: pd.DataFrame,
+    kpis: list[str],
+    choices: dict[str, dict[str, LevelChoice]],
+) -> list[Anomaly]:
+    """Merge simultaneous anomalies into the broadest event that explains them.
+
+    A region-day is a regional anomaly when the deviation is *shared*: either enough of its
+    stores are flagged, or the region-level detector flags it and most stores moved the same
+    way (the median store is :data:`BROAD_MEDIAN_Z` SDs off in the region's top KPI). One
+    store's extreme value can lift a regional average without being a regional event.
+    Flagged stores that stand out from their region's typical deviation by
+    :data:`STANDOUT_Z` stay separate anomalies (a shortage at one store on a stormy day is
+    its own problem). A chain anomaly absorbs the regional anomalies of its day.
+    """
+    stores = rows.get(("store", 1), pd.DataFrame())
+    region_rows = rows.get(("region", 1), pd.DataFrame())
+    out: list[Anomaly] = []
+    flagged = stores[stores.flagged] if len(stores) else stores
+    region_size = store_days.groupby("region").store_id.nunique()
+    z_cols = [c for c in (f"{k}__z" for k in kpis) if len(stores) and c in stores.columns]
+    for _, r in region_rows.iterrows():
+        region, day = str(r["entity"]), pd.Timestamp(r["date"])
+        members = flagged[(flagged.region == region) & (flagged.date == day)]
+        day_rows = (
+            stores[(stores.region == region) & (stores.date == day)] if len(stores) else stores
+        )
+        typical = day_rows[z_cols].median() if len(day_rows) else pd.Series(dtype=float)
+        need = max(3, math.ceil(BROAD_SHARE * int(region_size.get(region, 1))))
+        top = f"{r.drivers[0]}__z" if len(r.drivers) else None
+        broad = (
+            bool(r.flagged)
+            and top is not None
+            and top in typical.index
+            and typical[top] >= BROAD_MEDIAN_Z
+        )
+        if not (broad or len(members) >= need):
+            continue
+        # Stand out = far above the region's typical store in some KPI, by STANDOUT_Z and by
+        # three times how much the region's stores usually differ that day (a carrier outage
+        # hits stores unevenly: that spread is not a separate problem).
+        spread = (day_rows[z_cols] - typical).abs().median()
+        excess = members[z_cols] - typical
+        standout = ((excess >= STANDOUT_Z) & (excess >= 3 * spread)).any(axis=1)
+        absorbed = members[~standout]
+        flagged = flagged.drop(absorbed.index)
+        drivers = list(r.drivers) or sorted(
+            {d for ds in absorbed.drivers for d in ds}, key=lambda d: -absorbed[f"{d}__z"].max()
+        )
+        out.append(
+            _anomaly(
+                r,
+                kpis,
+                stores=sorted(absorbed.entity.astype(str).tolist()),
+                drivers=drivers,
+                score=round(float(max(r.score, absorbed.score.max() if len(absorbed) else 0.0)), 2),
+            )
+        )
+    out += [_anomaly(r, kpis) for _, r in flagged.iterrows()]
+    # Regions flagged alone with no store support are not regional events at day grain (see
+    # above); at coarser grains their stores are not judged, so the region speaks for them.
+    windowed = _windowed(rows, choices)
+    out += [_anomaly(r, kpis) for _, r in windowed if r["level"] != "chain"]
+    for _, r in windowed:
+        if r["level"] == "chain":
+            # The chain speaks for a day only when no single region explains it: alone, or
+            # over several flagged regions (which it then absorbs).
+            when = pd.Timestamp(r["date"]).date()
+            inside = [a for a in out if a.date == when and a.level == "region"]
+            if len(inside) == 1:
+                continue
+            out = [a for a in out if not (a.date == when and a.level == "region")]
+            out.append(_anomaly(r, kpis, regions=sorted(a.target for a in inside), stores=[]))
+    return sorted(out, key=lambda a: -a.score)
+
+
+def _windowed(
+    rows: dict[tuple[str, int], pd.DataFrame], choices: dict[str, dict[str, LevelChoice]]
+) -> list[tuple[int, pd.Series]]:
+    """Pick the flagged cells of several days (and the chain): the finest grain per entity-day.
+
+    A cell coarser than the entity's finest judgeable grain is kept only while the problem
+    is still going on: the finest cell ending the same day must itself be above normal (a
+    storm two days ago lifts this week's cell, but it is not today's problem).
+    """
+    picked: dict[tuple[str, str, pd.Timestamp], tuple[int, pd.Series]] = {}
+    for (level, grain), frame in sorted(rows.items(), key=lambda kv: kv[0][1]):
+        if (level, grain) in (("store", 1), ("region", 1)):
+            continue
+        for _, r in frame[frame.flagged].iterrows():
+            key = (level, str(r["entity"]), pd.Timestamp(r["date"]))
+            if key in picked:
+                continue  # a finer grain already flagged this entity-day
+            finest = choices[level][key[1]].grain_days or grain
+            if grain > finest and not _ongoing(rows.get((level, finest)), key):
+                continue
+            picked[key] = (grain, r)
+    return list(picked.values())
+
+
+def _ongoing(frame: pd.DataFrame | None, key: tuple[str, str, pd.Timestamp]) -> bool:
+    """Whether the entity's finest cell ending that day is above its normal late rate."""
+    if frame is None or "late_rate__expected" not in frame:
+        return False
+    hit = frame[(frame.entity == key[1]) & (frame.date == key[2])]
+    if hit.empty:
+        return False
+    excess = hit.late_rate.iloc[0] - hit.late_rate__expected.iloc[0]
+    return bool(pd.notna(excess) and excess > 0)

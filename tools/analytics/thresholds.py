@@ -1,0 +1,144 @@
+"""Every threshold and cut-off the analytics use, with the rule or measurement behind it.
+
+Reviewed like the causal graph and the action catalog: a change here changes what the agent
+reports, so it goes through review and the eval suites (``make eval``, ``make quality``).
+Where a statistical rule exists (a test at a named level, a sample size for a named power),
+the constant is that rule's parameter, not a value fitted until a suite passed.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- The level and grain a KPI can be judged at ------------------------------------------
+
+GRAINS: Final[tuple[int, ...]] = (1, 3, 7, 14, 28)
+"""Candidate cell lengths in days, finest first: a day, a trailing window of three days,
+then the trailing week, two weeks and four weeks (each ends on the day under analysis)."""
+
+DETECTABLE_EXCESS: Final = 0.10
+"""The late-rate rise (10 points) a cell must be able to detect to be judged at all. It is
+the smallest excess the product exists to catch: injected incidents of magnitude 1 raise a
+store's late rate by 12-18 points, the generator labels natural disruptions from 7 points,
+and the scan grades an anomaly "high" from 10 points."""
+
+Z_DETECT: Final = 3.0
+"""A cell is judged when a :data:`DETECTABLE_EXCESS` rise is at least this many binomial
+standard errors of its late rate (z 3, one-sided p = 0.00135): the same bar the detector
+applies to a KPI's residual (:data:`ADVERSE_MIN_Z`)."""
+
+MIN_REFERENCE_DAYS: Final = 14
+"""Days of history before the analysed day that a baseline needs: two of every weekday."""
+
+# --- The anomaly detector (tools.analytics.detect) --------------------------------------
+
+DEFAULT_THRESHOLD: Final = 9.0
+"""Robust Mahalanobis distance (PyOD MCD) from which a multivariate residual is anomalous,
+calibrated on the seeded synthetic worlds of ``make quality`` (0.9 unexplained alarms per
+100 store-weeks on quiet worlds, recall 1.00 at magnitude 1)."""
+
+ADVERSE_MIN_Z: Final = 3.0
+"""A flagged row also needs one KPI this many robust SDs off in its bad direction."""
+
+EXTREME_Z: Final = 5.0
+"""A leading KPI this many robust SDs off in its bad direction flags the row on its own
+(a deviation along a usual direction of co-movement has a modest distance)."""
+
+SUPPORT_FRACTION: Final = 0.97
+"""Share of reference rows MCD fits its covariance on: past incidents barely shift it, while
+a tighter support would drop ordinary rainy days and then flag them."""
+
+NO_SHOW_EXTREME_Z: Final = 4.0
+"""The no-show z alone that flags a store-day. It is an exact binomial tail (z 4: p = 3e-5),
+not robust SDs over a heavy-tailed residual, so it needs a lower cut for the same
+false-alarm rate: on the quiet eval worlds no-show z >= 4 occurs on about 5 in 10,000
+store-days, the robust-SD leading KPIs at 5 on 3 to 18. At 5 a 41 % no-show day at a store
+that normally loses 6 % of its drivers (z 4.1, lateness up 4 SDs) went unflagged."""
+
+Z_OUTCOME: Final = 3.09
+"""Where a cell has no leading indicator worth the name (windows of several days, the whole
+chain, data without staffing or weather feeds), its late rate alone flags it when the rise
+is significant at one-sided level 0.001 (z 3.09) under an overdispersed binomial model of
+its volume."""
+
+MIN_LATE_EXCESS: Final = 0.03
+"""With the day's outcomes known, an anomaly must cost at least 3 points of late rate above
+normal: rain or a slow dispatch that did not make deliveries late is not a problem to act on.
+On the quiet eval world it removed 4 of 6 alarms that touched nothing; injected incidents
+cost 5 points or more even at 0.7x magnitude."""
+
+STANDOUT_Z: Final = 5.0
+"""A flagged store stays a separate anomaly inside a regional one when it stands this many
+SDs (and three times the region's spread that day) above the region's typical store."""
+
+BROAD_MEDIAN_Z: Final = 2.0
+"""A region (or the chain) flagged by its own detector is a regional (chain-wide) event when
+its typical member moved at least this many SDs the same way."""
+
+BROAD_SHARE: Final = 0.25
+"""... or when at least this share of its members (and at least 3 stores, 2 regions) are
+flagged."""
+
+SEVERITY_HIGH: Final = 0.10
+"""Late-rate excess from which an anomaly is graded high (10 points)."""
+
+SEVERITY_MEDIUM: Final = 0.05
+"""Late-rate excess from which an anomaly is graded medium (5 points)."""
+
+# --- Diagnosis ---------------------------------------------------------------------------
+
+MIN_CAUSE_SHARE: Final = 0.20
+"""A cause is a hypothesis only when it carries at least a fifth of the late-rate excess
+(its contribution over the excess, unexplained part included). Below that, an action for it
+would treat a fraction of the problem while the plan names it as the reason."""
+
+CONFIDENCE_HIGH_SHARE: Final = 0.60
+"""High confidence: the top cause carries most of the excess, the linear cross-check agrees
+and its effect survived every refutation."""
+
+CONFIDENCE_MEDIUM_SHARE: Final = 0.35
+"""Medium confidence: the top cause carries at least this share and the cross-check agrees."""
+
+MIN_FIT_ROWS_PER_NODE: Final = 10
+"""Rows the causal model needs per fitted variable (ten observations per parameter, the
+usual rule of thumb for linear regression)."""
+
+DUPLICATE_CORRELATION: Final = 0.999
+"""Two factors whose deviations correlate this closely carry the same data (Olist's dispatch
+delay is its hand-over time): the later one in the graph is not assessed separately."""
+
+# --- Forecast ----------------------------------------------------------------------------
+
+FORECAST_MIN_HISTORY: Final = 21
+"""Days of history a forecast needs: three weeks, so each weekday is seen three times."""
+
+FORECAST_MAX_HORIZON: Final = 28
+"""Days ahead a forecast may reach."""
+
+PERSIST_KEEP: Final = 0.5
+"""A deviation persists when tomorrow's forecast keeps at least half of it."""
+
+CLOSED_WEEKDAY_SHARE: Final = 0.8
+"""A weekday with no deliveries due in at least 80 % of the history's weeks is a closed day:
+forecast as closed, not as a day with a KPI."""
+
+# --- Actions -----------------------------------------------------------------------------
+
+ACTION_INTERVAL: Final = 0.8
+"""Width of the interval of late deliveries avoided (80 %, as the forecast)."""
+
+ACTION_DRAWS: Final = 400
+"""Draws of the fitted coefficients behind that interval."""
+
+LEVER_DEFAULTS: Final[dict[str, float]] = {
+    "cut_dispatch": 0.8,
+    "shift_carrier": 0.8,
+    "reduce_traffic": 0.4,
+    "widen_windows": 60.0,
+    "cut_transit": 0.5,
+    "cut_handover": 0.5,
+}
+"""Default lever settings: recover 80 % of a dispatch delay, move 80 % of a failing DSP's
+orders, avoid 40 % of a traffic excess, widen windows by an hour, recover half of a
+transit or hand-over slowdown (what an escalation to a carrier or a seller typically buys
+back within a day, per the catalog's descriptions; a manager may edit any of them)."""

@@ -1,0 +1,198 @@
+"""The data behind the diagnosis of one cell, shared by ``diagnose`` and ``recommend_actions``.
+
+Given a target (a store, a region or ``all``), a day and a grain, :func:`build_case` loads the
+cells as known at the end of the day, chooses which cells the causal model learns from, and
+fits it:
+
+* a store: its region's stores judged at the grain (the chain's when the region is too
+  small to fit on, e.g. a region of one store);
+* a region: its stores when they can be judged at the grain, else every region of the chain
+  that can, else the region itself;
+* the chain: its regions that can be judged at the grain, else the chain itself.
+
+Everything is as of the end of the day: cells, baselines and the model never see later data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+
+from tools.analytics.cells import CHAIN, Level, aggregate, load_store_days, with_medians
+from tools.analytics.levels import LevelChoice, choose_grains, required_volume
+from tools.analytics.scope import AnomalyWindow, Catalog, resolve_target
+from tools.causal.diagnosis import FittedModel, fit_model
+from tools.causal.graph import CausalGraph, load_graph
+from tools.core.context import ToolContext
+from tools.core.errors import ToolError
+
+
+@dataclass
+class Case:
+    """One cell to explain, the model fitted for it, and its own history."""
+
+    window: AnomalyWindow
+    grain: int
+    store_days: pd.DataFrame  # additive store-days of the fit scope, as of the day
+    model: FittedModel
+    history: pd.DataFrame  # the target's cells at its level and grain (+ 'reference')
+    row: int  # index of the diagnosed cell in history
+    graph: CausalGraph  # the reviewed graph, before pruning
+    history_days: int  # days of the target's own history with deliveries before the cell
+
+
+def _judgeable(
+    store_days: pd.DataFrame, level: Level, grain: int, day: date
+) -> dict[str, LevelChoice]:
+    choices = choose_grains(store_days, level, reference_end=day - timedelta(days=1))
+    return {e: c for e, c in choices.items() if c.grain_days is not None and c.grain_days <= grain}
+
+
+def _cells(
+    store_days: pd.DataFrame, level: Level, grain: int, keep: dict[str, LevelChoice] | None
+) -> pd.DataFrame:
+    cells = aggregate(store_days, level, grain)
+    if keep is not None:
+        cells = cells[cells.entity.isin(keep)]
+        need = cells.entity.map({e: required_volume(c.normal_late_rate) for e, c in keep.items()})
+        cells = cells[cells.resolved >= need]
+    return cells.reset_index(drop=True)
+
+
+def default_grain(ctx: ToolContext, window: AnomalyWindow) -> int:
+    """Return the finest grain the target can be judged at (:mod:`tools.analytics.levels`).
+
+    Raises:
+        ToolError: the target is too thin to judge alone even over four weeks.
+    """
+    level: Level = window.level
+    store_days = load_store_days(
+        ctx.backend, as_of=window.day, start=window.start, stores=window.stores, medians=False
+    )
+    if store_days.empty:
+        raise ToolError(
+            f"no deliveries for {window.target} from {window.start} to {window.day}",
+            kind="not_enough_data",
+        )
+    choices = choose_grains(store_days, level, reference_end=window.day - timedelta(days=1))
+    entity = CHAIN if level == "chain" else window.target
+    choice = choices.get(entity)
+    if choice is None or choice.grain_days is None:
+        detail = choice.reason() if choice else "no resolved deliveries before the day"
+        raise ToolError(
+            f"{window.target} cannot be judged alone: {detail}; diagnose its region or 'all'",
+            kind="not_enough_data",
+        )
+    return choice.grain_days
+
+
+def build_case(
+    ctx: ToolContext,
+    catalog: Catalog,
+    target: str,
+    day: date,
+    *,
+    lookback_days: int,
+    grain: int | None = None,
+) -> Case:
+    """Load, choose the fit cells, fit the model and locate the target's cell.
+
+    Raises:
+        ToolError: unknown target, a day outside the data, too little history or volume.
+    """
+    window = resolve_target(catalog, target, day, lookback_days)
+    grain = grain or default_grain(ctx, window)
+    graph = load_graph()
+    version = ctx.backend.data_version()
+    last_error: Exception | None = None
+    # Narrowest scope first; a model short of cells gets a longer history (up to a year, or
+    # the data's start), then a wider scope.
+    lookbacks = [lookback_days]
+    while lookbacks[-1] < 365 and day - timedelta(days=lookbacks[-1]) > catalog.first_day:
+        lookbacks.append(min(365, 2 * lookbacks[-1]))
+    attempts = [
+        (stores, levels, days)
+        for stores, levels in _fit_scopes(catalog, window)
+        for days in lookbacks
+    ]
+    for stores, levels, days in attempts:
+        window = resolve_target(catalog, target, day, days)
+        store_days = load_store_days(ctx.backend, as_of=day, start=window.start, stores=stores)
+        for fit_level in levels:
+            keep = _judgeable(store_days, fit_level, grain, day)
+            if fit_level != window.level and len(keep) < 2:
+                continue  # one entity below is no better than the target itself
+            cells = _cells(store_days, fit_level, grain, keep if fit_level != "chain" else None)
+            if cells.empty:
+                continue
+            cells = with_medians(cells, ctx.backend, as_of=day, stores=stores)
+            reference = cells.date <= pd.Timestamp(day - timedelta(days=grain))
+            key = (version, fit_level, grain, tuple(sorted(keep)), window.start, day)
+            try:
+                model = fit_model(
+                    cells, graph, reference, cache_key=key, random_state=ctx.random_state
+                )
+            except ValueError as exc:
+                last_error = exc
+                continue
+            return _locate(ctx, window, grain, store_days, model, graph, cells)
+    raise ToolError(
+        f"cannot explain {target} on {day}: {last_error or 'no comparable cells'}; "
+        f"the data starts {catalog.first_day}: a later day, or a coarser target, has more",
+        kind="not_enough_data",
+    )
+
+
+def _fit_scopes(
+    catalog: Catalog, window: AnomalyWindow
+) -> list[tuple[list[str] | None, list[Level]]]:
+    """Return (stores to load, fit levels to try in order) for a target, narrowest first."""
+    if window.level == "store":
+        return [(window.region_stores, ["store"]), (None, ["store"])]
+    if window.level == "region":
+        return [(window.region_stores, ["store", "region"]), (None, ["region"])]
+    return [(None, ["region", "chain"])]
+
+
+def _locate(
+    ctx: ToolContext,
+    window: AnomalyWindow,
+    grain: int,
+    store_days: pd.DataFrame,
+    model: FittedModel,
+    graph: CausalGraph,
+    fit_cells: pd.DataFrame,
+) -> Case:
+    """Build the target's history: its own cells, beside its peers when the model's are its own.
+
+    A store's normal day borrows the weekday and calendar shape of its region's stores
+    (pooled baselines), as the fit does; a region or the chain has only itself.
+    """
+    level: Level = window.level
+    entity = CHAIN if level == "chain" else window.target
+    own = aggregate(store_days, level, grain)
+    own = own[own.entity == entity]
+    own = with_medians(own, ctx.backend, as_of=window.day, stores=window.stores)
+    peers = fit_cells[fit_cells.entity != entity] if model.fit_level == level else None
+    history = pd.concat([own, peers], ignore_index=True) if peers is not None else own
+    history = history.reset_index(drop=True)
+    history["reference"] = history.date <= pd.Timestamp(window.day - timedelta(days=grain))
+    hit = history.index[(history.entity == entity) & (history.date == pd.Timestamp(window.day))]
+    if len(hit) == 0 or history.loc[hit[0], "resolved"] == 0:
+        raise ToolError(
+            f"no resolved deliveries for {window.target} on {window.day}", kind="not_enough_data"
+        )
+    own = store_days[store_days.store_id.isin(window.stores)]
+    open_days = own[own.date < pd.Timestamp(window.day)].date.nunique()
+    return Case(
+        window=window,
+        grain=grain,
+        store_days=store_days,
+        model=model,
+        history=history,
+        row=int(hit[0]),
+        graph=graph,
+        history_days=int(open_days),
+    )

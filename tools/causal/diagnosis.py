@@ -1,0 +1,463 @@
+"""Why was a cell late? Fit the reviewed graph on the data that exists, then attribute.
+
+For the anomalous cell (a store, region or the chain over a day or a window), every variable
+of the reviewed causal graph is compared with its normal (its seasonal baseline, learned from
+the cells before the window). A linear structural causal model of the graph, fitted on the
+deviations of comparable cells (DoWhy ``gcm``), attributes the late-rate excess to each
+node's own, unexplained part (``attribute_anomalies``): rain that caused no-shows is credited
+to the rain, not to the no-shows. Each candidate cause also gets a backdoor-adjusted effect
+estimate (DoWhy ``CausalModel``) with a confidence interval and refutations.
+
+The graph is fitted on what the data carries: a factor whose data is absent, constant or a
+duplicate of another is dropped (its parents act on its children directly) and its cause is
+listed as not assessed, so a world without a weather feed says "weather: not assessed"
+instead of failing or blaming something else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from cachetools import LRUCache
+from pydantic import BaseModel, Field
+
+from tools.analytics.baselines import KPIS, kpi_residuals, region_residuals
+from tools.analytics.cells import Level
+from tools.analytics.panel import finite
+from tools.analytics.thresholds import (
+    CONFIDENCE_HIGH_SHARE,
+    CONFIDENCE_MEDIUM_SHARE,
+    DUPLICATE_CORRELATION,
+    MIN_CAUSE_SHARE,
+    MIN_FIT_ROWS_PER_NODE,
+)
+from tools.causal.effects import EffectEstimate, estimate_effect
+from tools.causal.graph import CausalGraph
+from tools.causal.scm import FittedScm, attribute, fit_scm, linear_attribution
+from tools.core.errors import InsufficientDataError
+
+Confidence = Literal["high", "medium", "low"]
+
+
+class CauseFinding(BaseModel):
+    """One candidate cause of the anomaly."""
+
+    cause: str = Field(description="Root-cause name (shared vocabulary).")
+    variable: str = Field(description="Cell KPI that carries it (the main one, when several).")
+    value: float | None
+    expected: float | None
+    z: float | None = Field(description="How unusual the value is (robust SDs).")
+    contribution: float = Field(description="Late-rate points attributed to this cause (gcm).")
+    share: float = Field(description="Share of the attributed excess (0..1).")
+    linear_contribution: float = Field(description="Effect x own deviation (cross-check).")
+    effect: float = Field(description="Late-rate change per unit of the variable (backdoor).")
+    effect_ci: tuple[float, float]
+    refutations_passed: int
+    refutations_run: int
+
+
+class Hypothesis(BaseModel):
+    """A likely explanation, with how much of the excess it carries."""
+
+    cause: str
+    variable: str
+    contribution: float
+    share: float
+    confidence: Confidence
+
+
+class NotAssessed(BaseModel):
+    """A cause the data cannot speak to, and why."""
+
+    cause: str
+    variables: list[str]
+    reason: str
+
+
+class Diagnosis(BaseModel):
+    """Ranked causes of a late-rate anomaly."""
+
+    target: str
+    level: Literal["store", "region", "chain"]
+    region: str = Field(description="The target's region ('all' for the whole chain).")
+    day: dt.date = Field(description="The (last) day of the diagnosed cell.")
+    grain_days: int = Field(1, description="Days of the cell (1, or a trailing window).")
+    window_start: dt.date = Field(description="First day of the cell.")
+    kpi: str
+    value: float
+    expected: float
+    excess: float = Field(description="Late-rate points above the normal cell.")
+    late_excess: float = Field(description="Late deliveries above the normal cell.")
+    resolved: int = Field(description="Resolved deliveries of the cell.")
+    causes: list[CauseFinding]
+    hypotheses: list[Hypothesis] = Field(description="Explanations carrying a real share.")
+    confidence: Confidence
+    unexplained: float = Field(description="Points left to the late rate's own noise.")
+    not_assessed: list[NotAssessed] = Field(
+        default_factory=list, description="Causes the data cannot speak to, and why."
+    )
+    fit_level: str = Field(description="Cells the causal model was fitted on.")
+    fit_rows: int = Field(description="Complete cells the causal model was fitted on.")
+    correlation_ranking: list[str] = Field(
+        description="Baseline: by |correlation| with the KPI over the history before the day."
+    )
+    deviation_ranking: list[str] = Field(description="Baseline: by how far each factor moved.")
+    method: str
+    graph_version: int
+
+
+@dataclass
+class FittedModel:
+    """The graph as fitted on one set of cells, with per-cause effect estimates."""
+
+    graph: CausalGraph
+    scm: FittedScm
+    effects: dict[str, EffectEstimate]
+    dropped: dict[str, str]  # node -> why it is not assessed
+    fit_level: Level
+    rows: int
+
+
+_CACHE: LRUCache[Hashable, FittedModel] = LRUCache(maxsize=64)
+_CACHE_LOCK = threading.Lock()
+
+
+def deviations(
+    cells: pd.DataFrame, nodes: list[str], reference: pd.Series
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Values minus normal-cell baselines for every node; also (expected, z).
+
+    Nodes without a value in any reference cell (an absent feed) get no baseline: NaN.
+    Counts that grow with the cell (volume) deviate as log-ratios, so a model learned on
+    stores applies to a region: +30 % is +30 % at any size.
+    """
+    level = str(cells["level"].iloc[0])
+    values = cells[nodes].astype(float).where(cells["orders"] > 0)
+    present = [n for n in nodes if values.loc[reference, n].notna().any()]
+    expected = pd.DataFrame(np.nan, index=cells.index, columns=nodes)
+    z = pd.DataFrame(np.nan, index=cells.index, columns=nodes)
+    if present:
+        if level == "store":
+            exp_p, z_p = kpi_residuals(cells, "entity", present, reference)
+        else:
+            exp_p, z_p = region_residuals(cells, present, "entity", reference)
+        expected[present] = exp_p[present]
+        z[present] = z_p[present]
+    devs = values - expected
+    for node in nodes:
+        if KPIS[node].relative:
+            devs[node] = np.log(values[node].clip(lower=1e-9) / expected[node].clip(lower=1e-9))
+    return devs, expected, z
+
+
+def _missing(graph: CausalGraph, node: str) -> str:
+    return graph.nodes[node].feed or "no data"
+
+
+def prune(
+    graph: CausalGraph, cells: pd.DataFrame, devs: pd.DataFrame, reference: pd.Series
+) -> tuple[CausalGraph, dict[str, str]]:
+    """Drop the nodes the data cannot support; return the fitted graph and why each went.
+
+    A node is dropped when fewer than half the reference cells carry it (no data), when its
+    values never vary (a feed that carries no information, e.g. rain always 0), or when its
+    deviations duplicate an earlier node's (:data:`DUPLICATE_CORRELATION`).
+    """
+    dropped: dict[str, str] = {}
+    kept: list[str] = []
+    ref = cells[reference]
+    for node in graph.nodes:
+        if node == graph.target:
+            continue
+        values = ref[node].astype(float)
+        if values.notna().sum() < max(2, 0.5 * len(ref)):
+            dropped[node] = _missing(graph, node)
+            continue
+        if float(np.nanstd(values)) < 1e-9:
+            dropped[node] = f"{graph.nodes[node].label} never varies in the data"
+            continue
+        twin = next(
+            (
+                k
+                for k in kept
+                if abs(float(devs.loc[reference, node].corr(devs.loc[reference, k])))
+                > DUPLICATE_CORRELATION
+            ),
+            None,
+        )
+        if twin is not None:
+            dropped[node] = f"same data as {graph.nodes[twin].label}"
+            continue
+        kept.append(node)
+    return graph.without(set(dropped)), dropped
+
+
+def fit_model(
+    cells: pd.DataFrame,
+    graph: CausalGraph,
+    reference: pd.Series,
+    *,
+    cache_key: tuple[Hashable, ...] | None = None,
+    random_state: int = 0,
+) -> FittedModel:
+    """Prune the graph to the data, then fit it on every cell's deviation from normal.
+
+    Normal (the baselines) comes from the reference cells; the mechanisms are fitted on all
+    cells up to the analysed day, the anomalous ones included. A shock that never happens
+    on an ordinary day (a carrier outage, a dispatch backlog) leaves no trace in ordinary
+    variation: its effect is learned from the cells where it happened, all known by the
+    end of the day.
+
+    Cached (bounded LRU) per ``cache_key``, which the caller builds from every input that
+    changes the result (data version, cells, window, level, grain), plus the graph's
+    structure and the seed.
+
+    Raises:
+        ValueError: too few complete cells to fit (saying how many are needed).
+    """
+    key = (cache_key, graph.fingerprint, random_state) if cache_key is not None else None
+    if key is not None:
+        with _CACHE_LOCK:
+            hit = _CACHE.get(key)
+        if hit is not None:
+            return hit
+    cells = cells.reset_index(drop=True)
+    reference = reference.reset_index(drop=True)
+    devs, _, _ = deviations(cells, list(graph.nodes), reference)
+    fitted_graph, dropped = prune(graph, cells, devs, reference)
+    nodes = list(fitted_graph.nodes)
+    data = devs[nodes].dropna()
+    need = MIN_FIT_ROWS_PER_NODE * len(nodes)
+    if len(data) < need:
+        raise InsufficientDataError(
+            f"too little history to fit the causal model: {len(data)} complete cells of "
+            f"{cells['level'].iloc[0]} data, need {need} ({MIN_FIT_ROWS_PER_NODE} per factor "
+            f"for {len(nodes)} factors)"
+        )
+    fixed = {
+        (i.source, i.target): float(cells[i.coefficient].mean())
+        for i in fitted_graph.identities
+        if i.coefficient in cells and cells[i.coefficient].notna().any()
+    }
+    scm = fit_scm(data, fitted_graph, fixed=fixed, random_state=random_state)
+    effects = {
+        node: estimate_effect(
+            data,
+            node,
+            fitted_graph.target,
+            fitted_graph.parents(node),
+            num_simulations=10,
+            random_state=random_state,
+        )
+        for node in fitted_graph.causes
+    }
+    model = FittedModel(
+        graph=fitted_graph,
+        scm=scm,
+        effects=effects,
+        dropped=dropped,
+        fit_level=str(cells["level"].iloc[0]),  # type: ignore[arg-type]
+        rows=len(data),
+    )
+    if key is not None:
+        with _CACHE_LOCK:
+            _CACHE[key] = model
+    return model
+
+
+def not_assessed(graph: CausalGraph, model: FittedModel, gaps: dict[str, str]) -> list[NotAssessed]:
+    """Causes none of whose nodes could be assessed (dropped, or no value in the cell)."""
+    out = []
+    for cause in graph.cause_names:
+        nodes = graph.nodes_for(cause)
+        reasons = {n: model.dropped.get(n) or gaps.get(n) for n in nodes}
+        if all(reasons.values()):
+            out.append(
+                NotAssessed(
+                    cause=cause,
+                    variables=nodes,
+                    reason="; ".join(dict.fromkeys(r for r in reasons.values() if r)),
+                )
+            )
+    return out
+
+
+def diagnose_cell(
+    model: FittedModel,
+    history: pd.DataFrame,
+    row_index: int,
+    *,
+    full_graph: CausalGraph,
+    random_state: int = 0,
+) -> Diagnosis:
+    """Attribute one cell's late-rate excess with a fitted model (pure: no I/O).
+
+    Args:
+        model: the fitted model (see :func:`fit_model`).
+        history: cells of the target's level (its own history and the cell itself, beside
+            its peers' when they share baselines), ``reference`` marking the cells that
+            define normal.
+        row_index: index of the diagnosed cell in ``history``.
+        full_graph: the reviewed graph before pruning (for what is not assessed).
+        random_state: seed.
+    """
+    graph = model.graph
+    history = history.reset_index(drop=True)
+    reference = history["reference"].astype(bool)
+    devs, expected, z = deviations(history, list(graph.nodes), reference)
+    row: pd.Series = devs.iloc[row_index]
+    # A node with no value in this cell (no roster row that day) cannot be attributed: it
+    # is assessed as normal and said so.
+    gaps = {n: "no data for this cell" for n in graph.nodes if pd.isna(row[n])}
+    if graph.target in gaps:
+        raise ValueError("the cell has no resolved deliveries to explain")
+    row = row.fillna(0.0)
+    gcm_contrib = attribute(model.scm, row, random_state=random_state)
+    lin_contrib = linear_attribution(model.scm, row)
+    target = graph.target
+    cell: pd.Series = history.iloc[row_index]
+    exp_row: pd.Series = expected.iloc[row_index]
+    z_row: pd.Series = z.iloc[row_index]
+    value = float(cell[target])
+    exp_value = float(exp_row[target])
+    findings = _findings(model, cell, exp_row, z_row, gcm_contrib)
+    # Shares are of the positive part of the excess, counted per cause (two nodes of one
+    # cause that pull apart, such as volume against normal and against the roster on a
+    # promotion day, cancel out before they count), mediators and noise included.
+    mediators = [n for n in graph.nodes if n not in graph.causes]
+    positive = sum(max(f.contribution, 0.0) for f in findings) + sum(
+        max(gcm_contrib.get(n, 0.0), 0.0) for n in mediators
+    )
+    for f in findings:
+        f.share = round(max(f.contribution, 0.0) / positive, 3) if positive > 0 else 0.0
+        f.linear_contribution = round(
+            sum(lin_contrib.get(n, 0.0) for n in graph.nodes_for(f.cause)), 4
+        )
+    findings.sort(key=lambda c: -c.contribution)
+    unexplained = gcm_contrib.get(target, 0.0)
+    unexplained_share = max(unexplained, 0.0) / positive if positive > 0 else 1.0
+    past = history[reference & (history.entity == cell["entity"])]
+    correlation = {
+        cause: max(
+            (abs(float(past[n].astype(float).corr(past[target].astype(float)))) for n in nodes),
+            default=0.0,
+        )
+        for cause in graph.cause_names
+        if (nodes := graph.nodes_for(cause))
+    }
+    moved = {f.cause: f.z if f.z is not None else 0.0 for f in findings}
+    grain = int(cell["grain"])
+    day = pd.Timestamp(cell["date"]).date()
+    return Diagnosis(
+        target=str(cell["entity"]),
+        level=str(cell["level"]),  # type: ignore[arg-type]
+        region=str(cell["region"]),
+        day=day,
+        grain_days=grain,
+        window_start=day - dt.timedelta(days=grain - 1),
+        kpi=target,
+        value=round(value, 4),
+        expected=round(exp_value, 4),
+        excess=round(value - exp_value, 4),
+        late_excess=round((value - exp_value) * float(cell["resolved"]), 1),
+        resolved=int(cell["resolved"]),
+        causes=findings,
+        hypotheses=_hypotheses(findings),
+        confidence=_confidence(findings, unexplained_share),
+        unexplained=round(unexplained, 4),
+        not_assessed=not_assessed(full_graph, model, gaps),
+        fit_level=model.fit_level,
+        fit_rows=model.rows,
+        correlation_ranking=sorted(correlation, key=lambda c: -np.nan_to_num(correlation[c])),
+        deviation_ranking=sorted(moved, key=lambda c: -moved[c]),
+        method="DoWhy gcm.attribute_anomalies (mean deviation, linear additive-noise SCM) "
+        "over the reviewed graph, pruned to the factors the data carries; effects by backdoor "
+        "linear regression with refutations",
+        graph_version=graph.version,
+    )
+
+
+def _findings(
+    model: FittedModel,
+    cell: pd.Series,
+    expected: pd.Series,
+    z: pd.Series,
+    contributions: dict[str, float],
+) -> list[CauseFinding]:
+    """One finding per assessed cause, its nodes' contributions summed."""
+    graph = model.graph
+    out = []
+    for cause in graph.cause_names:
+        nodes = graph.nodes_for(cause)
+        main = max(nodes, key=lambda n: abs(contributions.get(n, 0.0)))
+        est = model.effects[main]
+        out.append(
+            CauseFinding(
+                cause=cause,
+                variable=main,
+                value=finite(cell[main]),
+                expected=finite(expected[main]),
+                z=finite(z[main]),
+                contribution=round(sum(contributions.get(n, 0.0) for n in nodes), 4),
+                share=0.0,
+                linear_contribution=0.0,
+                effect=round(est.effect, 6),
+                effect_ci=(round(est.ci[0], 6), round(est.ci[1], 6)),
+                refutations_passed=sum(r.passed for r in est.refutations),
+                refutations_run=len(est.refutations),
+            )
+        )
+    return out
+
+
+def _hypotheses(findings: list[CauseFinding]) -> list[Hypothesis]:
+    """Causes that carry at least :data:`MIN_CAUSE_SHARE` of the excess, top three."""
+    out: list[Hypothesis] = []
+    for f in findings[:3]:
+        if f.contribution <= 0 or f.share < MIN_CAUSE_SHARE:
+            continue
+        robust = f.refutations_passed == f.refutations_run
+        conf: Confidence = (
+            "high"
+            if f.share >= CONFIDENCE_HIGH_SHARE and robust
+            else "medium"
+            if f.share >= CONFIDENCE_MEDIUM_SHARE
+            else "low"
+        )
+        out.append(
+            Hypothesis(
+                cause=f.cause,
+                variable=f.variable,
+                contribution=f.contribution,
+                share=f.share,
+                confidence=conf,
+            )
+        )
+    return out
+
+
+def _confidence(findings: list[CauseFinding], unexplained_share: float) -> Confidence:
+    """Rate how sure the diagnosis is.
+
+    High when the top cause carries most of the excess, the linear cross-check agrees and
+    its effect survived every refutation; low when nothing stands out, or when more of the
+    excess is left unexplained than the top cause carries.
+    """
+    if not findings:
+        return "low"
+    top = findings[0]
+    if top.contribution <= 0 or unexplained_share >= top.share:
+        return "low"
+    agree = max(findings, key=lambda f: f.linear_contribution).cause == top.cause
+    robust = top.refutations_passed == top.refutations_run
+    if top.share >= CONFIDENCE_HIGH_SHARE and agree and robust:
+        return "high"
+    if top.share >= CONFIDENCE_MEDIUM_SHARE and agree:
+        return "medium"
+    return "low"
