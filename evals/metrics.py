@@ -10,7 +10,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel
 
-from evals.runner import CaseResult, Mode
+from evals.runner import Mode
+from evals.scoring import CaseResult
 from evals.suite import Suite, threshold_key
 
 THRESHOLDS_FILE = Path(__file__).with_name("thresholds.yaml")

@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from agent.settings import get_settings
 from evals import cassettes
 from evals.metrics import Metric, aggregate, check, pass_k, thresholds
-from evals.runner import CaseResult, Mode, SuiteRun
+from evals.runner import Mode, SuiteRun
+from evals.scoring import CaseResult
 from evals.suite import METRICS, Suite, load_suite, suite_paths
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import time
 from datetime import date, timedelta
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import pandas as pd
-from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -27,6 +25,16 @@ from agent.service import AgentService
 from agent.verify import verify_plan
 from evals import cassettes
 from evals.groundtruth import Truth, incidents_touched, load_truth, simulated_avoided, world_of
+from evals.scoring import (
+    ISO_DAY,
+    SCOPE_ID,
+    WHY,
+    CaseResult,
+    IncidentScore,
+    meets,
+    plan_facts,
+    treats,
+)
 from evals.suite import Case, DatasetSpec, Suite
 from tools.analytics.scope import ScopeLevel, load_catalog
 from tools.core.context import ToolContext
@@ -49,57 +57,6 @@ DRIVER_CAUSE = {
     "traffic_index": "traffic",
 }
 """Anomaly-only baseline: the cause a manager would read off the anomaly's top KPI."""
-
-
-class IncidentScore(BaseModel):
-    """How one injected incident fared in one case."""
-
-    incident: str
-    kind: str
-    true_cause: str
-    detected: bool
-    diagnosed: bool = False
-    top1: bool = False
-    top3: bool = False
-    action_ok: bool = False
-    action: str | None = None
-    impact_estimated: float | None = None
-    impact_simulated: float | None = None
-    correlation_top1: bool = False
-    deviation_top1: bool = False
-    anomaly_only_top1: bool = False
-    persists: bool = False  # the incident is still on the next day
-    forecast: str | None = None  # the forecast's verdict for its alarm: persists/fades/normal
-
-
-class CaseResult(BaseModel):
-    """The scores of one run of one case."""
-
-    case: str
-    kind: str
-    repeat: int = 0
-    run_id: str | None = None
-    status: str
-    error: str | None = None
-    incidents: list[IncidentScore] = Field(default_factory=list)
-    alarms: int = 0
-    correct_alarms: int = 0
-    store_weeks: float = 0.0
-    expected: dict[str, Any] = Field(default_factory=dict)
-    got: dict[str, Any] = Field(default_factory=dict)
-    question_ok: bool | None = None
-    plan_valid: bool = False
-    fallback: bool = False
-    groundedness: float | None = None
-    numbers_checked: int = 0
-    tool_calls: int = 0
-    tool_calls_valid: int = 0
-    llm_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    latency_s: float = 0.0
-    plan: dict[str, Any] | None = None
-    passed: bool = False
 
 
 def prepare_world(suite: Suite, work_dir: Path) -> Path:
@@ -415,7 +372,7 @@ class SuiteRun:
                     action = next((a for a in plan.actions if a.target == alarm.target), None)
                     if action is not None:
                         score.action = action.action_id
-                        score.action_ok = cause in _treats(action.action_id)
+                        score.action_ok = cause in treats(action.action_id)
                         score.impact_estimated = action.expected_avoided
                         try:
                             stores = (
@@ -447,12 +404,12 @@ class SuiteRun:
         if plan is None:
             result.question_ok = False
             return
-        got = _plan_facts(plan)
+        got = plan_facts(plan)
         result.got = got
-        checks = [_meets(key, want, got) for key, want in expect.items()]
+        checks = [meets(key, want, got) for key, want in expect.items()]
         if expect.get("cause") not in (None, "unexplained") and "action" not in expect:
             if plan.actions:
-                checks.append(expect["cause"] in _treats(plan.actions[0].action_id))
+                checks.append(expect["cause"] in treats(plan.actions[0].action_id))
         result.question_ok = all(checks)
 
     def _derived(self, case: Case) -> dict[str, Any]:
@@ -464,10 +421,10 @@ class SuiteRun:
         if self.truth is None or case.question is None:
             return {}
         text = self.suite.render(case.question)
-        if not _WHY.search(text):
+        if not WHY.search(text):
             return {}
-        days = _ISO_DAY.findall(text)
-        ids = set(_SCOPE_ID.findall(text))
+        days = ISO_DAY.findall(text)
+        ids = set(SCOPE_ID.findall(text))
         cells = self.truth.cells
         for day in days:
             for target in sorted(ids):
@@ -492,49 +449,3 @@ class SuiteRun:
         if r.kind == "question":
             ok = ok and bool(r.question_ok)
         return ok
-
-
-_WHY = re.compile(r"\b(why|wrong|cause|caused|late)\b", re.IGNORECASE)
-_ISO_DAY = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
-_SCOPE_ID = re.compile(r"\b([SR]\d{1,4})\b")
-
-
-def _plan_facts(plan: ActionPlan) -> dict[str, Any]:
-    """Return what a plan says, in the terms suites state expectations in."""
-    top = plan.hypotheses[0] if plan.hypotheses else None
-    return {
-        "target": top.target if top else None,
-        "cause": top.cause if top else "unexplained",
-        "confidence": top.confidence if top else "low",
-        "causes": sorted({h.cause for h in plan.hypotheses}),
-        "action": plan.actions[0].action_id if plan.actions else None,
-        "actions": sorted({a.action_id for a in plan.actions}),
-        "outlook": bool(plan.outlook),
-        "no_actions": not plan.actions,
-        "no_anomalies": not plan.hypotheses and not plan.actions,
-        "not_assessed": sorted(n.cause for n in plan.not_assessed),
-        "window": [str(top.window_start or top.day), str(top.day)] if top and top.day else None,
-    }
-
-
-def _meets(key: str, want: Any, got: dict[str, Any]) -> bool:
-    """Whether a plan's facts meet one expectation."""
-    if key == "target_in":
-        return got["target"] in want
-    if key in ("causes", "actions", "not_assessed"):
-        return set(want) <= set(got[key])
-    if key == "window_overlaps":
-        if not got["window"]:
-            return False
-        first, last = (date.fromisoformat(str(x)) for x in got["window"])
-        return bool(first <= want[1] and last >= want[0])
-    return bool(got.get(key) == want)
-
-
-def _treats(action_id: str) -> list[str]:
-    from tools.catalog import load_catalog as load_actions
-
-    try:
-        return load_actions().get(action_id).treats
-    except KeyError:
-        return []

@@ -23,13 +23,8 @@ from pydantic import BaseModel, Field
 from tools.analytics.scope import load_catalog
 from tools.analytics.thresholds import GRAINS, MIN_REFERENCE_DAYS
 from tools.causal.case import build_case
-from tools.causal.diagnosis import (
-    CauseFinding,
-    Diagnosis,
-    Hypothesis,
-    NotAssessed,
-    diagnose_cell,
-)
+from tools.causal.diagnosis import diagnose_cell
+from tools.causal.findings import CauseFinding, Diagnosis, Hypothesis, NotAssessed
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
 

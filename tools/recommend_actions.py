@@ -33,7 +33,8 @@ from tools.catalog import ActionSpec
 from tools.catalog import load_catalog as load_action_catalog
 from tools.catalog.impact import LateWithin, default_parameter, estimate_impact
 from tools.causal.case import Case, build_case
-from tools.causal.diagnosis import Diagnosis, diagnose_cell
+from tools.causal.diagnosis import diagnose_cell
+from tools.causal.findings import Diagnosis
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
 from tools.data.backend import Backend

@@ -26,10 +26,11 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from tools.analytics.anomalies import Anomaly, KpiReading
 from tools.analytics.baselines import ScanMode
 from tools.analytics.cells import load_store_days
 from tools.analytics.levels import LevelChoice
-from tools.analytics.scan import Anomaly, KpiReading, scan_cells
+from tools.analytics.scan import scan_cells
 from tools.analytics.scope import ScopeLevel, load_catalog, resolve_scope, resolve_window
 from tools.analytics.thresholds import (
     ADVERSE_MIN_Z,

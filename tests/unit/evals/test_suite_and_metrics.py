@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evals.metrics import Metric, aggregate, check, pass_k, thresholds
-from evals.runner import CaseResult, IncidentScore
+from evals.scoring import CaseResult, IncidentScore
 from evals.suite import METRICS, SUITES_DIR, load_suite, suite_paths
 
 SUITE = """\

@@ -1,0 +1,145 @@
+"""Forecasting a daily KPI series: Prophet with calendar regressors, honest intervals, backtests.
+
+Pure functions over ``ds, y, promo, holiday`` frames of open days (closed days left out); the
+``forecast`` tool fetches the series and judges persistence.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from tools.analytics.thresholds import CLOSED_WEEKDAY_SHARE, FORECAST_MIN_HISTORY
+
+# Prophet and its Stan backend log every fit at INFO: one line per store would drown a run.
+logging.getLogger("cmdstanpy").disabled = True
+logging.getLogger("prophet").setLevel(logging.ERROR)
+logging.getLogger("prophet.plot").disabled = True
+
+MIN_HISTORY = FORECAST_MIN_HISTORY
+
+
+def closed_weekdays(cells: pd.DataFrame) -> set[int]:
+    """Weekdays (0 = Monday) without deliveries due in most weeks of the history."""
+    shut = cells.assign(dow=cells.date.dt.dayofweek, shut=cells.orders == 0)
+    share = shut.groupby("dow").shut.mean()
+    return {int(str(d)) for d, v in share.items() if v >= CLOSED_WEEKDAY_SHARE}
+
+
+def honest_interval(
+    yhat: np.ndarray, lower: np.ndarray, upper: np.ndarray, n: float, *, rate: bool, width: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Widen a forecast interval to at least the sampling noise of one day's KPI.
+
+    A history that never moved (a late rate of 0 for weeks) makes Prophet's interval
+    collapse to a point; one day of ``n`` deliveries still varies by chance. Rates get at
+    least the Wilson score interval at the forecast rate, counts the Poisson interval.
+    """
+    z = float(stats.norm.ppf(0.5 + width / 2))
+    if rate:
+        p = np.clip(yhat, 0.0, 1.0)
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        lo, hi = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    else:
+        lam = np.maximum(yhat, 0.0)
+        lo, hi = np.maximum(lam - z * np.sqrt(lam), 0.0), lam + z * np.sqrt(np.maximum(lam, 1.0))
+    return np.minimum(lower, lo), np.maximum(upper, hi)
+
+
+def fit_prophet(history: pd.DataFrame, *, interval: float = 0.8, random_state: int = 0) -> object:
+    """Fit Prophet with weekly seasonality and promo/holiday regressors (yearly if >= 1 year)."""
+    from prophet import Prophet  # imported lazily: slow to import
+
+    model = Prophet(
+        weekly_seasonality=True,
+        yearly_seasonality=len(history) >= 365,
+        daily_seasonality=False,
+        interval_width=interval,
+        uncertainty_samples=300,
+        changepoint_prior_scale=0.05,
+    )
+    for col in ("promo", "holiday"):
+        if history[col].nunique() > 1:
+            model.add_regressor(col)
+    np.random.seed(random_state)
+    model.fit(history)
+    return model
+
+
+def predict(
+    model: object, future: pd.DataFrame, *, rate: bool, random_state: int = 0
+) -> pd.DataFrame:
+    """Forecast ``future`` rows (ds plus regressors): yhat, yhat_lower, yhat_upper."""
+    np.random.seed(random_state)
+    out: pd.DataFrame = model.predict(future)  # type: ignore[attr-defined]
+    cols = ["yhat", "yhat_lower", "yhat_upper"]
+    out[cols] = out[cols].clip(lower=0.0, upper=1.0 if rate else None)
+    return out[["ds", *cols]]
+
+
+def seasonal_naive(history: pd.DataFrame, days: pd.Series, season: int = 7) -> np.ndarray:
+    """Return the value a ``season`` (a week) before each of ``days``, from the history.
+
+    The benchmark Prophet must beat. Dates, not positions: a closed day or a gap in the
+    history never shifts the season. A day whose week-earlier value is missing looks further
+    back by whole weeks.
+    """
+    known = history.set_index("ds").y
+    out = []
+    for day in pd.to_datetime(days):
+        back = day - pd.Timedelta(days=season)
+        while back not in known.index and back >= known.index.min():
+            back -= pd.Timedelta(days=season)
+        out.append(float(known.get(back, np.nan)))
+    return np.array(out)
+
+
+def backtest(
+    series: pd.DataFrame, *, horizon: int = 7, origins: int = 6, rate: bool = False
+) -> dict[str, float]:
+    """Rolling-origin backtest of Prophet against the seasonal-naive forecast.
+
+    Args:
+        series: ``ds, y, promo, holiday`` rows of open days (all known in advance except y).
+        horizon: calendar days forecast from each origin.
+        origins: forecast origins, ``horizon`` calendar days apart at the end of the series.
+        rate: clip forecasts to [0, 1].
+
+    Returns:
+        MAE, MAPE and MASE of both methods (MASE scaled by the in-sample seasonal-naive MAE).
+    """
+    series = series.sort_values("ds").reset_index(drop=True)
+    last = series.ds.max()
+    errors: dict[str, list[float]] = {"prophet": [], "naive": []}
+    actuals: list[float] = []
+    scale_parts: list[float] = []
+    for k in range(origins, 0, -1):
+        origin = last - pd.Timedelta(days=k * horizon)
+        history = series[series.ds <= origin]
+        future = series[(series.ds > origin) & (series.ds <= origin + pd.Timedelta(days=horizon))]
+        if len(history) < MIN_HISTORY or future.empty:
+            continue
+        model = fit_prophet(history)
+        fc = predict(model, future[["ds", "promo", "holiday"]], rate=rate)
+        naive = seasonal_naive(history, future.ds)
+        ok = np.isfinite(naive)
+        errors["prophet"] += list(np.abs(fc.yhat.to_numpy() - future.y.to_numpy())[ok])
+        errors["naive"] += list(np.abs(naive - future.y.to_numpy())[ok])
+        actuals += list(future.y.to_numpy()[ok])
+        in_sample = seasonal_naive(history, history.ds) - history.y.to_numpy()
+        scale_parts.append(float(np.nanmean(np.abs(in_sample))))
+    if not actuals:
+        raise ValueError("series too short to backtest")
+    actual = np.abs(np.array(actuals))
+    scale = float(np.mean(scale_parts))
+    out = {}
+    for name, errs in errors.items():
+        e = np.array(errs)
+        out[f"{name}_mae"] = float(e.mean())
+        out[f"{name}_mape"] = float(np.mean(e / np.where(actual == 0, np.nan, actual)))
+        out[f"{name}_mase"] = float(e.mean() / scale) if scale else float("nan")
+    return out
