@@ -23,6 +23,7 @@ from agent.wording import target_name  # noqa: E402
 from tools.analytics.cells import aggregate, load_store_days  # noqa: E402
 from tools.analytics.scope import load_catalog as load_catalog_scope  # noqa: E402
 from tools.catalog import load_catalog  # noqa: E402
+from tools.core.errors import InsufficientDataError  # noqa: E402
 from tools.data.backend import DuckDBBackend  # noqa: E402
 
 
@@ -258,7 +259,11 @@ def _late_series(
         stores = load_catalog_scope(backend).stores_in([target])
     start = day - timedelta(days=35 + grain)
     store_days = load_store_days(backend, as_of=day, start=start, stores=stores, medians=False)
-    cells = aggregate(store_days, "chain", grain, last=day)
+    try:
+        cells = aggregate(store_days, "chain", grain, last=day)
+    except InsufficientDataError:
+        # Nothing delivered yet as of that day: the chart shows the diagnosed point alone.
+        return pd.DataFrame({"period": pd.DatetimeIndex([]), "late_rate": pd.Series(dtype=float)})
     cells = cells[cells.date >= pd.Timestamp(day - timedelta(days=35))]
     return pd.DataFrame({"period": cells.date, "late_rate": cells.late_rate})
 

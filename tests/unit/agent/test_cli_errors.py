@@ -503,12 +503,12 @@ def test_triage_of_a_store_whose_id_has_slashes(world_copy: Path, tmp_path: Path
 def test_an_unexpected_failure_is_one_line(
     small_world_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import agent.cli
+    from tools.data.backend import DuckDBBackend
 
     def broken(*_: object) -> None:
         raise RuntimeError("the counter broke\non two lines")
 
-    monkeypatch.setattr(agent.cli, "table_counts", broken)
+    monkeypatch.setattr(DuckDBBackend, "table_counts", broken)
     argv = ["info", "--db", str(small_world_db)]
     fails_with(
         argv,
@@ -524,12 +524,12 @@ def test_an_unexpected_failure_is_one_line(
 def test_an_interrupt_is_not_swallowed(
     small_world_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import agent.cli
+    from tools.data.backend import DuckDBBackend
 
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(agent.cli, "table_counts", interrupted)
+    monkeypatch.setattr(DuckDBBackend, "table_counts", interrupted)
     result = runner.invoke(app, ["info", "--db", str(small_world_db)])
     assert result.exit_code == 130  # typer's own exit status for Ctrl-C
     assert not errors(result.output)

@@ -1,0 +1,269 @@
+"""Data commands of ``lastmile``: generate a world, ingest olist / csv, info and kpis."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from agent.cli.common import DbOption, JsonOption, _day, _db, _late_rule, out
+from agent.cli.errors import user_errors
+from agent.cli.tables import _print_frame, _print_rows
+from agent.settings import get_settings
+from tools.data.backend import DuckDBBackend
+from tools.data.files import ingest_files
+from tools.data.olist import ingest_olist
+from tools.data.store import LoadMode
+from tools.data.synthetic import WorldConfig, generate_world, load_incident_specs
+from tools.data.views import STORE_DAY_COLUMNS
+
+KPI_COLUMNS = [c for c in STORE_DAY_COLUMNS if c not in ("date", "store_id", "region", "market")]
+"""The KPIs ``lastmile kpis --json`` prints for each period."""
+
+
+@user_errors
+def generate(
+    stores: Annotated[int, typer.Option(help="Number of stores (S001, S002, ...).")] = 20,
+    days: Annotated[int, typer.Option(help="Number of days.")] = 60,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same world.")] = 0,
+    start_date: Annotated[
+        date, typer.Option(parser=_day, metavar="YYYY-MM-DD", help="Day 0 of the world.")
+    ] = date(2026, 1, 1),
+    regions: Annotated[
+        int | None, typer.Option(help="Regions R1.. [default: ~15 stores each].")
+    ] = None,
+    incidents: Annotated[
+        Path | None, typer.Option(help="YAML file of incidents to inject (eval-suite entries).")
+    ] = None,
+    natural_events: Annotated[
+        bool, typer.Option(help="Add rare natural disruptions (labelled in ground truth).")
+    ] = True,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Generate a synthetic world with known causes and ground-truth incidents."""
+    config = WorldConfig(
+        stores=stores,
+        days=days,
+        seed=seed,
+        regions=regions,
+        start_date=start_date,
+        natural_events=natural_events,
+    )
+    specs = load_incident_specs(incidents) if incidents else []
+    report = generate_world(
+        _db(db),
+        config,
+        specs,
+        progress=not as_json and sys.stderr.isatty(),
+        memory_limit=get_settings().duckdb_memory_limit,
+    )
+    if as_json:
+        out.print_json(report.model_dump_json())
+        return
+    _print_rows(f"World written to {report.db} in {report.seconds:.1f} s", report.rows)
+
+
+@user_errors
+def ingest_olist_cmd(
+    path: Annotated[Path, typer.Option(help="Folder with the Olist Kaggle CSV files.")],
+    promise_date: Annotated[
+        str,
+        typer.Option(
+            help="The estimated delivery date as a promise: start_of_day (00:00 Brasilia) "
+            "or end_of_day (23:59:59.999999)."
+        ),
+    ] = "start_of_day",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load the public Olist e-commerce dataset (sellers become stores)."""
+    if promise_date not in ("start_of_day", "end_of_day"):
+        raise ValueError(
+            f"--promise-date must be 'start_of_day' or 'end_of_day', got {promise_date!r}"
+        )
+    report = ingest_olist(
+        path,
+        _db(db),
+        memory_limit=get_settings().duckdb_memory_limit,
+        promise_date="end_of_day" if promise_date == "end_of_day" else "start_of_day",
+    )
+    if as_json:
+        out.print_json(report.model_dump_json())
+        return
+    _print_rows(
+        f"Olist loaded into {report.load.db} in {report.load.seconds:.1f} s", report.load.rows
+    )
+    out.print(
+        f"orders read {report.orders_read:,} ({report.first_purchase} .. {report.last_purchase}); "
+        f"skipped without items {report.orders_without_items:,}; "
+        f"carrier dates before purchase cleared {report.carrier_dates_cleared:,}; "
+        f"'delivered' without a date kept as in_transit {report.delivered_without_date:,}"
+    )
+
+
+@user_errors
+def ingest_csv_cmd(
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Files named after tables (deliveries.csv), TABLE=PATH, or folders "
+            "(or none, with --mapping)."
+        ),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(help="YAML file mapping your own files and columns onto the contract."),
+    ] = None,
+    mode: Annotated[
+        str, typer.Option(help="replace: swap the tables; append: add rows.")
+    ] = "replace",
+    assume_timezone: Annotated[
+        str | None,
+        typer.Option(help="Zone of timestamps written without one, e.g. UTC or Europe/Paris."),
+    ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(help="CSV field separator: ',', ';', '|' or tab (default: detected)."),
+    ] = None,
+    decimal: Annotated[
+        str | None,
+        typer.Option(help="Decimal mark of CSV numbers: '.' or ',' (default: detected)."),
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="Encoding of CSV files, e.g. cp1252 (default: UTF-8).")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load contract tables from CSV or Parquet files (one atomic load)."""
+    # Imported here to keep this command's dependencies next to it.
+    from tools.data.dialect import CsvOptions
+    from tools.data.mapping_load import ingest_mapping
+
+    if mode not in ("replace", "append"):
+        raise ValueError(f"--mode must be 'replace' or 'append', got {mode!r}")
+    load_mode: LoadMode = "replace" if mode == "replace" else "append"
+    csv = CsvOptions.from_cli(delimiter=delimiter, decimal=decimal, encoding=encoding)
+    limit = get_settings().duckdb_memory_limit
+    if mapping is not None and files:
+        raise ValueError("give either FILES or --mapping, not both: the mapping names its files")
+    if mapping is not None:
+        report = ingest_mapping(
+            _db(db), mapping, mode=load_mode, assume_tz=assume_timezone, memory_limit=limit, csv=csv
+        )
+    elif files:
+        report = ingest_files(
+            _db(db), files, mode=load_mode, assume_tz=assume_timezone, memory_limit=limit, csv=csv
+        )
+    else:
+        raise ValueError("name the files to load (or a folder), or a --mapping file")
+    if as_json:
+        out.print_json(report.model_dump_json())
+        return
+    _print_rows(f"Loaded into {report.db} ({report.mode}) in {report.seconds:.1f} s", report.rows)
+
+
+@user_errors
+def info(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Summarise a database: tables, dates, the world it holds and its ground truth."""
+    backend = DuckDBBackend(_db(db))
+    counts = backend.table_counts()
+    dates = backend.query("SELECT min(date) AS first, max(date) AS last FROM store_day")
+    span = (dates["first"].iloc[0], dates["last"].iloc[0]) if len(dates) else None
+    world = backend.metadata("world")
+    incidents = backend.query(
+        "SELECT incident_id, kind, coalesce(store_id, region) AS target, start_date, end_date, "
+        "magnitude, round(100 * true_effect, 1) AS late_pts, injected FROM incidents "
+        "ORDER BY injected DESC, start_date, incident_id"
+    )
+    if as_json:
+        payload = {
+            "db": str(_db(db)),
+            "rows": counts,
+            "dates": [str(v.date()) if pd.notna(v) else None for v in span] if span else None,
+            "world": world,
+            "incidents": json.loads(incidents.to_json(orient="records", date_format="iso")),
+        }
+        out.print_json(json.dumps(payload))
+        return
+    _print_rows(f"{_db(db)}", counts)
+    if span and pd.notna(span[0]):
+        out.print(f"service dates {span[0].date()} .. {span[1].date()}")
+    if world:
+        out.print(f"synthetic world: {world}")
+    if len(incidents):
+        _print_frame("Ground truth (injected first)", incidents)
+
+
+@user_errors
+def kpis(
+    db: DbOption = None,
+    store: Annotated[list[str] | None, typer.Option(help="Store id (repeatable).")] = None,
+    region: Annotated[list[str] | None, typer.Option(help="Region id (repeatable).")] = None,
+    start: Annotated[
+        date | None, typer.Option("--from", parser=_day, metavar="YYYY-MM-DD", help="First date.")
+    ] = None,
+    end: Annotated[
+        date | None, typer.Option("--to", parser=_day, metavar="YYYY-MM-DD", help="Last date.")
+    ] = None,
+    by: Annotated[str, typer.Option(help="day, week or total.")] = "day",
+    as_json: JsonOption = False,
+) -> None:
+    """Print delivery KPIs (late rate, volume, staffing, weather) for a scope and period."""
+    if by not in ("day", "week", "total"):
+        raise ValueError(f"--by must be day, week or total, got {by!r}")
+    from tools.analytics.scope import ScopeLevel
+    from tools.core.context import ToolContext
+    from tools.core.errors import ToolError
+    from tools.query_kpis import kpi_table
+
+    if store and region:
+        raise ValueError("give --store or --region, not both")
+    level: ScopeLevel = "store" if store else "region" if region else "all"
+    ctx = ToolContext(backend=DuckDBBackend(_db(db), late=_late_rule()))
+    try:
+        frame = kpi_table(
+            ctx,
+            level,
+            list(store or region or []),
+            start=start,
+            end=end,
+            grain=by,  # type: ignore[arg-type]
+        )
+    except ToolError as exc:
+        raise ValueError(str(exc)) from None
+    if as_json:
+        columns = [c for c in ("period", *KPI_COLUMNS) if c in frame.columns]
+        out.print_json(frame[columns].to_json(orient="records", date_format="iso"))
+        return
+    # The terminal table shows the headline KPIs; --json carries every column.
+    shown = (
+        "period",
+        "orders",
+        "late_rate",
+        "no_show_rate",
+        "orders_per_driver",
+        "dispatch_delay_min",
+        "precip_mm",
+        "traffic_index",
+        "promo",
+    )
+    cols = [c for c in shown if c in frame.columns]
+    _print_frame(f"KPIs by {by}", frame[cols])
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``generate``, ``info``, ``kpis`` and the ``ingest`` group to ``app``."""
+    app.command()(generate)
+    app.command()(info)
+    app.command()(kpis)
+    ingest_app = typer.Typer(help="Load real data onto the contract.", no_args_is_help=True)
+    ingest_app.command("olist")(ingest_olist_cmd)
+    ingest_app.command("csv")(ingest_csv_cmd)
+    app.add_typer(ingest_app, name="ingest")

@@ -1,0 +1,330 @@
+"""Agent run commands of ``lastmile``: triage, ask, chat, approve and the ``runs`` group."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from agent.cli.common import DbOption, JsonOption, _day, _db, err, out
+from agent.cli.errors import user_errors
+from agent.errors import path_problem
+from agent.settings import Settings
+
+StateOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-db", help="Run store [default: $LASTMILE_STATE_DB or data/lastmile_state.sqlite]."
+    ),
+]
+FormatOption = Annotated[str, typer.Option("--format", help="md (Markdown) or json.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+
+
+def _service(db: Path | None, state_db: Path | None) -> Any:
+    from agent.service import AgentService
+
+    return AgentService(db=_db(db), state_db=state_db)
+
+
+def _emit(service: Any, view: Any, fmt: str, out_file: Path | None, out_dir: Path | None) -> None:
+    """Print (or write) a run: Markdown or JSON; with --out-dir also plan.json and charts."""
+    from agent.report import render_markdown
+
+    if fmt not in ("md", "json"):
+        raise ValueError(f"--format must be md or json, got {fmt!r}")
+    record = service.record(view.run_id)
+    markdown = render_markdown(view, record)
+    payload = json.dumps(
+        {"run": view.model_dump(mode="json"), "evidence": record.evidence}, indent=2, default=str
+    )
+    text = markdown if fmt == "md" else payload
+    if out_dir is not None:
+        with _writing(view, out_dir, "--out-dir"):
+            _write_dir(service, view, markdown, payload, out_dir)
+    if out_file is not None:
+        with _writing(view, out_file, "--out"):
+            out_file.parent.mkdir(parents=True, exist_ok=True)
+            out_file.write_text(text)
+        err.print(f"wrote {out_file}")
+    if out_file is None and out_dir is None:
+        if fmt == "json":
+            out.print_json(payload)
+        else:
+            from rich.markdown import Markdown
+
+            out.print(Markdown(markdown))
+    if view.status == "waiting_approval":
+        err.print(
+            Text(
+                f"run {view.run_id} waits for approval: {_approve_command(service, view.run_id)} "
+                "(or --approve/--reject/--edit)"
+            ),
+            soft_wrap=True,
+        )
+
+
+def _write_dir(service: Any, view: Any, markdown: str, payload: str, out_dir: Path) -> None:
+    """Write plan.md, plan.json and the charts of a run into ``out_dir``."""
+    from agent.report import render_charts
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "plan.md").write_text(markdown)
+    (out_dir / "plan.json").write_text(payload)
+    charts = render_charts(service.results(view.run_id), service.db, out_dir)
+    err.print(f"wrote {out_dir / 'plan.md'}, {out_dir / 'plan.json'} and {len(charts)} chart(s)")
+
+
+_STATUS = {"waiting_approval": "waiting for approval"}
+
+
+@contextmanager
+def _writing(view: Any, target: Path, flag: str) -> Iterator[None]:
+    """Report a plan that cannot be written as such: the run itself is over and recorded."""
+    try:
+        yield
+    except OSError as exc:
+        failed = Path(str(exc.filename)) if exc.filename is not None else target
+        raise ValueError(
+            f"run {view.run_id} finished ({_STATUS.get(view.status, view.status)}) but its plan "
+            f"could not be written to {target} ({path_problem(failed, exc)}): choose a writable "
+            f"{flag}; `lastmile runs show {view.run_id}` shows it"
+        ) from exc
+
+
+def _approve_command(service: Any, run_id: str) -> str:
+    """Write the command that approves a run, naming its databases unless they are defaults.
+
+    The defaults are the built-in ones, not the environment's: the line must work verbatim
+    in another shell too.
+    """
+    words = ["lastmile", "approve", run_id, "--all"]
+    defaults = Settings.model_fields
+    if Path(service.db) != defaults["db"].default:
+        words += ["--db", str(service.db)]
+    if Path(service.state_db) != defaults["state_db"].default:
+        words += ["--state-db", str(service.state_db)]
+    return shlex.join(words)
+
+
+@user_errors
+def triage(
+    date_: Annotated[
+        date | None,
+        typer.Option(
+            "--date", parser=_day, metavar="YYYY-MM-DD", help="Day to triage [default: latest]."
+        ),
+    ] = None,
+    scope: Annotated[str, typer.Option(help="all, region:R2 or store:S003,S004.")] = "all",
+    fmt: FormatOption = "md",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the plan here.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", help="Write plan.md, plan.json, charts.")
+    ] = None,
+    db: DbOption = None,
+    state_db: StateOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Morning triage: scan, diagnose, forecast, recommend; stops for approval."""
+    fmt = "json" if as_json else fmt
+    level, _, ids = scope.partition(":")
+    if level not in ("all", "region", "store") or (level != "all" and not ids):
+        raise ValueError(f"--scope must be all, region:ID or store:ID[,ID], got {scope!r}")
+    service = _service(db, state_db)
+    with err.status("triage: scanning, diagnosing, forecasting, recommending..."):
+        view = service.triage(
+            date_,
+            level,  # type: ignore[arg-type]
+            [i for i in ids.split(",") if i],
+        )
+    _emit(service, view, fmt, out_file, out_dir)
+
+
+@user_errors
+def ask(
+    question: Annotated[
+        str, typer.Argument(help="e.g. 'why were deliveries late at S003 on 2026-03-14?'")
+    ],
+    fmt: FormatOption = "md",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the answer here.")] = None,
+    db: DbOption = None,
+    state_db: StateOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ask a question; the model chooses the tools and writes a cited plan."""
+    fmt = "json" if as_json else fmt
+    service = _service(db, state_db)
+    with err.status("thinking..."):
+        view = service.ask(question)
+    _emit(service, view, fmt, out_file, None)
+
+
+@user_errors
+def chat(db: DbOption = None, state_db: StateOption = None) -> None:
+    """Terminal chat: each question streams its tool steps, then the plan."""
+    from rich.markdown import Markdown
+
+    from agent.report import render_markdown
+
+    service = _service(db, state_db)
+    out.print("[bold]lastmile chat[/] - ask about your deliveries; an empty line quits.")
+    while True:
+        try:
+            question = out.input("[bold cyan]you>[/] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not question:
+            break
+        view = None
+        for step in service.stream_ask(question):
+            if "done" in step:
+                view = step["done"]
+                continue
+            for event in step["events"]:
+                if event.get("kind") == "tool":
+                    state = (
+                        "error: " + event["error"]
+                        if event.get("error")
+                        else f"-> {event['evidence_id']}"
+                    )
+                    out.print(
+                        f"  [dim]{event['tool']}({json.dumps(event['args'], default=str)}) "
+                        f"{state} ({event['ms']:.0f} ms)[/]"
+                    )
+                elif event.get("kind") == "llm":
+                    out.print(f"  [dim]{event['node']}: {event['model']} ({event['ms']:.0f} ms)[/]")
+        if view is not None:
+            out.print(Markdown(render_markdown(view, service.record(view.run_id))))
+
+
+@user_errors
+def approve(
+    run_id: Annotated[str, typer.Argument(help="Run waiting for approval.")],
+    all_: Annotated[bool, typer.Option("--all", help="Approve every pending action.")] = False,
+    approve_: Annotated[
+        list[int] | None, typer.Option("--approve", help="Approve action # (repeatable).")
+    ] = None,
+    reject: Annotated[
+        list[int] | None, typer.Option("--reject", help="Reject action # (repeatable).")
+    ] = None,
+    edit: Annotated[
+        list[str] | None,
+        typer.Option("--edit", help="Approve with a new setting: '#:parameter=value'."),
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Who decides (recorded).")] = "cli",
+    db: DbOption = None,
+    state_db: StateOption = None,
+    fmt: FormatOption = "md",
+    as_json: JsonFlag = False,
+) -> None:
+    """Approve, reject or edit the pending actions of a run; approved ones are dispatched."""
+    fmt = "json" if as_json else fmt
+    from agent.schemas import Decision
+
+    service = _service(db, state_db)
+    view = service.get(run_id)
+    pending = [p["index"] for p in view.pending]
+    chosen: dict[int, Decision] = {}
+    for i in approve_ or []:
+        chosen[i] = Decision(index=i, decision="approve", by=by)
+    for i in reject or []:
+        chosen[i] = Decision(index=i, decision="reject", by=by)
+    for spec in edit or []:
+        m = re.fullmatch(r"(\d+):(\w+)=([-+]?\d+(?:\.\d+)?)", spec.strip())
+        if not m:
+            raise ValueError(f"--edit takes '#:parameter=value', got {spec!r}")
+        chosen[int(m.group(1))] = Decision(
+            index=int(m.group(1)),
+            decision="edit",
+            parameters={m.group(2): float(m.group(3))},
+            by=by,
+        )
+    if all_:
+        for i in pending:
+            chosen.setdefault(i, Decision(index=i, decision="approve", by=by))
+    view = service.approve(run_id, [chosen[i] for i in sorted(chosen)])
+    _emit(service, view, fmt, None, None)
+
+
+@user_errors
+def runs_list(state_db: StateOption = None, db: DbOption = None, limit: int = 20) -> None:
+    """Recent runs, newest first."""
+    service = _service(db, state_db)
+    table = Table(box=box.SIMPLE_HEAD)
+    for col in ("run", "kind", "status", "day", "scope / question", "created"):
+        table.add_column(col)
+    for r in service.store.list_runs(limit):
+        table.add_row(
+            r["run_id"],
+            r["kind"],
+            r["status"],
+            r["day"] or "",
+            (r["question"] or r["scope"] or "")[:60],
+            r["created_at"],
+        )
+    out.print(table)
+
+
+@user_errors
+def runs_show(
+    run_id: str,
+    as_json: JsonOption = False,
+    state_db: StateOption = None,
+    db: DbOption = None,
+) -> None:
+    """Show a run's plan, trace (tool calls, latency, model calls, tokens) and evidence."""
+    service = _service(db, state_db)
+    record = service.record(run_id)
+    if as_json:
+        out.print_json(record.model_dump_json())
+        return
+    from rich.markdown import Markdown
+
+    from agent.report import render_markdown
+
+    out.print(Markdown(render_markdown(service.get(run_id), record)))
+    table = Table(title="Trace", box=box.SIMPLE_HEAD)
+    for col in ("at", "step", "what", "ms", "result"):
+        table.add_column(col)
+    for e in record.trace:
+        if e.get("kind") == "tool":
+            what = f"{e['tool']}({json.dumps(e['args'], default=str)[:60]})"
+            result = e.get("evidence_id") or f"error: {e.get('error')}"
+        elif e.get("kind") == "llm":
+            what = f"{e['model']} {e.get('prompt', '')}"
+            result = f"tokens {e.get('input_tokens', 0)}/{e.get('output_tokens', 0)}" + (
+                f" {e['error']}" if e.get("error") else ""
+            )
+        else:
+            what = e.get("node", "")
+            result = "ok" if e.get("ok", True) else f"{len(e.get('problems', []))} problem(s)"
+        table.add_row(
+            str(e.get("at", ""))[11:23],
+            str(e.get("node", "")),
+            what,
+            f"{e.get('ms', '')}",
+            str(result),
+        )
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``triage``, ``ask``, ``chat``, ``approve`` and the ``runs`` group to ``app``."""
+    app.command()(triage)
+    app.command()(ask)
+    app.command()(chat)
+    app.command()(approve)
+    runs_app = typer.Typer(help="Past runs: plans, traces, evidence.", no_args_is_help=True)
+    runs_app.command("list")(runs_list)
+    runs_app.command("show")(runs_show)
+    app.add_typer(runs_app, name="runs")
