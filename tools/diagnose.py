@@ -22,8 +22,7 @@ from pydantic import BaseModel, Field
 
 from tools.analytics.scope import load_catalog
 from tools.analytics.thresholds import GRAINS, MIN_REFERENCE_DAYS
-from tools.causal.case import build_case
-from tools.causal.diagnosis import diagnose_cell
+from tools.causal.case import explain
 from tools.causal.findings import CauseFinding, Diagnosis, Hypothesis, NotAssessed
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
@@ -71,7 +70,7 @@ def diagnose(ctx: ToolContext, args: DiagnoseInput) -> DiagnoseResult:
     """
     if args.window_days is not None and args.window_days not in GRAINS:
         raise ToolError(f"window_days must be one of {', '.join(map(str, GRAINS))}")
-    case = build_case(
+    case, found = explain(
         ctx,
         load_catalog(ctx.backend),
         args.target,
@@ -79,18 +78,6 @@ def diagnose(ctx: ToolContext, args: DiagnoseInput) -> DiagnoseResult:
         lookback_days=args.lookback_days,
         grain=args.window_days,
     )
-    try:
-        found = diagnose_cell(
-            case.model,
-            case.history,
-            case.row,
-            full_graph=case.graph,
-            random_state=ctx.random_state,
-        )
-    except ValueError as exc:
-        raise ToolError(
-            f"cannot explain {args.target} on {args.day}: {exc}", kind="not_enough_data"
-        ) from exc
     if case.history_days < MIN_REFERENCE_DAYS:
         # Its "normal" rests on a few days: nothing it says is firm.
         found.confidence = "low"

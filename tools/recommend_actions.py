@@ -32,8 +32,7 @@ from tools.analytics.thresholds import ACTION_INTERVAL, GRAINS, MIN_CAUSE_SHARE
 from tools.catalog import ActionSpec
 from tools.catalog import load_catalog as load_action_catalog
 from tools.catalog.impact import LateWithin, default_parameter, estimate_impact
-from tools.causal.case import Case, build_case
-from tools.causal.diagnosis import diagnose_cell
+from tools.causal.case import Case, explain
 from tools.causal.findings import Diagnosis
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
@@ -296,7 +295,7 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
             actions_catalog.get(action_id)
         except KeyError as exc:
             raise ToolError(str(exc.args[0])) from None
-    case = build_case(
+    case, diagnosis = explain(
         ctx,
         load_catalog(ctx.backend),
         args.target,
@@ -304,14 +303,6 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
         lookback_days=args.lookback_days,
         grain=args.window_days,
     )
-    try:
-        diagnosis = diagnose_cell(
-            case.model, case.history, case.row, full_graph=case.graph, random_state=ctx.random_state
-        )
-    except ValueError as exc:
-        raise ToolError(
-            f"cannot explain {args.target} on {args.day}: {exc}", kind="not_enough_data"
-        ) from exc
     causes = _causes(args, diagnosis, case.graph.cause_names)
     first = args.day - timedelta(days=case.grain - 1)
     late_within = late_within_counter(ctx.backend, case.window.stores, first, args.day)

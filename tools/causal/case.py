@@ -15,15 +15,19 @@ Everything is as of the end of the day: cells, baselines and the model never see
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pandas as pd
+from cachetools import LRUCache
 
 from tools.analytics.cells import CHAIN, Level, aggregate, load_store_days, with_medians
 from tools.analytics.levels import LevelChoice, choose_grains, required_volume
 from tools.analytics.scope import AnomalyWindow, Catalog, resolve_target
-from tools.causal.diagnosis import FittedModel, fit_model
+from tools.causal.diagnosis import FittedModel, diagnose_cell, fit_model
+from tools.causal.findings import Diagnosis
 from tools.causal.graph import CausalGraph, load_graph
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
@@ -143,6 +147,53 @@ def build_case(
         f"the data starts {catalog.first_day}: a later day, or a coarser target, has more",
         kind="not_enough_data",
     )
+
+
+# ``diagnose`` and ``recommend_actions`` explain the same cell in one run (and a chat asks
+# again): the attribution is the costly part, so the explained case is kept, per every input
+# that changes it. Small: each entry holds a fit scope's store-days.
+_EXPLAINED: LRUCache[Hashable, tuple[Case, Diagnosis]] = LRUCache(maxsize=16)
+_EXPLAINED_LOCK = threading.Lock()
+
+
+def explain(
+    ctx: ToolContext,
+    catalog: Catalog,
+    target: str,
+    day: date,
+    *,
+    lookback_days: int,
+    grain: int | None = None,
+) -> tuple[Case, Diagnosis]:
+    """Build the case (:func:`build_case`) and attribute its cell's excess to causes.
+
+    Cached (bounded LRU) per data version, target, day, lookback, grain and seed; the
+    diagnosis returned is a copy the caller may change.
+
+    Raises:
+        ToolError: as :func:`build_case`; or the cell has nothing to explain.
+    """
+    key = (ctx.backend.data_version(), target, day, lookback_days, grain, ctx.random_state)
+    with _EXPLAINED_LOCK:
+        hit = _EXPLAINED.get(key)
+    if hit is None:
+        case = build_case(ctx, catalog, target, day, lookback_days=lookback_days, grain=grain)
+        try:
+            found = diagnose_cell(
+                case.model,
+                case.history,
+                case.row,
+                full_graph=case.graph,
+                random_state=ctx.random_state,
+            )
+        except ValueError as exc:
+            raise ToolError(
+                f"cannot explain {target} on {day}: {exc}", kind="not_enough_data"
+            ) from exc
+        hit = (case, found)
+        with _EXPLAINED_LOCK:
+            _EXPLAINED[key] = hit
+    return hit[0], hit[1].model_copy(deep=True)
 
 
 def _fit_scopes(
