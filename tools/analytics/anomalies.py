@@ -16,6 +16,7 @@ from tools.analytics.thresholds import (
     BROAD_MEDIAN_Z,
     BROAD_SHARE,
     EXTREME_Z,
+    MIN_LATE_EXCESS,
     SEVERITY_HIGH,
     SEVERITY_MEDIUM,
     STANDOUT_Z,
@@ -100,6 +101,16 @@ def _anomaly(row: pd.Series, kpis: list[str], **overrides: object) -> Anomaly:
     return Anomaly.model_validate(fields)
 
 
+def _carries(row: pd.Series, kpi: str) -> bool:
+    """Whether a store's cell is adverse in ``kpi`` and costs late deliveries that count."""
+    if kpi not in row["drivers"]:
+        return False
+    expected = row.get("late_rate__expected")
+    if expected is None or pd.isna(expected) or pd.isna(row.get("late_rate")):
+        return True  # before the day's outcomes (morning mode) the leading KPI speaks
+    return bool(row["late_rate"] - expected >= MIN_LATE_EXCESS)
+
+
 def group(
     rows: dict[tuple[str, int], pd.DataFrame],
     store_days: pd.DataFrame,
@@ -110,34 +121,51 @@ def group(
 
     A region-day is a regional anomaly when the deviation is *shared*: either enough of its
     stores are flagged, or the region-level detector flags it and most stores moved the same
-    way (the median store is :data:`BROAD_MEDIAN_Z` SDs off in the region's top KPI). One
+    way (at least half its stores are :data:`BROAD_MEDIAN_Z` SDs off in its top KPI). One
     store's extreme value can lift a regional average without being a regional event.
     Flagged stores that stand out from their region's typical deviation by
     :data:`STANDOUT_Z` stay separate anomalies (a shortage at one store on a stormy day is
-    its own problem). A chain anomaly absorbs the regional anomalies of its day.
+    its own problem). A region flagged on its own whose stores did not move together is
+    carried by the stores that moved in its leading KPI (and cost 3+ points of late rate);
+    a region whose stores are not judged on a day alone speaks for them. A chain anomaly
+    absorbs the regional anomalies of its day.
     """
     stores = rows.get(("store", 1), pd.DataFrame())
+    if stores.empty:
+        stores = pd.DataFrame(columns=["entity", "region", "date", "flagged", "score", "drivers"])
     region_rows = rows.get(("region", 1), pd.DataFrame())
     out: list[Anomaly] = []
-    flagged = stores[stores.flagged] if len(stores) else stores
+    flagged = stores[stores.flagged.astype(bool)]
+    carried: list[pd.Series] = []
     region_size = store_days.groupby("region").store_id.nunique()
-    z_cols = [c for c in (f"{k}__z" for k in kpis) if len(stores) and c in stores.columns]
+    z_cols = [c for c in (f"{k}__z" for k in kpis) if c in stores.columns]
     for _, r in region_rows.iterrows():
         region, day = str(r["entity"]), pd.Timestamp(r["date"])
         members = flagged[(flagged.region == region) & (flagged.date == day)]
-        day_rows = (
-            stores[(stores.region == region) & (stores.date == day)] if len(stores) else stores
-        )
-        typical = day_rows[z_cols].median() if len(day_rows) else pd.Series(dtype=float)
+        day_rows = stores[(stores.region == region) & (stores.date == day)]
+        if day_rows.empty:
+            # None of its stores can be judged on a day alone: the region speaks for them,
+            # as it does at coarser grains.
+            if bool(r.flagged):
+                out.append(_anomaly(r, kpis))
+            continue
+        typical = day_rows[z_cols].median()
+        # Broad = at least half the stores moved (the lower median: of two stores, the calmer
+        # one), so one store's extreme value cannot make a regional event.
+        moved = day_rows[z_cols].quantile(0.5, interpolation="lower")
         need = max(3, math.ceil(BROAD_SHARE * int(region_size.get(region, 1))))
         top = f"{r.drivers[0]}__z" if len(r.drivers) else None
         broad = (
             bool(r.flagged)
             and top is not None
-            and top in typical.index
-            and typical[top] >= BROAD_MEDIAN_Z
+            and top in moved.index
+            and moved[top] >= BROAD_MEDIAN_Z
         )
         if not (broad or len(members) >= need):
+            if bool(r.flagged) and members.empty and top is not None:
+                # Flagged, yet its stores did not move together: the stores that moved in its
+                # leading KPI carry the anomaly (one of two stores lifting a small region).
+                carried += [row for _, row in day_rows.iterrows() if _carries(row, r.drivers[0])]
             continue
         # Stand out = far above the region's typical store in some KPI, by STANDOUT_Z and by
         # three times how much the region's stores usually differ that day (a carrier outage
@@ -160,6 +188,7 @@ def group(
             )
         )
     out += [_anomaly(r, kpis) for _, r in flagged.iterrows()]
+    out += [_anomaly(r, kpis) for r in carried]
     # Regions flagged alone with no store support are not regional events at day grain (see
     # above); at coarser grains their stores are not judged, so the region speaks for them.
     windowed = _windowed(rows, choices)

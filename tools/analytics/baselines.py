@@ -15,6 +15,7 @@ from scipy import stats
 
 from tools.analytics.detect import standardize
 from tools.analytics.panel import Transform
+from tools.analytics.thresholds import MIN_REFERENCE_CELLS
 
 ScanMode = Literal["full", "morning"]
 
@@ -77,7 +78,7 @@ def kpis_for(mode: ScanMode, frame: pd.DataFrame) -> list[str]:
     """Return the watched KPIs for a mode that the data actually carries."""
     chosen = [k for k, spec in KPIS.items() if spec.watched and (mode == "full" or spec.morning)]
     # KPIs the data does not carry (e.g. no staffing or weather in Olist) are left out.
-    return [k for k in chosen if frame[k].notna().sum() >= 10]
+    return [k for k in chosen if frame[k].notna().sum() >= MIN_REFERENCE_CELLS]
 
 
 def kpi_residuals(

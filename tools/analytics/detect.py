@@ -38,6 +38,7 @@ from tools.analytics.thresholds import (
     ADVERSE_MIN_Z,
     DEFAULT_THRESHOLD,
     EXTREME_Z,
+    MIN_REFERENCE_CELLS,
     SUPPORT_FRACTION,
 )
 from tools.core.errors import InsufficientDataError
@@ -159,6 +160,7 @@ def detect(
     adverse_min_z: float = ADVERSE_MIN_Z,
     extreme_z: float | Mapping[str, float] = EXTREME_Z,
     extreme_kpis: Sequence[str] | None = None,
+    outcome_kpis: Sequence[str] = (),
     random_state: int = 0,
 ) -> pd.DataFrame:
     """Score standardised residuals with PyOD MCD and flag adverse outliers.
@@ -177,6 +179,10 @@ def detect(
             for KPIs whose z is an exact tail probability rather than robust SDs.
         extreme_kpis: KPIs the ``extreme_z`` rule looks at (default: all); outcome KPIs with
             heavy natural tails can be left to the distance.
+        outcome_kpis: KPIs that also flag a row when they are ``EXTREME_Z`` conditional SDs
+            off beyond what the other KPIs predict (the robust covariance's regression): a
+            late rate far above what the no-shows, volume and weather of the day explain,
+            or, when the data carries none of those, far above normal.
         random_state: seed of the MCD fit.
 
     Returns:
@@ -195,7 +201,8 @@ def detect(
     usable = [
         c
         for c in z.columns
-        if z.loc[reference, c].notna().sum() >= 10 and np.nanstd(z.loc[reference, c]) > 0
+        if z.loc[reference, c].notna().sum() >= MIN_REFERENCE_CELLS
+        and np.nanstd(z.loc[reference, c]) > 0
     ]
     if not usable:
         raise InsufficientDataError("no KPI has enough finite reference values to fit a detector")
@@ -223,6 +230,9 @@ def detect(
     extreme = (
         (directed[watched] >= cuts).any(axis=1) if watched else pd.Series(False, index=z.index)
     )
+    for kpi in (k for k in outcome_kpis if k in usable and len(usable) > 1):
+        unexplained = _conditional_z(model, x, usable, kpi) * directions.get(kpi, 1)
+        extreme |= unexplained >= EXTREME_Z
     drivers = directed.apply(
         lambda row: [k for k, v in row.sort_values(ascending=False).items() if v >= adverse_min_z],
         axis=1,
@@ -236,6 +246,23 @@ def detect(
         },
         index=z.index,
     )
+
+
+def _conditional_z(model: MCD, x: pd.DataFrame, usable: list[str], kpi: str) -> pd.Series:
+    """Return ``kpi``'s deviation from what the other KPIs predict, in conditional SDs.
+
+    From the MCD fit's robust location and covariance (Gaussian conditioning): the part of
+    the KPI that the co-movement learned from the reference cells does not explain.
+    """
+    fitted = model.detector_
+    mu, cov = np.asarray(fitted.location_), np.asarray(fitted.covariance_)
+    o = usable.index(kpi)
+    rest = [i for i in range(len(usable)) if i != o]
+    weights = np.linalg.lstsq(cov[np.ix_(rest, rest)], cov[rest, o], rcond=None)[0]
+    variance = float(cov[o, o] - cov[o, rest] @ weights)
+    values = x[usable].to_numpy()
+    predicted = mu[o] + (values[:, rest] - mu[rest]) @ weights
+    return pd.Series((values[:, o] - predicted) / np.sqrt(max(variance, 1e-12)), index=x.index)
 
 
 def scan_panel(

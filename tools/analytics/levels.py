@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from tools.analytics.cells import Level, entity_of
+from tools.analytics.cells import CHAIN, Level, entity_of
 from tools.analytics.thresholds import DETECTABLE_EXCESS, GRAINS, Z_DETECT
 
 
@@ -41,21 +41,22 @@ class LevelChoice(BaseModel):
     normal_late_rate: float = Field(description="Late rate over the reference period.")
 
     def reason(self) -> str:
-        """One sentence saying why this grain."""
-        need = f"{self.required:,.0f} resolved deliveries to see a {100 * DETECTABLE_EXCESS:.0f}"
+        """One sentence saying why this grain, in a manager's words."""
+        name = "all stores" if self.entity == CHAIN else self.entity
+        need = (
+            f"{self.required:,.0f} are needed to see a {100 * DETECTABLE_EXCESS:.0f}-point rise "
+            f"over its {100 * self.normal_late_rate:.1f}% normal"
+        )
         if self.grain_days is None:
             return (
-                f"{self.entity} is too thin to judge alone: about "
-                f"{self.resolved_per_cell:,.0f} resolved deliveries in {GRAINS[-1]} days, "
-                f"where a cell needs {need}-point rise over its "
-                f"{100 * self.normal_late_rate:.1f}% normal"
+                f"{name} is too small to judge alone: about {self.resolved_per_cell:,.0f} "
+                f"deliveries with an outcome in {GRAINS[-1]} days, where {need}"
             )
         span = "a day" if self.grain_days == 1 else f"{self.grain_days} days"
         longer = ", and over the week for problems that last" if 1 < self.grain_days < 7 else ""
         return (
-            f"{self.entity} judged over {span}{longer}: about {self.resolved_per_cell:,.0f} "
-            f"resolved deliveries per cell, where it needs {need}-point rise over its "
-            f"{100 * self.normal_late_rate:.1f}% normal"
+            f"{name} judged over {span}{longer}: about {self.resolved_per_cell:,.0f} deliveries "
+            f"with an outcome (delivered, failed or overdue) per {span}, where {need}"
         )
 
 

@@ -36,6 +36,7 @@ from tools.analytics.thresholds import (
     EXTREME_Z,
     GRAINS,
     MIN_LATE_EXCESS,
+    MIN_REFERENCE_CELLS,
     NO_SHOW_EXTREME_Z,
     Z_OUTCOME,
 )
@@ -130,16 +131,27 @@ def scan_cells(
                 panel_rows.date.between(pd.Timestamp(window[0]), pd.Timestamp(window[1]))
             ]
     if not rows:
-        busiest = max(
-            (c for level in choices.values() for c in level.values()),
-            key=lambda c: c.resolved_per_cell,
-        )
-        raise InsufficientDataError(
-            "no store, region or the chain has enough deliveries to judge its late rate "
-            f"even over {28} days ({busiest.reason()})"
-        )
+        raise InsufficientDataError(_nothing_judged(choices, window))
     anomalies = group(rows, store_days, sorted(kpis_seen), choices)
     return ScanOutcome(anomalies=anomalies, choices=choices, kpis=sorted(kpis_seen))
+
+
+def _nothing_judged(choices: dict[str, dict[str, LevelChoice]], window: tuple[date, date]) -> str:
+    """Say why no cell could be judged: too thin everywhere, or too little history yet."""
+    every = [c for level in choices.values() for c in level.values()]
+    busiest = max(every, key=lambda c: c.resolved_per_cell)
+    judgeable = [c for c in every if c.grain_days is not None]
+    if not judgeable:
+        return (
+            "nothing in this scope has enough deliveries to judge its late rate even over "
+            f"{GRAINS[-1]} days ({busiest.reason()}); a wider scope has more"
+        )
+    finest = min(judgeable, key=lambda c: (c.grain_days, -c.resolved_per_cell))
+    return (
+        f"too little history before {window[0]} to know what is normal: {finest.reason()}, "
+        f"but fewer than {MIN_REFERENCE_CELLS} such cells end before the day; a later day "
+        "has more"
+    )
 
 
 def _reference_end(window: tuple[date, date], grain: int, store_days: pd.DataFrame) -> date:
@@ -210,6 +222,10 @@ def _panel(
         z["late_rate"] = late_rate_z(cells, expected["late_rate"], "entity", reference)
     directions: dict[str, Direction] = {k: KPIS[k].direction for k in kpis}
     leading = [k for k in kpis if KPIS[k].role == "leading"]
+    # A late rate far beyond what the day's leading KPIs explain flags a cell too: where no
+    # feed shows why (no staffing rows, no weather), lateness is all the data has, and a
+    # 20-point jump at a store must not wait for a distance calibrated on every feed.
+    outcomes = ["late_rate"] if "late_rate" in kpis and not outcome_rule else []
     try:
         flags = detect(
             z,
@@ -217,6 +233,7 @@ def _panel(
             reference=reference,
             extreme_z={"no_show_rate": NO_SHOW_EXTREME_Z} if level == "store" else EXTREME_Z,
             extreme_kpis=leading,
+            outcome_kpis=outcomes,
             random_state=random_state,
         )
     except ValueError:  # too few cells to fit the detector (short history): no verdict

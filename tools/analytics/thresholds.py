@@ -30,6 +30,10 @@ applies to a KPI's residual (:data:`ADVERSE_MIN_Z`)."""
 MIN_REFERENCE_DAYS: Final = 14
 """Days of history before the analysed day that a baseline needs: two of every weekday."""
 
+MIN_REFERENCE_CELLS: Final = 10
+"""Reference cells a KPI needs before it is watched or enters the detector: fewer gives a
+robust SD (a median absolute deviation) resting on a handful of values."""
+
 # --- The anomaly detector (tools.analytics.detect) --------------------------------------
 
 DEFAULT_THRESHOLD: Final = 9.0
@@ -41,8 +45,11 @@ ADVERSE_MIN_Z: Final = 3.0
 """A flagged row also needs one KPI this many robust SDs off in its bad direction."""
 
 EXTREME_Z: Final = 5.0
-"""A leading KPI this many robust SDs off in its bad direction flags the row on its own
-(a deviation along a usual direction of co-movement has a modest distance)."""
+"""A leading KPI this many robust SDs off in its bad direction flags the row on its own (a
+deviation along a usual direction of co-movement has a modest distance); so does the late
+rate this many conditional SDs above what the other KPIs predict. The latter matters with
+few KPIs: without staffing or weather feeds a store 20 points late (7.2 SDs, the other KPIs
+normal) has a distance of 7.6, under the threshold calibrated on every feed."""
 
 SUPPORT_FRACTION: Final = 0.97
 """Share of reference rows MCD fits its covariance on: past incidents barely shift it, while

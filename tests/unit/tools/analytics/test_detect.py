@@ -98,3 +98,21 @@ def test_the_lone_kpi_cut_can_differ_per_kpi() -> None:
     per_kpi = detect(z, extreme_z={"exact": 4.0}, **kw)  # type: ignore[arg-type]
     assert not default.loc[[10, 11], "flagged"].any()
     assert per_kpi.loc[10, "flagged"] and not per_kpi.loc[11, "flagged"]
+
+
+def test_an_outcome_beyond_what_the_leading_kpis_explain_flags_alone() -> None:
+    # Lateness follows the load (corr 0.9). 4 SDs of lateness with the load 4.5 SDs up is
+    # the usual co-movement; 3 SDs with the load normal is not, and nothing else shows it.
+    rng = np.random.default_rng(3)
+    load = rng.normal(0, 1, 600)
+    late = 0.9 * load + rng.normal(0, np.sqrt(1 - 0.81), 600)
+    z = pd.DataFrame({"load": load, "late": late, "other": rng.normal(0, 1, 600)})
+    z.loc[600] = [4.5, 4.0, 0.0]  # explained by the load
+    z.loc[601] = [0.0, 3.0, 0.0]  # unexplained: 3 SDs is 6.9 conditional SDs
+    reference = pd.Series(z.index < 600, index=z.index)
+    kw = {"directions": {"load": 1, "late": 1, "other": 1}, "reference": reference}
+    plain = detect(z, extreme_kpis=["load", "other"], threshold=50.0, **kw)
+    assert not plain.flagged.loc[[600, 601]].any()
+    outcome = detect(z, extreme_kpis=["load", "other"], outcome_kpis=["late"], threshold=50.0, **kw)
+    assert outcome.flagged.loc[601] and not outcome.flagged.loc[600]
+    assert outcome.flagged.loc[:599].mean() < 0.01
