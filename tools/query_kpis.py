@@ -94,12 +94,17 @@ class QueryKpisResult(BaseModel):
 
 
 def _periods(daily: pd.DataFrame, grain: str, keys: list[str]) -> pd.DataFrame:
-    """Sum daily additive rows into days, Monday weeks or one total, and derive the KPIs."""
+    """Sum daily additive rows into days, Monday weeks or one total, and derive the KPIs.
+
+    A week is labelled by its Monday, or by the period's first day when it starts mid-week.
+    """
     data = daily.copy()
     if grain == "day":
         data["period"] = data.date
     elif grain == "week":
-        data["period"] = data.date - pd.to_timedelta(data.date.dt.dayofweek, unit="D")
+        monday = data.date - pd.to_timedelta(data.date.dt.dayofweek, unit="D")
+        # A period that starts mid-week is labelled by its first day, not a Monday outside it.
+        data["period"] = monday.clip(lower=data.date.min())
     group = (["period"] if grain != "total" else []) + keys
     sums = [c for c in SUMS if c in data.columns]
     if group:

@@ -80,10 +80,15 @@ class DuckDBBackend:
             )
 
     def _open(self, config: dict[str, str | bool | int] | None = None) -> duckdb.DuckDBPyConnection:
+        has_timezone = self.has_timezone  # before: one file, one configuration at a time
         con = connect(self.path, read_only=True, config=config)
-        if self.late != DEFAULT_LATE_RULE:
-            for name, sql in views(self.late, has_timezone=self.has_timezone).items():
+        # The views this code defines, whatever the file stored when it was loaded (an older
+        # version, another definition of late): temporary views shadow the persisted ones.
+        try:
+            for name, sql in views(self.late, has_timezone=has_timezone).items():
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+        except duckdb.CatalogException:
+            pass  # not a contract database (yet): queries will say which table is missing
         if config is GUARDED_CONFIG:
             for statement in GUARDED_LOCKS:
                 con.execute(statement)

@@ -12,7 +12,8 @@ Everything a KPI means is written here once:
   as late; one not yet due is in transit (neither late nor on time); a dispatch or delivery
   stamped after the cutoff had not happened yet; the carrier transit of a parcel still in
   flight is censored at the cutoff (a lower bound). Without a day (the persisted views)
-  every delivery has its final status and ``in_transit`` stays unresolved.
+  the cutoff is the latest moment the data records (the extract): the late and resolved
+  counts of a past period read the same in ``store_day`` as in an as-of query about it.
 
 The SQL is plain enough to transpile (sqlglot) for Spark; the only engine-specific pieces
 (time arithmetic, zone conversion) are built by the two helpers at the top.
@@ -107,7 +108,12 @@ def outcomes_sql(
         # end is not due yet anywhere (a cheap range filter DuckDB can prune with).
         where.append(f"d.promised_end < TIMESTAMP '{(as_of + timedelta(days=2)).isoformat()}'")
     else:
-        cutoff = "CAST(NULL AS TIMESTAMP)"
+        # The persisted views: as of the extract, the latest moment the data records, so a
+        # parcel past its promise and never delivered is overdue there too.
+        cutoff = (
+            "(SELECT max(greatest(order_ts, coalesce(dispatched_ts, order_ts), "
+            "coalesce(delivered_ts, order_ts))) FROM deliveries)"
+        )
     if first_day is not None:
         where.append(f"d.promised_end >= TIMESTAMP '{(first_day - timedelta(days=1)).isoformat()}'")
     if stores is not None:
@@ -265,12 +271,12 @@ def _ratio(num: str, den: str) -> str:
 
 
 def store_day_sql(rule: LateRule = DEFAULT_LATE_RULE, *, has_timezone: bool = True) -> str:
-    """Return the ``store_day`` view: one row per store and service date, final statuses."""
+    """Return the ``store_day`` view: one row per store and service date, as of the extract."""
     return f"""
 SELECT
   a.date, a.store_id, a.region, a.market,
   CAST(dayofweek(a.date) AS INTEGER) AS dow,
-  a.orders, a.delivered, a.failed, a.cancelled, a.in_transit, a.late,
+  a.orders, a.delivered, a.failed, a.cancelled, a.in_transit, a.overdue, a.late,
   {_ratio("a.late", "a.resolved")} AS late_rate,
   {_ratio("a.failed", "a.resolved")} AS failed_rate,
   {_ratio("a.delay_sum", "a.delay_n")} AS avg_delay_min,
@@ -304,9 +310,10 @@ STORE_DAY_COLUMNS: dict[str, str] = {
     "delivered": "delivered deliveries",
     "failed": "failed deliveries",
     "cancelled": "cancelled deliveries",
-    "in_transit": "deliveries not yet resolved",
-    "late": "late deliveries (delivered after promised_end, or failed)",
-    "late_rate": "late / (delivered + failed)",
+    "in_transit": "deliveries not yet due and not delivered (as of the extract)",
+    "overdue": "deliveries past promised_end and not delivered by the extract: late",
+    "late": "late deliveries (delivered after promised_end, overdue, or failed)",
+    "late_rate": "late / (delivered + failed + overdue)",
     "failed_rate": "failed / (delivered + failed)",
     "avg_delay_min": "mean minutes past promised_end over delivered deliveries (on time = 0)",
     "dispatch_delay_min": "mean minutes from promised_start to dispatch (deliveries with a "

@@ -25,7 +25,8 @@ def test_region_totals_match_a_direct_count(ctx: ToolContext) -> None:
         "AND service_date BETWEEN '2026-02-01' AND '2026-02-14'"
     )
     assert result.totals["late_rate"] == pytest.approx(float(direct.lr.iloc[0]), abs=1e-4)
-    assert [r["period"] for r in result.rows] == ["2026-01-26", "2026-02-02", "2026-02-09"]
+    # 2026-02-01 is a Sunday: the first week is labelled by its first day in the period
+    assert [r["period"] for r in result.rows] == ["2026-02-01", "2026-02-02", "2026-02-09"]
     assert (
         ctx.evidence.get(result.evidence_id).numbers["total.late_rate"]
         == result.totals["late_rate"]

@@ -55,6 +55,9 @@ def test_late_rate_of_delivered_orders_matches_pandas(olist_db: Path) -> None:
     assert 0.02 < got < 0.15
 
 
+_DELIVERED = "order_delivered_customer_date"
+
+
 def test_store_day_totals_match_a_shipment_level_pandas_computation(olist_db: Path) -> None:
     orders = _orders()
     items = pd.read_csv(OLIST / FILES["items"])
@@ -63,9 +66,19 @@ def test_store_day_totals_match_a_shipment_level_pandas_computation(olist_db: Pa
         (shipments.order_status == "delivered") & shipments.order_delivered_customer_date.notna()
     ]
     late = (done.order_delivered_customer_date > done.order_estimated_delivery_date).sum()
+    # Not delivered, not cancelled, and due before the extract (the latest time the data
+    # records): overdue, which counts as late in the persisted view as in any as-of query.
+    stamps = ["order_purchase_timestamp", "order_delivered_carrier_date"]
+    extract = max(pd.to_datetime(shipments[c]).max() for c in [*stamps, _DELIVERED])
+    open_ = shipments[
+        ~shipments.order_status.isin(["canceled", "unavailable"])
+        & ~shipments.index.isin(done.index)
+    ]
+    overdue = (pd.to_datetime(open_.order_estimated_delivery_date) < extract).sum()
     con = connect(olist_db, read_only=True)
-    row = con.execute("SELECT sum(late), sum(delivered) FROM store_day").fetchone()
-    assert row == (late, len(done))
+    row = con.execute("SELECT sum(late), sum(delivered), sum(overdue) FROM store_day").fetchone()
+    assert row == (late + overdue, len(done), overdue)
+    assert overdue > 0
 
 
 def test_mapping_counts(olist_db: Path) -> None:
