@@ -140,7 +140,10 @@ def parse_request(question: str, catalog: Catalog) -> Request:
         str(m).lower(): str(r)
         for m, r in zip(catalog.stores.market, catalog.stores.region, strict=True)
     }
-    tokens = re.findall(r"[A-Za-z0-9_]+", text)
+    # Ids in real data hold '/', '-', '.' or ':' (FR/PAR/003, LYO-01): whole tokens first,
+    # then their word parts ("S010's" -> S010), trailing punctuation dropped.
+    spans = [t.rstrip(".:-/") for t in re.findall(r"[\w/.:-]+", text)]
+    tokens = list(dict.fromkeys([*spans, *re.findall(r"[A-Za-z0-9_]+", text)]))
     found_stores = [t for t in tokens if t in stores]
     found_regions = [t for t in tokens if t in regions and t not in stores]
     unknown = [

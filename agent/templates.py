@@ -315,7 +315,12 @@ def template_plan(
             _actions(plan, rec, d)
     _answers(plan, results, used_forecasts)
     scans = _by_tool(results, "scan_anomalies")
-    summary = _scan(plan, scans[-1], results) if scans else "Here is what the data shows."
+    if scans:
+        summary = _scan(plan, scans[-1], results)
+    elif results:
+        summary = "Here is what the data shows."
+    else:
+        summary = "The data could not answer this; the caveats say why."
     if plan.headline:
         summary += " Leading causes: " + "; ".join(plan.headline) + "."
     if plan.actions:
@@ -332,7 +337,7 @@ def template_plan(
             + "; ".join(f"{cause_label(c)} ({why})" for c, why in plan.not_assessed.items())
             + "."
         )
-    if not results:
+    if not results and not plan.caveats:
         plan.caveats.append("No tool result was available to answer from.")
     return ActionPlan(
         summary=summary,

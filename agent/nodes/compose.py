@@ -30,13 +30,29 @@ from tools.causal.graph import load_graph
 MAX_RESULT_CHARS = 60_000
 
 
+def run_notes(state: State) -> list[str]:
+    """Return what the run could not do: pipeline notes, tool errors the chat left standing.
+
+    In chat the model sees a tool's error and may fix the call; an error with no later
+    successful call of that tool is part of the answer ("MG is too small to judge alone").
+    """
+    calls = [t for t in state.trace if t.get("kind") == "tool"]
+    standing = [
+        f"{t['tool']} could not run: {t['error']}"
+        for i, t in enumerate(calls)
+        if t.get("error")
+        and not any(u["tool"] == t["tool"] and not u.get("error") for u in calls[i + 1 :])
+    ]
+    return list(dict.fromkeys([*state.notes, *standing]))
+
+
 def _request(state: State) -> dict[str, Any]:
     return {
         "mode": state.mode,
         "question": state.question,
         "day": state.day,
         "scope": {"level": state.scope_level, "ids": state.scope_ids},
-        "notes": state.notes,
+        "notes": run_notes(state),
     }
 
 
@@ -45,7 +61,7 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     context = runtime.context
     attempts = state.compose_attempts + 1
     if attempts > context.max_compose_attempts:
-        plan = template_plan(state.results, state.notes, fallback=True)
+        plan = template_plan(state.results, run_notes(state), fallback=True)
         event = {
             "at": now(),
             "kind": "node",
@@ -122,7 +138,7 @@ def verify_plan(state: State) -> dict[str, Any]:
     report = check_plan(
         ActionPlan.model_validate(state.plan),
         {e["id"]: e for e in state.evidence},
-        state.notes,
+        run_notes(state),
     )
     event = {
         "at": now(),

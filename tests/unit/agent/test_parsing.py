@@ -61,3 +61,25 @@ def test_markets_periods_kpis_and_unknown_ids(catalog: Catalog) -> None:
     assert r.kpi == "orders" and r.horizon == 10 and r.intents == ["forecast"]
     r = parse_request("why was S999 late?", catalog)
     assert r.unknown_ids == ["S999"] and r.scope_level == "all"
+
+
+def test_ids_with_slashes_dashes_and_dots_are_read_whole() -> None:
+    # Real ids hold separators ("FR/PAR/003", "LYO-01"): split into words, the question was
+    # answered about the whole chain.
+    import pandas as pd
+
+    stores = pd.DataFrame(
+        {
+            "store_id": ["PAR/01", "PAR/02", "LYO-01", "b.1"],
+            "region": ["IDF", "IDF", "ARA", "ARA"],
+            "market": ["Paris", "Paris", "Lyon", "Lyon"],
+        }
+    )
+    catalog = Catalog(stores=stores, first_day=date(2026, 1, 1), last_day=date(2026, 3, 1))
+    for question, ids in [
+        ("why was store PAR/01 late on 2026-02-10?", ["PAR/01"]),
+        ("what about PAR/02.", ["PAR/02"]),
+        ("compare LYO-01, b.1 and PAR/01?", ["LYO-01", "b.1", "PAR/01"]),
+    ]:
+        r = parse_request(question, catalog)
+        assert (r.scope_level, r.scope_ids) == ("store", ids)

@@ -143,3 +143,19 @@ def test_quiet_june_flags_nothing(olist_db: Path) -> None:
         if found:
             flagged[day] = [(a.target, a.grain_days) for a in found]
     assert flagged == {}
+
+
+def test_a_question_about_a_scope_too_thin_to_judge_says_why(
+    olist_db: Path, tmp_path: Path
+) -> None:
+    # MG alone is too small to judge: the answer was "Here is what the data shows." and
+    # "No tool result was available" while the scan had said why.
+    service = AgentService(db=olist_db, state_db=tmp_path / "s.sqlite", offline=True)
+    try:
+        view = service.ask("why were deliveries late in MG on 2017-05-16?")
+    finally:
+        service.close()
+    assert view.plan is not None
+    assert view.plan.summary == "The data could not answer this; the caveats say why."
+    assert any("MG is too small to judge alone" in c for c in view.plan.caveats)
+    assert not any("No tool result" in c for c in view.plan.caveats)
