@@ -255,6 +255,19 @@ class AgentService:
             output_tokens=record.output_tokens,
         )
 
+    def resolve(self, run_id: str) -> str:
+        """Return the run id that ``run_id`` names: itself, or the one run it is a prefix of.
+
+        Raises:
+            RunInputError: no run, or several, start with it.
+        """
+        ids = self.store.run_ids_starting(run_id)
+        if run_id in ids or len(ids) == 1:
+            return run_id if run_id in ids else ids[0]
+        if ids:
+            raise RunInputError(f"several runs start with {run_id!r}; give more of the run id")
+        raise RunInputError(f"no run {run_id!r}; `lastmile runs list` shows the recent ones")
+
     def record(self, run_id: str) -> RunRecord:
         """Return the full stored record (trace, evidence, plan).
 

@@ -162,6 +162,15 @@ class RunStore:
         data["output_tokens"] = data.get("output_tokens") or 0
         return RunRecord.model_validate(data)
 
+    def run_ids_starting(self, prefix: str, limit: int = 2) -> list[str]:
+        """Return up to ``limit`` run ids that start with ``prefix``."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY run_id LIMIT ?",
+                [len(prefix), prefix, limit],
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """Most recent runs first (summary columns)."""
         with self._connect() as con:

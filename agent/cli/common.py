@@ -19,7 +19,7 @@ err = Console(stderr=True)
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help="DuckDB file [default: $LASTMILE_DB or data/lastmile.duckdb]."),
+    typer.Option("--db", help="DuckDB file (default: $LASTMILE_DB, else data/lastmile.duckdb)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 

@@ -35,7 +35,7 @@ def generate(
         date, typer.Option(parser=_day, metavar="YYYY-MM-DD", help="Day 0 of the world.")
     ] = date(2026, 1, 1),
     regions: Annotated[
-        int | None, typer.Option(help="Regions R1.. [default: ~15 stores each].")
+        int | None, typer.Option(help="Regions R1.. (default: about 15 stores each).")
     ] = None,
     incidents: Annotated[
         Path | None, typer.Option(help="YAML file of incidents to inject (eval-suite entries).")
@@ -43,17 +43,35 @@ def generate(
     natural_events: Annotated[
         bool, typer.Option(help="Add rare natural disruptions (labelled in ground truth).")
     ] = True,
+    mean_orders: Annotated[float, typer.Option(help="Orders per store-day, on average.")] = 300.0,
+    weather_feed: Annotated[
+        str, typer.Option(help="full, flat (no rain, traffic 1.0) or none (no conditions rows).")
+    ] = "full",
+    staffing_feed: Annotated[str, typer.Option(help="full or none (no staffing rows).")] = "full",
+    carriers: Annotated[
+        str, typer.Option(help="mixed or own_fleet (no DSP or crowd deliveries).")
+    ] = "mixed",
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Generate a synthetic world with known causes and ground-truth incidents."""
-    config = WorldConfig(
-        stores=stores,
-        days=days,
-        seed=seed,
-        regions=regions,
-        start_date=start_date,
-        natural_events=natural_events,
+    """Generate a synthetic world with known causes and ground-truth incidents.
+
+    The feed options shape the data like a real one (the rain still falls without a weather
+    feed; only the data stops showing it); an eval suite's world: block has them all.
+    """
+    config = WorldConfig.model_validate(
+        {
+            "stores": stores,
+            "days": days,
+            "seed": seed,
+            "regions": regions,
+            "start_date": start_date,
+            "natural_events": natural_events,
+            "mean_orders": mean_orders,
+            "weather_feed": weather_feed,
+            "staffing_feed": staffing_feed,
+            "carriers": carriers,
+        }
     )
     specs = load_incident_specs(incidents) if incidents else []
     report = generate_world(

@@ -24,7 +24,8 @@ from agent.settings import Settings
 StateOption = Annotated[
     Path | None,
     typer.Option(
-        "--state-db", help="Run store [default: $LASTMILE_STATE_DB or data/lastmile_state.sqlite]."
+        "--state-db",
+        help="Run store (default: $LASTMILE_STATE_DB, else data/lastmile_state.sqlite).",
     ),
 ]
 FormatOption = Annotated[str, typer.Option("--format", help="md (Markdown) or json.")]
@@ -122,7 +123,10 @@ def triage(
     date_: Annotated[
         date | None,
         typer.Option(
-            "--date", parser=_day, metavar="YYYY-MM-DD", help="Day to triage [default: latest]."
+            "--date",
+            parser=_day,
+            metavar="YYYY-MM-DD",
+            help="Day to triage (default: the latest day in the data).",
         ),
     ] = None,
     scope: Annotated[str, typer.Option(help="all, region:R2 or store:S003,S004.")] = "all",
@@ -209,7 +213,9 @@ def chat(db: DbOption = None, state_db: StateOption = None) -> None:
 
 @user_errors
 def approve(
-    run_id: Annotated[str, typer.Argument(help="Run waiting for approval.")],
+    run_id: Annotated[
+        str, typer.Argument(help="Run waiting for approval (its id, or a unique start of it).")
+    ],
     all_: Annotated[bool, typer.Option("--all", help="Approve every pending action.")] = False,
     approve_: Annotated[
         list[int] | None, typer.Option("--approve", help="Approve action # (repeatable).")
@@ -232,6 +238,7 @@ def approve(
     from agent.schemas import Decision
 
     service = _service(db, state_db)
+    run_id = service.resolve(run_id)
     view = service.get(run_id)
     pending = [p["index"] for p in view.pending]
     chosen: dict[int, Decision] = {}
@@ -262,7 +269,8 @@ def runs_list(state_db: StateOption = None, db: DbOption = None, limit: int = 20
     service = _service(db, state_db)
     table = Table(box=box.SIMPLE_HEAD)
     for col in ("run", "kind", "status", "day", "scope / question", "created"):
-        table.add_column(col)
+        # the id is what `runs show` and `approve` need: never cut, the question wraps
+        table.add_column(col, no_wrap=col == "run", min_width=12 if col == "run" else None)
     for r in service.store.list_runs(limit):
         table.add_row(
             r["run_id"],
@@ -284,6 +292,7 @@ def runs_show(
 ) -> None:
     """Show a run's plan, trace (tool calls, latency, model calls, tokens) and evidence."""
     service = _service(db, state_db)
+    run_id = service.resolve(run_id)
     record = service.record(run_id)
     if as_json:
         out.print_json(record.model_dump_json())

@@ -116,7 +116,15 @@ def prune(
             dropped[node] = _missing(graph, node)
             continue
         if float(np.nanstd(values)) < 1e-9:
-            dropped[node] = f"{graph.nodes[node].label} never varies in the data"
+            label = graph.nodes[node].label
+            moved = float(np.nanstd(cells[node].astype(float))) >= 1e-9
+            # A factor that moved only in the analysed cells has no past to learn its effect
+            # from: said so, since the manager can see it moved.
+            dropped[node] = (
+                f"{label} never varied before, so its effect cannot be learned from the data"
+                if moved
+                else f"{label} never varies in the data"
+            )
             continue
         twin = next(
             (

@@ -12,6 +12,7 @@ with its row.
 from __future__ import annotations
 
 import difflib
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,12 +122,42 @@ def _formatted_sql(text: str, patterns: list[str], zone: str | None, end_of_day:
     if dated:
         day = parse(dated) + (f" + {END_OF_DAY_SQL}" if end_of_day else "")
         cases.append(f"WHEN {parse(dated)} IS NOT NULL THEN {_utc_text(day, zone)}")
-    note = f" (does not match {' or '.join(patterns)})"
     # A value written with its own offset or zone name (ISO) is read as such.
     return (
         f"CASE WHEN {text} IS NULL THEN NULL {' '.join(cases)} "
-        f"WHEN {_has_zone(text)} THEN {text} ELSE {text} || {sql_literal(note)} END"
+        f"WHEN {_has_zone(text)} THEN {text} ELSE {text} || {_mismatch_note(text, patterns)} END"
     )
+
+
+_DAY_OR_MONTH = re.compile(r"%-?[dm]")
+
+
+def _swap_day_month(pattern: str) -> str | None:
+    """Return the pattern with %d and %m exchanged, or None if it lacks either."""
+    found = {m.replace("-", "") for m in _DAY_OR_MONTH.findall(pattern)}
+    if found != {"%d", "%m"}:
+        return None
+    return _DAY_OR_MONTH.sub(
+        lambda m: m.group()[:-1] + ("m" if m.group()[-1] == "d" else "d"), pattern
+    )
+
+
+def _mismatch_note(text: str, patterns: list[str]) -> str:
+    """Return SQL for the note that an unreadable value carries into validation's report.
+
+    When the patterns read it with day and month swapped (a US file read as European, or the
+    reverse), the note says so: the commonest mistake with such files.
+    """
+    note = f" (does not match {' or '.join(patterns)})"
+    swapped = [q for q in map(_swap_day_month, patterns) if q is not None]
+    if not swapped:
+        return sql_literal(note)
+    hint = (
+        f" (does not match {' or '.join(patterns)}; it reads as {' or '.join(swapped)}: "
+        "are day and month the other way round?)"
+    )
+    reads = f"try_strptime({text}, [{', '.join(sql_literal(p) for p in swapped)}])"
+    return f"(CASE WHEN {reads} IS NOT NULL THEN {sql_literal(hint)} ELSE {sql_literal(note)} END)"
 
 
 def _timestamp_sql(mapping: Mapping, table: str, col: Column, x: str, src_type: str) -> str:
@@ -166,10 +197,9 @@ def _date_sql(mapping: Mapping, table: str, col: Column, x: str, src_type: str) 
         return x
     text = f"trim(CAST({x} AS VARCHAR))"
     parsed = f"try_strptime({text}, [{', '.join(sql_literal(p) for p in patterns)}])"
-    note = f" (does not match {' or '.join(patterns)})"
     return (
         f"CASE WHEN {text} IS NULL THEN NULL WHEN {parsed} IS NOT NULL "
-        f"THEN strftime({parsed}, '%Y-%m-%d') ELSE {text} || {sql_literal(note)} END"
+        f"THEN strftime({parsed}, '%Y-%m-%d') ELSE {text} || {_mismatch_note(text, patterns)} END"
     )
 
 

@@ -123,6 +123,7 @@ def test_generate_with_an_incidents_file_and_inspect(tmp_path: Path) -> None:
         ),
         (["generate", "--stores", "0", "--days", "20"], "stores"),
         (["generate", "--start-date", "2026-02-30"], "day is out of range"),
+        (["generate", "--weather-feed", "nope"], "--weather-feed must be 'full', 'flat' or"),
         (["kpis", "--by", "month"], "--by must be day, week or total"),
         (["info"], "does not exist: generate or ingest data first"),
         (["ingest", "csv", "{bad}"], "deliveries.carrier: values outside the allowed set"),
@@ -139,6 +140,24 @@ def test_bad_input_exits_2_with_a_message(tmp_path: Path, args: list[str], messa
     result = runner.invoke(app, argv)
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_generate_shapes_the_world_like_real_data(tmp_path: Path) -> None:
+    db = tmp_path / "shaped.duckdb"
+    argv = ["generate", "--stores", "4", "--days", "14", "--db", str(db), "--json"]
+    shape = ["--weather-feed", "none", "--staffing-feed", "none", "--carriers", "own_fleet"]
+    result = runner.invoke(app, [*argv, *shape, "--mean-orders", "50"])
+    assert result.exit_code == 0, result.output
+    con = connect(db, read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM staffing").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM conditions").fetchone() == (0,)
+        carriers = con.execute("SELECT DISTINCT carrier FROM deliveries").fetchall()
+        assert carriers == [("own_fleet",)]
+        per_day = con.execute("SELECT avg(orders) FROM store_day").fetchone()[0]  # type: ignore[index]
+        assert 30 < per_day < 80
+    finally:
+        con.close()
 
 
 def test_the_database_defaults_to_the_lastmile_db_setting(
@@ -188,8 +207,10 @@ def test_triage_approve_and_inspect_from_the_command_line(
     assert payload["run"]["dispatched"][0]["parameters"] == {"drivers": 3.0}
     again = runner.invoke(app, ["approve", run_id, "--all", *common])
     assert again.exit_code == 2 and "not waiting for approval" in again.output
-    shown = runner.invoke(app, ["runs", "show", run_id, "--json", *common])
+    # a unique start of the id is enough (runs list may be read on a narrow terminal)
+    shown = runner.invoke(app, ["runs", "show", run_id[:6], "--json", *common])
     record = json.loads(shown.stdout)
+    assert record["run_id"] == run_id
     assert [e["tool"] for e in record["trace"] if e["kind"] == "tool"][:4] == [
         "scan_anomalies",
         "diagnose",

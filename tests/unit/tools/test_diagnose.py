@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tools.causal.diagnosis import prune
 from tools.causal.effects import estimate_effect
 from tools.causal.graph import load_graph
 from tools.core.context import ToolContext
@@ -158,3 +159,23 @@ def test_the_graph_file_is_checked(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="undeclared nodes: z"):
         load_graph(bad)
+
+
+def test_a_factor_that_moved_only_on_the_day_is_said_to_have_no_past() -> None:
+    # Newcomer report: 66.7 % no-shows on the day, 0 on every day before, and the plan said
+    # the no-show rate "never varies in the data".
+    graph = load_graph()
+    days = pd.date_range("2026-01-01", periods=30)
+    cells = pd.DataFrame({"date": days, "late_rate": 0.08, "no_show_rate": 0.0})
+    cells.loc[29, ["late_rate", "no_show_rate"]] = [0.4, 0.667]
+    cells.loc[:, "late_rate"] += [0.01 * (i % 3) for i in range(30)]
+    for node in graph.nodes:  # every other factor: no feed
+        cells[node] = cells.get(node, float("nan"))
+    reference = cells.date < days[29]
+    devs = cells[list(graph.nodes)] - cells[reference].median(numeric_only=True)
+    _, dropped = prune(graph, cells, devs, reference)
+    assert dropped["no_show_rate"] == (
+        "driver no-show rate never varied before, so its effect cannot be learned from the data"
+    )
+    _, dropped = prune(graph, cells.head(29), devs.head(29), reference.head(29))
+    assert dropped["no_show_rate"] == "driver no-show rate never varies in the data"

@@ -235,6 +235,14 @@ def test_values_no_pattern_or_vocabulary_can_read_are_reported_by_row(
     message = str(info.value)
     assert "deliveries.order_ts: values that are not a valid timestamp" in message
     assert "row 4: '13/45/2026 12:00 (does not match %m/%d/%Y %H:%M)'" in message
+    # a European date in a US-pattern column: the note says what would read it
+    edit(data, "13/45/2026 12:00", "13/03/2026 12:00")
+    with pytest.raises(DataValidationError) as info:
+        ingest_mapping(db, courier, mode="append")
+    assert (
+        "'13/03/2026 12:00 (does not match %m/%d/%Y %H:%M; it reads as %d/%m/%Y %H:%M: "
+        "are day and month the other way round?)'"
+    ) in str(info.value)
     status_line = courier.read_text().splitlines().index("      status:") + 1
     assert (
         f"row 3: 'RETURNED (not under values.status in courier.yaml, line {status_line})'"
