@@ -25,6 +25,7 @@ from agent.context import Context
 from agent.errors import RunFailedError
 from agent.graph import builder
 from agent.nodes.approval import validate_decisions
+from agent.nodes.compose import standing_notes
 from agent.schemas import ActionPlan, Decision
 from agent.settings import Settings, get_settings
 from agent.store import RunRecord, RunStore
@@ -284,8 +285,9 @@ class AgentService:
         return list(self._values(run_id).get("results", []))
 
     def notes(self, run_id: str) -> list[str]:
-        """Return the run's notes (tool calls that could not run), from its checkpoint."""
-        return list(self._values(run_id).get("notes", []))
+        """Return the run's notes as its verifier saw them (with standing tool errors)."""
+        values = self._values(run_id)
+        return standing_notes(list(values.get("notes", [])), list(values.get("trace", [])))
 
     def _values(self, run_id: str) -> dict[str, Any]:
         snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))

@@ -36,14 +36,19 @@ def run_notes(state: State) -> list[str]:
     In chat the model sees a tool's error and may fix the call; an error with no later
     successful call of that tool is part of the answer ("MG is too small to judge alone").
     """
-    calls = [t for t in state.trace if t.get("kind") == "tool"]
+    return standing_notes(state.notes, state.trace)
+
+
+def standing_notes(notes: list[str], trace: list[dict[str, Any]]) -> list[str]:
+    """Return `notes` followed by the tool errors of `trace` no later call of the tool fixed."""
+    calls = [t for t in trace if t.get("kind") == "tool"]
     standing = [
         f"{t['tool']} could not run: {t['error']}"
         for i, t in enumerate(calls)
         if t.get("error")
         and not any(u["tool"] == t["tool"] and not u.get("error") for u in calls[i + 1 :])
     ]
-    return list(dict.fromkeys([*state.notes, *standing]))
+    return list(dict.fromkeys([*notes, *standing]))
 
 
 def _request(state: State) -> dict[str, Any]:

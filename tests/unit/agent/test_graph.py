@@ -45,7 +45,7 @@ def _verified(service: AgentService, run_id: str) -> ActionPlan:
     record = service.record(run_id)
     assert record.plan is not None
     plan = ActionPlan.model_validate(record.plan)
-    report = verify_plan(plan, {e["id"]: e for e in record.evidence})
+    report = verify_plan(plan, {e["id"]: e for e in record.evidence}, service.notes(run_id))
     assert report.ok, report.problems
     return plan
 
