@@ -231,7 +231,7 @@ def _scan(plan: _Plan, scan: dict[str, Any], results: list[dict[str, Any]]) -> s
     plan.summary_ids.insert(0, scan["id"])
     for level in res.get("judged", []):
         coarse = [g for g in level["grains"] if int(g) > 1]
-        if level["notes"] and (coarse or level["not_judged"]):
+        if level["notes"] and (coarse or level["not_judged"] or level.get("young")):
             # one example suffices where a whole level is too thin (thousands of sellers)
             name = _LEVEL_NAMES[level["level"]]
             text = (
@@ -240,6 +240,33 @@ def _scan(plan: _Plan, scan: dict[str, Any], results: list[dict[str, Any]]) -> s
                 else f"{name}: " + "; ".join(level["notes"])
             )
             plan.findings.append(Finding(text=text + ".", evidence_ids=[scan["id"]]))
+    silent = res.get("no_deliveries", [])
+    windows = any(int(g) > 1 for level in res.get("judged", []) for g in level["grains"])
+    if not res.get("store_days_scanned", 1):
+        if not windows:
+            return (
+                f"No deliveries {when} in {res['scope']}: a closed day or a gap in the data, "
+                "so there is nothing to judge."
+            )
+        plan.findings.append(
+            Finding(
+                text=f"No deliveries were due {when} itself in {res['scope']}; the windows "
+                "ending then were judged.",
+                evidence_ids=[scan["id"]],
+            )
+        )
+    if silent:
+        names = ", ".join(silent[:10]) + (
+            f" and {len(silent) - 10} more" if len(silent) > 10 else ""
+        )
+        plan.findings.append(
+            Finding(
+                text=f"No deliveries {when} at {names}, which usually "
+                f"deliver{'s' * (len(silent) == 1)} on that day of the "
+                "week: closed, a gap in the data, or no longer delivering; nothing to judge there.",
+                evidence_ids=[scan["id"]],
+            )
+        )
     if n == 0:
         return f"No store, region or the chain stood out {when} in {res['scope']}."
     diagnosed = {(d["result"]["target"], d["result"]["day"]) for d in _by_tool(results, "diagnose")}

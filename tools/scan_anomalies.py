@@ -34,6 +34,7 @@ from tools.analytics.scan import scan_cells
 from tools.analytics.scope import ScopeLevel, load_catalog, resolve_scope, resolve_window
 from tools.analytics.thresholds import (
     ADVERSE_MIN_Z,
+    CLOSED_WEEKDAY_SHARE,
     DEFAULT_THRESHOLD,
     DETECTABLE_EXCESS,
     EXTREME_Z,
@@ -80,6 +81,9 @@ class JudgedLevel(BaseModel):
     level: Literal["store", "region", "chain"]
     grains: dict[int, int] = Field(description="Days per cell -> entities judged at that grain.")
     not_judged: int = Field(description="Entities too thin to judge alone, even over 4 weeks.")
+    young: int = Field(
+        default=0, description="Entities judged on fewer days of history than a normal needs."
+    )
     notes: list[str] = Field(description="Why, for the entities judged coarsest (a few).")
 
 
@@ -95,17 +99,28 @@ class ScanAnomaliesResult(BaseModel):
     threshold: float
     store_days_scanned: int
     judged: list[JudgedLevel]
+    no_deliveries: list[str] = Field(
+        default_factory=list,
+        description="Stores in scope judged daily that had no deliveries in the window "
+        "(closed, a gap in the data): nothing to judge there.",
+    )
     anomalies: list[Anomaly]
     truncated: bool
 
 
 def _coarsest(by_entity: dict[str, LevelChoice], scope: set[str]) -> list[LevelChoice]:
-    """Return what the notes explain: the two busiest judged over windows, the busiest thin one."""
+    """Return the entities the notes explain.
+
+    The two youngest judged, the two busiest judged over windows, the busiest thin one.
+    """
     picked = [c for c in by_entity.values() if c.level != "store" or c.entity in scope]
+    youngest = sorted((c for c in picked if c.young), key=lambda c: (c.history_days, c.entity))
     busiest = sorted(picked, key=lambda c: (-c.resolved_per_cell, c.entity))
-    windowed = [c for c in busiest if c.grain_days is not None and c.grain_days > 1][:2]
+    windowed = [
+        c for c in busiest if c.grain_days is not None and c.grain_days > 1 and not c.young
+    ][:2]
     thin = [c for c in busiest if c.grain_days is None][:1]
-    return windowed + thin
+    return youngest[:2] + windowed + thin
 
 
 def _judged(choices: dict[str, dict[str, LevelChoice]], scope: set[str]) -> list[JudgedLevel]:
@@ -119,6 +134,7 @@ def _judged(choices: dict[str, dict[str, LevelChoice]], scope: set[str]) -> list
                 level=level,  # type: ignore[arg-type]
                 grains=dict(sorted(Counter(c.grain_days for c in picked if c.grain_days).items())),
                 not_judged=sum(c.grain_days is None for c in picked),
+                young=sum(c.young for c in picked),
                 notes=[c.reason() for c in _coarsest(by_entity, scope)],
             )
         )
@@ -198,10 +214,16 @@ def scan_anomalies(ctx: ToolContext, args: ScanAnomaliesInput) -> ScanAnomaliesR
         )
     )
     in_scope = set(scope.stores)
+    in_window = store_days.date >= pd.Timestamp(first)
+    scanned = int((in_window & store_days.store_id.isin(in_scope)).sum())
+    daily = {s for s, c in outcome.choices["store"].items() if c.grain_days == 1}
+    silent = _silent(store_days, (first, last), daily, in_scope)
     judged = _judged(outcome.choices, in_scope)
     numbers = _numbers(found)
     numbers["detectable_excess"] = DETECTABLE_EXCESS
     numbers["coarsest_grain_days"] = GRAINS[-1]
+    numbers["min_reference_days"] = MIN_REFERENCE_DAYS
+    numbers["no_deliveries"] = len(silent)
     for level in judged:
         for i, choice in enumerate(_coarsest(outcome.choices[level.level], in_scope), start=1):
             prefix = f"judged.{level.level}{i}"
@@ -209,11 +231,9 @@ def scan_anomalies(ctx: ToolContext, args: ScanAnomaliesInput) -> ScanAnomaliesR
             numbers[f"{prefix}.resolved_per_cell"] = choice.resolved_per_cell
             numbers[f"{prefix}.required"] = choice.required
             numbers[f"{prefix}.normal_late_rate"] = choice.normal_late_rate
+            numbers[f"{prefix}.history_days"] = choice.history_days
     evidence = ctx.evidence.register(
         "scan_anomalies", args.model_dump(mode="json"), numbers, summary
-    )
-    scanned = int(
-        ((store_days.date >= pd.Timestamp(first)) & store_days.store_id.isin(in_scope)).sum()
     )
     return ScanAnomaliesResult(
         evidence_id=evidence.id,
@@ -225,9 +245,35 @@ def scan_anomalies(ctx: ToolContext, args: ScanAnomaliesInput) -> ScanAnomaliesR
         threshold=DEFAULT_THRESHOLD,
         store_days_scanned=scanned,
         judged=judged,
+        no_deliveries=silent,
         anomalies=found,
         truncated=truncated,
     )
+
+
+def _silent(
+    store_days: pd.DataFrame, window: tuple[date, date], daily: set[str], scope: set[str]
+) -> list[str]:
+    """Return the stores of ``scope`` judged daily that delivered nothing in ``window``.
+
+    Only stores that usually deliver on the window's weekdays count: a store that delivers
+    every day and has nothing is news (closed, a gap in the feed); a store's closed weekday
+    (:data:`CLOSED_WEEKDAY_SHARE`) or a seller that sells twice a month is not.
+    """
+    first, last = pd.Timestamp(window[0]), pd.Timestamp(window[1])
+    busy = store_days[(store_days.orders > 0) & store_days.store_id.isin(daily & scope)]
+    active = set(busy.loc[busy.date >= first, "store_id"])
+    weekdays = set(pd.date_range(first, last).dayofweek)
+    out = []
+    for store, rows in busy[busy.date < first].groupby("store_id"):
+        if store in active:
+            continue
+        calendar = pd.date_range(rows.date.min(), first - pd.Timedelta(days=1))
+        weeks = calendar.dayofweek.value_counts()
+        opened = rows.date.dt.dayofweek.value_counts()
+        if any(opened.get(d, 0) > (1 - CLOSED_WEEKDAY_SHARE) * weeks.get(d, 0) for d in weekdays):
+            out.append(str(store))
+    return sorted(out)
 
 
 def _numbers(found: list[Anomaly]) -> dict[str, float]:

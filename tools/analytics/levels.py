@@ -27,7 +27,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from tools.analytics.cells import CHAIN, Level, entity_of
-from tools.analytics.thresholds import DETECTABLE_EXCESS, GRAINS, Z_DETECT
+from tools.analytics.thresholds import DETECTABLE_EXCESS, GRAINS, MIN_REFERENCE_DAYS, Z_DETECT
 
 
 class LevelChoice(BaseModel):
@@ -39,10 +39,25 @@ class LevelChoice(BaseModel):
     resolved_per_cell: float = Field(description="Typical resolved deliveries per cell.")
     required: float = Field(description="Resolved deliveries a cell needs (the rule).")
     normal_late_rate: float = Field(description="Late rate over the reference period.")
+    history_days: int = Field(
+        default=MIN_REFERENCE_DAYS,
+        description="Days with deliveries before the analysed ones (its normal rests on them).",
+    )
+
+    @property
+    def young(self) -> bool:
+        """Judged, but on fewer days of history than a baseline needs (a new store)."""
+        return self.grain_days is not None and self.history_days < MIN_REFERENCE_DAYS
 
     def reason(self) -> str:
         """One sentence saying why this grain, in a manager's words."""
         name = "all stores" if self.entity == CHAIN else self.entity
+        if self.young:
+            return (
+                f"{name} has only {self.history_days} day{'s' * (self.history_days != 1)} of "
+                f"history before the day, where a normal needs {MIN_REFERENCE_DAYS} (two of "
+                "every weekday): it is judged against those days, so only a large problem shows"
+            )
         need = (
             f"{self.required:,.0f} are needed to see a {100 * DETECTABLE_EXCESS:.0f}-point rise "
             f"over its {100 * self.normal_late_rate:.1f}% normal"
@@ -129,5 +144,6 @@ def choose_grains(
             resolved_per_cell=round(float(volume), 1),
             required=round(need, 1),
             normal_late_rate=round(float(p0[name]), 4),
+            history_days=int((values[i] > 0).sum()),
         )
     return out

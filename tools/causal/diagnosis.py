@@ -289,7 +289,7 @@ def diagnose_cell(
     past = history[reference & (history.entity == cell["entity"])]
     correlation = {
         cause: max(
-            (abs(float(past[n].astype(float).corr(past[target].astype(float)))) for n in nodes),
+            (_abs_corr(past[n], past[target]) for n in nodes),
             default=0.0,
         )
         for cause in graph.cause_names
@@ -405,3 +405,15 @@ def _confidence(findings: list[CauseFinding], unexplained_share: float) -> Confi
     if top.share >= CONFIDENCE_MEDIUM_SHARE and agree:
         return "medium"
     return "low"
+
+
+def _abs_corr(a: pd.Series, b: pd.Series) -> float:
+    """Return |Pearson r| of two columns; 0 when either is constant or has < 3 shared rows.
+
+    A factor that never varied (no weather feed, a store's first days) has no correlation to
+    report, and numpy would warn dividing by its zero standard deviation.
+    """
+    pair = pd.concat([a, b], axis=1).astype(float).dropna()
+    if len(pair) < 3 or bool((pair.std(ddof=0) == 0).any()):
+        return 0.0
+    return abs(float(pair.iloc[:, 0].corr(pair.iloc[:, 1])))

@@ -15,6 +15,7 @@ forward by the gap, and times it repeats take the earlier instant (Python's ``fo
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,7 +64,38 @@ class DataValidationError(ValueError):
             f"data failed validation with {n} problem{'s' if n != 1 else ''}; nothing was stored:"
         ]
         lines += [p.render() for p in self.problems]
+        unread = {p.problem.removeprefix("values that are not a valid ") for p in self.problems}
+        lines += [hint for dtype, hint in _HINTS.items() if dtype in unread]
         super().__init__("\n".join(lines))
+
+
+_HINTS = {
+    "timestamp": (
+        "Timestamps are read in ISO 8601 (2026-03-02 08:00, with an offset or "
+        "--assume-timezone); a mapping file's timestamp_format reads other layouts, e.g. "
+        "'%d/%m/%Y %H:%M' (lastmile ingest csv --mapping FILE; README, 'Load your own data')."
+    ),
+    "date": (
+        "Dates are read as 2026-03-02; a mapping file's formats read other layouts "
+        "(lastmile ingest csv --mapping FILE; README, 'Load your own data')."
+    ),
+}
+"""How to fix values of that type that could not be read, said once after the problems."""
+
+
+def _rename_hint(missing: list[str], schema: TableSchema, found: dict[str, str]) -> str:
+    """Say which found columns look like the missing ones, and how to map them."""
+    spare = [name for low, name in found.items() if low not in schema.column_names]
+    guesses = []
+    for want in missing:
+        close = difflib.get_close_matches(want, spare, n=1, cutoff=0.5)
+        if close:
+            guesses.append(f"{close[0]} as {want}")
+    lead = f"; perhaps {', '.join(guesses)}" if guesses else ""
+    return (
+        f"{lead}; rename the columns, or map them with a mapping file "
+        "(lastmile ingest csv --mapping FILE; README, 'Load your own data')"
+    )
 
 
 def quote_ident(name: str) -> str:
@@ -98,6 +130,10 @@ class _Typed:
 _NAIVE_PROBLEM = (
     "timestamps without a time zone (give an offset such as +00:00 or Z, "
     "or name the zone they are in with --assume-timezone)"
+)
+_ABBREVIATION_PROBLEM = (
+    "timestamps with a zone abbreviation, which is ambiguous (IST is India, Ireland or "
+    "Israel): write an offset such as +01:00 or an IANA name such as Europe/Paris"
 )
 _UNKNOWN_ZONE_PROBLEM = (
     "timestamps naming an unknown time zone (use an IANA name such as Europe/Paris)"
@@ -134,6 +170,8 @@ def _typed_expr(
     flags = [(ts.naive, _NAIVE_PROBLEM)] if ts.naive else []
     if ts.unknown_zone:
         flags.append((ts.unknown_zone, _UNKNOWN_ZONE_PROBLEM))
+    if ts.abbreviation:
+        flags.append((ts.abbreviation, _ABBREVIATION_PROBLEM))
     return _Typed(ts.value, flags)
 
 
@@ -189,7 +227,8 @@ def stage(
                 column=None,
                 problem="missing required column(s): "
                 + ", ".join(missing)
-                + f" (found: {', '.join(src_types) or 'none'})",
+                + f" (found: {', '.join(src_types) or 'none'})"
+                + _rename_hint(missing, schema, lowered),
                 count=0,
                 examples=[],
             )
@@ -216,7 +255,12 @@ def stage(
             checks.append(_Check(col.name, problem, flag, [raw_col]))
             invalid += f" AND NOT {flag}"
         checks.append(
-            _Check(col.name, f"values that are not a valid {col.dtype}", invalid, [raw_col])
+            _Check(
+                col.name,
+                f"values that are not a valid {col.dtype}",
+                invalid,
+                [raw_col],
+            )
         )
         if not col.nullable:
             keys = [
@@ -273,8 +317,20 @@ def stage(
         used = [c for c in schema.column_names if re.search(rf"\b{c}\b", rule.predicate)]
         if not set(used) <= present:
             continue
+        # A row whose value could not be read is reported as such, not again by the rules
+        # that read that value ("delivered but delivered_ts is empty").
+        unread = " OR ".join(
+            f"({quote_ident(f'raw__{c}')} IS NOT NULL AND {quote_ident(c)} IS NULL)" for c in used
+        )
         checks.append(
-            _Check(None, rule.message, f"NOT ({rule.predicate})", [quote_ident(c) for c in used])
+            _Check(
+                None,
+                rule.message,
+                f"NOT ({rule.predicate}) AND NOT ({unread})"
+                if unread
+                else f"NOT ({rule.predicate})",
+                [quote_ident(c) for c in used],
+            )
         )
 
     problems += _run_checks(con, schema, source_name, stage_table, checks)

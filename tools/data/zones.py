@@ -42,6 +42,17 @@ import duckdb
 
 # A time of day followed by Z, UTC, GMT or a numeric offset (optionally after a space).
 OFFSET_SUFFIX = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|UTC|utc|GMT|gmt|[+-]\d{2}(:?\d{2})?)$"
+# A time followed by a word of letters: a zone abbreviation such as CET or EST.
+_ABBREVIATION = r"\d\s*[A-Za-z]{2,6}$"
+_MERIDIEM = r"\d\s*[AaPp][Mm]$"
+_MERIDIEM_FORMATS = (
+    "%Y-%m-%d %I:%M %p",
+    "%Y-%m-%d %I:%M:%S %p",
+    "%Y-%m-%dT%I:%M %p",
+    "%Y-%m-%dT%I:%M:%S %p",
+    "%Y-%m-%d %I:%M%p",
+    "%Y-%m-%d %I:%M:%S%p",
+)
 # Spaces before a numeric offset or Z, which DuckDB's cast does not accept.
 _SPACED_OFFSET = r"\s+([+-]\d{2}(:?\d{2})?|Z|z)$"
 # A date or date-time followed by an IANA zone name such as America/New_York or Etc/GMT+3.
@@ -145,11 +156,13 @@ class TimestampSql:
         value: SQL of type ``TIMESTAMP`` (UTC), NULL where the value cannot be read.
         naive: SQL condition, TRUE where a value has no zone and none may be assumed.
         unknown_zone: SQL condition, TRUE where a value names a zone DuckDB does not know.
+        abbreviation: SQL condition, TRUE where a value ends in a zone abbreviation (CET).
     """
 
     value: str
     naive: str | None = None
     unknown_zone: str | None = None
+    abbreviation: str | None = None
 
 
 def timestamp_sql(raw: str, src_type: str, assume_tz: str | None) -> TimestampSql:
@@ -185,17 +198,31 @@ def timestamp_sql(raw: str, src_type: str, assume_tz: str | None) -> TimestampSq
     body = f"TRY_CAST(regexp_extract({text}, {_lit(ZONE_NAME_SUFFIX)}, 1) AS TIMESTAMP)"
     known = f"({zone} IN {KNOWN_ZONES_SQL})"
     named = f"CASE WHEN {known} THEN {local_to_utc_sql(body, zone)} END"
-    naive_value = f"TRY_CAST({text} AS TIMESTAMP)"
+    # The cast drops AM/PM too ('08:00 PM' reads as 08:00): 12-hour values are parsed.
+    naive_value = (
+        f"CASE WHEN regexp_matches({text}, {_lit(_MERIDIEM)}) "
+        f"THEN try_strptime(upper({text}), [{', '.join(_lit(p) for p in _MERIDIEM_FORMATS)}]) "
+        f"ELSE TRY_CAST({text} AS TIMESTAMP) END"
+    )
     if assume_tz is None:
         zone_less, naive = naive_value, f"({raw} IS NOT NULL AND {naive_value} IS NOT NULL)"
     else:
         zone_less, naive = local_to_utc(naive_value, assume_tz), None
-    value = (
-        f"CASE WHEN {has_offset} THEN {aware} WHEN {zone} <> '' THEN {named} ELSE {zone_less} END"
+    # DuckDB's TIMESTAMP cast drops a trailing word ('08:00 CET' reads as 08:00): an
+    # abbreviation is ambiguous (IST: India, Ireland or Israel), so it is refused, never
+    # read as local time.
+    abbreviated = (
+        f"(NOT {has_offset} AND regexp_matches({text}, {_lit(_ABBREVIATION)}) "
+        f"AND NOT regexp_matches({text}, {_lit(_MERIDIEM)}))"
     )
-    plain = f"NOT {has_offset} AND {zone} = ''"
+    value = (
+        f"CASE WHEN {has_offset} THEN {aware} WHEN {zone} <> '' THEN {named} "
+        f"WHEN {abbreviated} THEN NULL ELSE {zone_less} END"
+    )
+    plain = f"NOT {has_offset} AND {zone} = '' AND NOT {abbreviated}"
     return TimestampSql(
         value=value,
         naive=f"({plain} AND {naive})" if naive else None,
         unknown_zone=f"(NOT {has_offset} AND {zone} <> '' AND NOT {known})",
+        abbreviation=abbreviated,
     )

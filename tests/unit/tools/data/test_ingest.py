@@ -233,3 +233,40 @@ def test_a_killed_load_leaves_the_old_data_and_the_next_load_works(world_copy: P
     assert digest(world_copy) == before
     generate_world(world_copy, WorldConfig(stores=5, days=20, seed=1), [], progress=False)
     assert digest(world_copy)["stores"][0] == 5
+
+
+def _refusal(deliveries: Path) -> str:
+    """Load the contract's stores with ``deliveries``; return the validation error's text."""
+    with pytest.raises(DataValidationError) as info:
+        ingest_files(
+            deliveries.parent / "w.duckdb",
+            [str(FIXTURES / "contract_ok" / "stores.csv"), str(deliveries)],
+        )
+    return str(info.value)
+
+
+def test_a_renamed_column_is_named_with_the_way_to_map_it(tmp_path: Path) -> None:
+    source = (FIXTURES / "contract_ok" / "deliveries.csv").read_text()
+    header, rest = source.split("\n", 1)
+    header = header.replace("store_id", "shop_id").replace("delivered_ts", "delivery_time")
+    (tmp_path / "deliveries.csv").write_text(header + "\n" + rest)
+    message = _refusal(tmp_path / "deliveries.csv")
+    assert "missing required column(s): store_id" in message
+    assert "perhaps shop_id as store_id" in message and "--mapping" in message
+
+
+def test_an_unreadable_value_is_not_reported_again_by_the_rules_that_read_it(
+    tmp_path: Path,
+) -> None:
+    source = (FIXTURES / "contract_ok" / "deliveries.csv").read_text().splitlines()
+    header = source[0].split(",")
+    at = header.index("delivered_ts")
+    rows = [r.split(",") for r in source[1:]]
+    row = next(r for r in rows if r[header.index("status")] == "delivered")
+    row[at] = "31/02/2026 11:00"
+    (tmp_path / "deliveries.csv").write_text(
+        "\n".join([",".join(header), *(",".join(r) for r in rows)]) + "\n"
+    )
+    message = _refusal(tmp_path / "deliveries.csv")
+    assert "deliveries.delivered_ts: values that are not a valid timestamp" in message
+    assert "delivered_ts is empty" not in message
