@@ -24,7 +24,10 @@ class CauseFinding(BaseModel):
     effect: float = Field(description="Late-rate change per unit of the variable (backdoor).")
     effect_ci: tuple[float, float]
     refutations_passed: int
-    refutations_run: int
+    refutations_run: int = Field(
+        description="DoWhy refuters run on its effect: 3 for the causes the diagnosis names, "
+        "0 for the others (too small a share to be worth refuting)."
+    )
 
 
 class Hypothesis(BaseModel):
