@@ -275,7 +275,8 @@ def _scan(plan: _Plan, scan: dict[str, Any], results: list[dict[str, Any]]) -> s
     ]
     if undiagnosed and plan.headline:
         plan.caveats.append(
-            f"Not diagnosed in this run (lower scores): {', '.join(undiagnosed[:10])}."
+            "Not diagnosed in this run (a lower score, or a store echoing its region's "
+            f"event): {', '.join(undiagnosed[:10])}."
         )
     return f"{n} anomal{'y' if n == 1 else 'ies'} {when} in {res['scope']}."
 

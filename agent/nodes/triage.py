@@ -34,7 +34,28 @@ def _anomalies(state: State, limit: int) -> list[dict[str, Any]]:
     )
     if not scan:
         return []
-    return list(scan["anomalies"][:limit])
+    return triage_order(list(scan["anomalies"]))[:limit]
+
+
+def triage_order(anomalies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Order anomalies for the diagnosis budget: problems of their own first.
+
+    A store flagged inside a region flagged on the same day, whose leading KPI (after the
+    late rate) is one the region's anomaly is flagged on too (the storm's rain at a wetter
+    store), is most likely that regional event again: it is diagnosed after the anomalies
+    that have a cause of their own (a shortage elsewhere, a dispatch backlog inside the
+    storm), in score order within each group.
+    """
+    regions = {(a["target"], a["date"]): a for a in anomalies if a["level"] == "region"}
+
+    def echoes_region(a: dict[str, Any]) -> bool:
+        region = regions.get((a.get("region"), a["date"]))
+        if a["level"] != "store" or region is None:
+            return False
+        own = [d for d in a.get("drivers", []) if d != "late_rate"]
+        return bool(own) and own[0] in region.get("drivers", [])
+
+    return sorted(anomalies, key=echoes_region)  # stable: score order within each group
 
 
 def diagnose_anomalies(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
