@@ -250,19 +250,20 @@ def _scan(plan: _Plan, scan: dict[str, Any], results: list[dict[str, Any]]) -> s
             )
         plan.findings.append(
             Finding(
-                text=f"No deliveries were due {when} itself in {res['scope']}; the windows "
-                "ending then were judged.",
+                text=f"No deliveries were due {when} in {res['scope']}; the windows ending "
+                f"{'then' if first == last else 'on those days'} were judged.",
                 evidence_ids=[scan["id"]],
             )
         )
     if silent:
         names = ", ".join(silent[:10]) + (
-            f" and {len(silent) - 10} more" if len(silent) > 10 else ""
+            f" ({len(silent)} stores in all)" if len(silent) > 10 else ""
         )
         plan.findings.append(
             Finding(
                 text=f"No deliveries {when} at {names}, which usually "
-                f"deliver{'s' * (len(silent) == 1)} on that day of the "
+                f"deliver{'s' * (len(silent) == 1)} on "
+                f"{'that day' if first == last else 'those days'} of the "
                 "week: closed, a gap in the data, or no longer delivering; nothing to judge there.",
                 evidence_ids=[scan["id"]],
             )

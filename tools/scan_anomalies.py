@@ -84,7 +84,9 @@ class JudgedLevel(BaseModel):
     young: int = Field(
         default=0, description="Entities judged on fewer days of history than a normal needs."
     )
-    notes: list[str] = Field(description="Why, for the entities judged coarsest (a few).")
+    notes: list[str] = Field(
+        description="Why, for a few entities: the youngest judged, those judged coarsest."
+    )
 
 
 class ScanAnomaliesResult(BaseModel):
@@ -101,8 +103,8 @@ class ScanAnomaliesResult(BaseModel):
     judged: list[JudgedLevel]
     no_deliveries: list[str] = Field(
         default_factory=list,
-        description="Stores in scope judged daily that had no deliveries in the window "
-        "(closed, a gap in the data): nothing to judge there.",
+        description="Stores in scope judged daily that usually deliver on the window's "
+        "weekdays and had no deliveries in it (closed, a gap in the data).",
     )
     anomalies: list[Anomaly]
     truncated: bool
@@ -231,7 +233,8 @@ def scan_anomalies(ctx: ToolContext, args: ScanAnomaliesInput) -> ScanAnomaliesR
             numbers[f"{prefix}.resolved_per_cell"] = choice.resolved_per_cell
             numbers[f"{prefix}.required"] = choice.required
             numbers[f"{prefix}.normal_late_rate"] = choice.normal_late_rate
-            numbers[f"{prefix}.history_days"] = choice.history_days
+            if choice.history_days is not None:
+                numbers[f"{prefix}.history_days"] = choice.history_days
     evidence = ctx.evidence.register(
         "scan_anomalies", args.model_dump(mode="json"), numbers, summary
     )
@@ -256,9 +259,10 @@ def _silent(
 ) -> list[str]:
     """Return the stores of ``scope`` judged daily that delivered nothing in ``window``.
 
-    Only stores that usually deliver on the window's weekdays count: a store that delivers
-    every day and has nothing is news (closed, a gap in the feed); a store's closed weekday
-    (:data:`CLOSED_WEEKDAY_SHARE`) or a seller that sells twice a month is not.
+    Only stores that usually deliver on the window's weekdays (in at least
+    :data:`CLOSED_WEEKDAY_SHARE` of the weeks since their first delivery) count: a store that
+    delivers every day and has nothing is news (closed, a gap in the feed); a store's closed
+    weekday or a seller that sells twice a month is not.
     """
     first, last = pd.Timestamp(window[0]), pd.Timestamp(window[1])
     busy = store_days[(store_days.orders > 0) & store_days.store_id.isin(daily & scope)]
@@ -271,7 +275,7 @@ def _silent(
         calendar = pd.date_range(rows.date.min(), first - pd.Timedelta(days=1))
         weeks = calendar.dayofweek.value_counts()
         opened = rows.date.dt.dayofweek.value_counts()
-        if any(opened.get(d, 0) > (1 - CLOSED_WEEKDAY_SHARE) * weeks.get(d, 0) for d in weekdays):
+        if any(opened.get(d, 0) >= CLOSED_WEEKDAY_SHARE * weeks.get(d, 0) for d in weekdays):
             out.append(str(store))
     return sorted(out)
 

@@ -39,24 +39,31 @@ class LevelChoice(BaseModel):
     resolved_per_cell: float = Field(description="Typical resolved deliveries per cell.")
     required: float = Field(description="Resolved deliveries a cell needs (the rule).")
     normal_late_rate: float = Field(description="Late rate over the reference period.")
-    history_days: int = Field(
-        default=MIN_REFERENCE_DAYS,
-        description="Days with deliveries before the analysed ones (its normal rests on them).",
+    history_days: int | None = Field(
+        default=None,
+        description="Days from its first delivery to the analysed ones, when that first "
+        "delivery falls inside the loaded history (a new store); None: it was already there.",
     )
 
     @property
     def young(self) -> bool:
         """Judged, but on fewer days of history than a baseline needs (a new store)."""
-        return self.grain_days is not None and self.history_days < MIN_REFERENCE_DAYS
+        return (
+            self.grain_days is not None
+            and self.history_days is not None
+            and self.history_days < MIN_REFERENCE_DAYS
+        )
 
     def reason(self) -> str:
         """One sentence saying why this grain, in a manager's words."""
         name = "all stores" if self.entity == CHAIN else self.entity
         if self.young:
+            days = self.history_days
+            span = "day by day" if self.grain_days == 1 else f"over {self.grain_days} days"
             return (
-                f"{name} has only {self.history_days} day{'s' * (self.history_days != 1)} of "
-                f"history before the day, where a normal needs {MIN_REFERENCE_DAYS} (two of "
-                "every weekday): it is judged against those days, so only a large problem shows"
+                f"{name} has only {days} day{'s' * (days != 1)} of history before the day, "
+                f"where a normal needs {MIN_REFERENCE_DAYS} (two of every weekday): it is judged "
+                f"{span} against those days, so only a large problem shows"
             )
         need = (
             f"{self.required:,.0f} are needed to see a {100 * DETECTABLE_EXCESS:.0f}-point rise "
@@ -144,6 +151,6 @@ def choose_grains(
             resolved_per_cell=round(float(volume), 1),
             required=round(need, 1),
             normal_late_rate=round(float(p0[name]), 4),
-            history_days=int((values[i] > 0).sum()),
+            history_days=int(days - opened[i]) if opened[i] > 0 else None,
         )
     return out

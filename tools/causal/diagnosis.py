@@ -61,12 +61,12 @@ class FittedModel:
     fit_level: Level
     rows: int
     data: pd.DataFrame = field(default_factory=pd.DataFrame)  # the deviations fitted on
-    refuted: dict[str, list[Refutation]] = field(default_factory=dict)  # node -> verdicts
+    refuted: dict[tuple[str, int], list[Refutation]] = field(default_factory=dict)
 
     def refutations(self, node: str, random_state: int) -> list[Refutation]:
-        """Refute the effect of ``node`` on the target (DoWhy refuters), once per model."""
+        """Refute the effect of ``node`` on the target (DoWhy refuters), once per model and seed."""
         with _CACHE_LOCK:
-            done = self.refuted.get(node)
+            done = self.refuted.get((node, random_state))
         if done is None:
             done = estimate_effect(
                 self.data,
@@ -77,7 +77,7 @@ class FittedModel:
                 random_state=random_state,
             ).refutations
             with _CACHE_LOCK:
-                self.refuted[node] = done
+                self.refuted[(node, random_state)] = done
         return done
 
 

@@ -132,8 +132,9 @@ _NAIVE_PROBLEM = (
     "or name the zone they are in with --assume-timezone)"
 )
 _ABBREVIATION_PROBLEM = (
-    "timestamps with a zone abbreviation, which is ambiguous (IST is India, Ireland or "
-    "Israel): write an offset such as +01:00 or an IANA name such as Europe/Paris"
+    "timestamps ending in a word such as a zone abbreviation (CET), which is ambiguous (IST "
+    "is India, Ireland or Israel): write an offset such as +01:00 or an IANA name such as "
+    "Europe/Paris"
 )
 _UNKNOWN_ZONE_PROBLEM = (
     "timestamps naming an unknown time zone (use an IANA name such as Europe/Paris)"

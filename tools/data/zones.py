@@ -43,7 +43,7 @@ import duckdb
 # A time of day followed by Z, UTC, GMT or a numeric offset (optionally after a space).
 OFFSET_SUFFIX = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|UTC|utc|GMT|gmt|[+-]\d{2}(:?\d{2})?)$"
 # A time followed by a word of letters: a zone abbreviation such as CET or EST.
-_ABBREVIATION = r"\d\s*[A-Za-z]{2,6}$"
+_ABBREVIATION = r"\d\s*[A-Za-z]{2,6}([+-]\d{1,2}(:?\d{2})?)?$"
 _MERIDIEM = r"\d\s*[AaPp][Mm]$"
 _MERIDIEM_FORMATS = (
     "%Y-%m-%d %I:%M %p",
@@ -52,6 +52,9 @@ _MERIDIEM_FORMATS = (
     "%Y-%m-%dT%I:%M:%S %p",
     "%Y-%m-%d %I:%M%p",
     "%Y-%m-%d %I:%M:%S%p",
+    "%Y-%m-%d %I:%M:%S.%f %p",
+    "%Y-%m-%dT%I:%M%p",
+    "%Y-%m-%dT%I:%M:%S%p",
 )
 # Spaces before a numeric offset or Z, which DuckDB's cast does not accept.
 _SPACED_OFFSET = r"\s+([+-]\d{2}(:?\d{2})?|Z|z)$"
@@ -165,6 +168,20 @@ class TimestampSql:
     abbreviation: str | None = None
 
 
+def _local_time(text: str) -> str:
+    """Return SQL reading a zone-less date-time text as a TIMESTAMP, AM/PM included.
+
+    DuckDB's cast drops a trailing AM/PM ('08:00 PM' reads as 08:00): 12-hour values are
+    parsed with their meridiem instead.
+    """
+    formats = ", ".join(_lit(p) for p in _MERIDIEM_FORMATS)
+    return (
+        f"CASE WHEN regexp_matches({text}, {_lit(_MERIDIEM)}) "
+        f"THEN try_strptime(upper({text}), [{formats}]) "
+        f"ELSE TRY_CAST({text} AS TIMESTAMP) END"
+    )
+
+
 def timestamp_sql(raw: str, src_type: str, assume_tz: str | None) -> TimestampSql:
     """Type one source column as a UTC timestamp by the module's rules.
 
@@ -195,15 +212,10 @@ def timestamp_sql(raw: str, src_type: str, assume_tz: str | None) -> TimestampSq
         f"CASE WHEN contains({text}, '/') "
         f"THEN regexp_extract({text}, {_lit(ZONE_NAME_SUFFIX)}, 2) ELSE '' END"
     )
-    body = f"TRY_CAST(regexp_extract({text}, {_lit(ZONE_NAME_SUFFIX)}, 1) AS TIMESTAMP)"
+    body = _local_time(f"regexp_extract({text}, {_lit(ZONE_NAME_SUFFIX)}, 1)")
     known = f"({zone} IN {KNOWN_ZONES_SQL})"
     named = f"CASE WHEN {known} THEN {local_to_utc_sql(body, zone)} END"
-    # The cast drops AM/PM too ('08:00 PM' reads as 08:00): 12-hour values are parsed.
-    naive_value = (
-        f"CASE WHEN regexp_matches({text}, {_lit(_MERIDIEM)}) "
-        f"THEN try_strptime(upper({text}), [{', '.join(_lit(p) for p in _MERIDIEM_FORMATS)}]) "
-        f"ELSE TRY_CAST({text} AS TIMESTAMP) END"
-    )
+    naive_value = _local_time(text)
     if assume_tz is None:
         zone_less, naive = naive_value, f"({raw} IS NOT NULL AND {naive_value} IS NOT NULL)"
     else:

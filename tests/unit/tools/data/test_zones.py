@@ -134,22 +134,31 @@ def test_unknown_zone_names_in_values_are_reported_with_rows(tmp_path: Path) -> 
 
 def test_twelve_hour_times_are_read_with_their_am_or_pm(tmp_path: Path) -> None:
     # DuckDB's cast drops the AM/PM: '08:00 PM' was stored as 08:00 (newcomer report)
-    got = load_order_times(
-        tmp_path, ["2026-03-02 08:00 PM", "2026-03-02 08:00:00 am", "2026-03-02 12:30PM"], "UTC"
-    )
-    assert got == [
+    values = [
+        "2026-03-02 08:00 PM",
+        "2026-03-02 08:00:00 am",
+        "2026-03-02 12:30PM",
+        "2026-03-02 08:00 PM America/New_York",  # with its own zone too
+    ]
+    assert load_order_times(tmp_path, values, "UTC") == [
         datetime(2026, 3, 2, 20, 0),
         datetime(2026, 3, 2, 8, 0),
         datetime(2026, 3, 2, 12, 30),
+        datetime(2026, 3, 3, 1, 0),
     ]
 
 
 def test_a_zone_abbreviation_is_refused_not_read_as_local_time(tmp_path: Path) -> None:
     # '08:00 CET' was taken as a zone-less value (and with --assume-timezone, as local time)
     with pytest.raises(DataValidationError) as info:
-        load_order_times(tmp_path, ["2026-03-02 08:00:00 CET"], assume_tz="America/New_York")
+        load_order_times(
+            tmp_path,
+            ["2026-03-02 08:00:00 CET", "2026-03-02 08:00:00 GMT+1"],
+            assume_tz="America/New_York",
+        )
     message = str(info.value)
-    assert "zone abbreviation" in message and "row 1: '2026-03-02 08:00:00 CET'" in message
+    assert "zone abbreviation" in message and "(2 rows)" in message
+    assert "row 1: '2026-03-02 08:00:00 CET'" in message
     assert "without a time zone" not in message and "not a valid timestamp" not in message
 
 
