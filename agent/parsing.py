@@ -154,10 +154,14 @@ def parse_request(question: str, catalog: Catalog) -> Request:
             {r for m, r in markets.items() if re.search(rf"\b{re.escape(m)}\b", lowered)}
         )
     request = Request(intents=intents, day=day, start=start, end=end, kpi=kpi, unknown_ids=unknown)
-    if found_stores:
-        request.scope_level, request.scope_ids = "store", list(dict.fromkeys(found_stores))
-    elif found_regions:
-        request.scope_level, request.scope_ids = "region", list(dict.fromkeys(found_regions))
+    # An id the data does not hold stays in the scope, so the tool says it is unknown (with
+    # the close matches) instead of the answer silently being about other stores.
+    stores_asked = found_stores + [t for t in unknown if t.startswith("S")]
+    regions_asked = found_regions + [t for t in unknown if t.startswith("R")]
+    if stores_asked:
+        request.scope_level, request.scope_ids = "store", list(dict.fromkeys(stores_asked))
+    elif regions_asked:
+        request.scope_level, request.scope_ids = "region", list(dict.fromkeys(regions_asked))
     m = re.search(r"next\s+(\d+)\s+days", lowered)
     if m:
         request.horizon = max(1, min(28, int(m.group(1))))

@@ -59,8 +59,12 @@ def test_markets_periods_kpis_and_unknown_ids(catalog: Catalog) -> None:
     assert (r.start, r.end) == (date(2026, 2, 23), date(2026, 3, 1))
     r = parse_request("forecast orders for the next 10 days", catalog)
     assert r.kpi == "orders" and r.horizon == 10 and r.intents == ["forecast"]
+    # an id the data does not hold stays in scope, for the tool to say it is unknown; it was
+    # dropped and the answer was about another store (newcomer report)
     r = parse_request("why was S999 late?", catalog)
-    assert r.unknown_ids == ["S999"] and r.scope_level == "all"
+    assert r.unknown_ids == ["S999"] and (r.scope_level, r.scope_ids) == ("store", ["S999"])
+    r = parse_request("what happened in R9?", catalog)
+    assert (r.scope_level, r.scope_ids) == ("region", ["R9"])
 
 
 def test_ids_with_slashes_dashes_and_dots_are_read_whole() -> None:
