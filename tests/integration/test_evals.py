@@ -111,6 +111,7 @@ def test_replay_needs_no_network_and_no_model_server(
     assert m["plan_valid"]["value"] == 1.0 and m["groundedness"]["value"] == 1.0
     recorded = payload["meta"]["cassettes"]["replay_smollm2"]
     assert recorded["model"] == "smollm2-135m-instruct" and "llama-cpp-python" in recorded["server"]
+    assert payload["meta"]["model"] == "smollm2-135m-instruct"  # not the settings' default
 
 
 @pytest.fixture
