@@ -143,11 +143,10 @@ def run(
         "python": platform.python_version(),
     }
     if mode == "replay":
-        meta["cassettes"] = {
-            s.name: cassettes.read_meta(cassettes.CASSETTES_DIR / s.name) for s in suites
-        }
+        recorded = {s.name: cassettes.read_meta(cassettes.CASSETTES_DIR / s.name) for s in suites}
+        meta["cassettes"] = recorded
         # the model that answered is the recorded one, not the settings' default
-        meta["model"] = ", ".join(sorted({str(m["model"]) for m in meta["cassettes"].values()}))
+        meta["model"] = ", ".join(sorted({str(m["model"]) for m in recorded.values()}))
     ok = all(r.ok for r in reports)
     payload = {"meta": meta, "ok": ok, "suites": [r.model_dump(mode="json") for r in reports]}
     report_dir.mkdir(parents=True, exist_ok=True)
