@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from agent.settings import get_settings
 
@@ -24,7 +25,7 @@ class Context:
         metadata={"description": "Use the deterministic offline planner instead of an endpoint."},
     )
     chat_prompt: str = field(
-        default="chat_system@v1", metadata={"description": "Prompt id of the tool-choosing model."}
+        default="chat_system@v2", metadata={"description": "Prompt id of the tool-choosing model."}
     )
     compose_prompt: str = field(
         default="compose_plan@v1", metadata={"description": "Prompt id of the plan composer."}
@@ -41,6 +42,10 @@ class Context:
         default=3, metadata={"description": "Model-written plans tried before the template."}
     )
     horizon_days: int = field(default=7, metadata={"description": "Forecast horizon."})
+    today: date | None = field(
+        default_factory=lambda: get_settings().today,
+        metadata={"description": "The day questions are asked (None: the day after the data)."},
+    )
     random_state: int = field(default=0, metadata={"description": "Seed of the tools."})
     late_grace_min: float = field(
         default_factory=lambda: get_settings().late_grace_min,

@@ -23,7 +23,10 @@ def load_chat_model(context: Context, settings: Settings | None = None) -> BaseC
     settings = settings or get_settings()
     if context.offline or not settings.uses_llm_endpoint:
         return OfflinePlanner(
-            db=context.db, max_diagnoses=context.max_diagnoses, horizon=context.horizon_days
+            db=context.db,
+            max_diagnoses=context.max_diagnoses,
+            horizon=context.horizon_days,
+            today=context.today,
         )
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
     return _endpoint_class()(

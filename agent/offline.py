@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
+from datetime import date, timedelta
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -22,6 +23,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from agent.nodes.common import forecast_scope
+from agent.nodes.triage import triage_order
 from agent.parsing import Request, parse_request
 from agent.templates import template_plan
 from agent.untrusted import strip_untrusted
@@ -39,6 +41,7 @@ class OfflinePlanner(BaseChatModel):
     db: str
     max_diagnoses: int = 3
     horizon: int = 7
+    today: date | None = None
     _cached_catalog: Catalog | None = PrivateAttr(default=None)
 
     @property
@@ -84,14 +87,24 @@ class OfflinePlanner(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        question = next((str(m.content) for m in messages if isinstance(m, HumanMessage)), "")
-        message = self.next_step(question, messages)
+        asked = [str(m.content) for m in messages if isinstance(m, HumanMessage)]
+        message = self.next_step(asked[-1] if asked else "", messages, asked[:-1])
         message.response_metadata = {"model_name": self.model_name}
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def next_step(self, question: str, messages: Sequence[BaseMessage]) -> AIMessage:
-        """Apply the playbook: the next tool calls given what has been called, or a reply."""
-        request = parse_request(question, self._catalog())
+    def next_step(
+        self, question: str, messages: Sequence[BaseMessage], earlier: Sequence[str] = ()
+    ) -> AIMessage:
+        """Apply the playbook: the next tool calls given what has been called, or a reply.
+
+        ``earlier`` are the thread's previous questions, oldest first: a follow-up carries
+        their scope and day.
+        """
+        catalog = self._catalog()
+        previous = None
+        for text in earlier:
+            previous = parse_request(text, catalog, self.today, previous)
+        request = parse_request(question, catalog, self.today, previous)
         done = _tool_outcomes(messages)
         n = sum(len(m.tool_calls) for m in messages if isinstance(m, AIMessage))
 
@@ -104,39 +117,56 @@ class OfflinePlanner(BaseChatModel):
                 ],
             )
 
+        if request.problem:
+            return AIMessage(content=f"I could not answer: {request.problem}.")
         errors = [o for o in done if o.error]
         if errors and not any(o.result for o in done):
             return AIMessage(content=f"I could not answer: {errors[-1].error}")
-        day = request.day.isoformat() if request.day else None
-        scope = {"scope": request.scope_level, "ids": request.scope_ids}
-
+        if request.intents[0] in ("rank", "compare"):
+            return self._rank(request, catalog, done, call)
         if request.intents == ["kpis"]:
-            if not _called(done, "query_kpis"):
-                args: dict[str, Any] = {**scope, "grain": "day"}
-                if request.start and request.end:
-                    args.update(start=request.start.isoformat(), end=request.end.isoformat())
-                    args["grain"] = "week" if (request.end - request.start).days > 20 else "day"
-                elif day:
-                    args.update(start=day, end=day)
-                return call(("query_kpis", args))
-            return AIMessage(content="Here are the KPIs.")
-
+            return self._kpis(request, done, call)
         if request.intents == ["forecast"]:
             if not _called(done, "forecast"):
-                return call(
-                    (
-                        "forecast",
-                        {
-                            **scope,
-                            "kpi": request.kpi if request.kpi != "avg_delay_min" else "late_rate",
-                            "horizon": request.horizon,
-                            **({"as_of": day} if day else {}),
-                        },
-                    )
-                )
+                return call(("forecast", _forecast_args(request)))
             return AIMessage(content="Here is the forecast.")
+        return self._why(request, done, errors, call)
 
-        # why / actions: scan, then diagnose, forecast and recommend for the targets
+    def _rank(
+        self, request: Request, catalog: Catalog, done: list[_Outcome], call: _Call
+    ) -> AIMessage:
+        """Rank stores or regions over the period (the past week when none is named)."""
+        if _called(done, "rank_scopes"):
+            return AIMessage(content="Here is the ranking.")
+        start, end = _span(request, catalog.last_day)
+        args: dict[str, Any] = {
+            "level": request.rank_level,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        }
+        if "compare" in request.intents and request.scope_ids:
+            args["ids"] = request.scope_ids
+        return call(("rank_scopes", args))
+
+    def _kpis(self, request: Request, done: list[_Outcome], call: _Call) -> AIMessage:
+        if _called(done, "query_kpis"):
+            return AIMessage(content="Here are the KPIs.")
+        args: dict[str, Any] = {"scope": request.scope_level, "ids": request.scope_ids}
+        args["grain"] = "day"
+        if request.start and request.end:
+            args.update(start=request.start.isoformat(), end=request.end.isoformat())
+            args["grain"] = "week" if (request.end - request.start).days > 20 else "day"
+        elif request.day:
+            args.update(start=request.day.isoformat(), end=request.day.isoformat())
+        if request.kpi_named:
+            args["kpis"] = list(dict.fromkeys(["orders", "late_rate", request.kpi]))
+        return call(("query_kpis", args))
+
+    def _why(
+        self, request: Request, done: list[_Outcome], errors: list[_Outcome], call: _Call
+    ) -> AIMessage:
+        """Why / what to do: scan the day or period, then diagnose, forecast and recommend."""
+        scope = {"scope": request.scope_level, "ids": request.scope_ids}
         scan = _result(done, "scan_anomalies")
         if scan is None:
             if _called(done, "scan_anomalies"):
@@ -144,61 +174,102 @@ class OfflinePlanner(BaseChatModel):
                     content="I could not scan the data: "
                     + str(errors[-1].error if errors else "no result")
                 )
-            return call(("scan_anomalies", {**scope, **({"day": day} if day else {})}))
-        day = scan["window"][1]
+            when: dict[str, Any] = {}
+            if request.day:
+                when = {"day": request.day.isoformat()}
+            elif request.start and request.end:
+                when = {
+                    "day": request.end.isoformat(),
+                    "days": (request.end - request.start).days + 1,
+                }
+            return call(("scan_anomalies", {**scope, **when}))
         targets = self._targets(request, scan)
         if not targets:
             return AIMessage(content="Nothing stands out in that scope and day.")
         steps: list[tuple[str, dict[str, Any]]] = []
-        for target in targets:
-            if not _called(done, "diagnose", target=target):
-                # the cell the scan judged the target over, when it flagged it
-                flagged = next((a for a in scan["anomalies"] if a["target"] == target), None)
-                window = {"window_days": flagged["grain_days"]} if flagged else {}
-                steps.append(("diagnose", {"target": target, "day": day, **window}))
+        for target, day, grain in targets:
+            if not _called(done, "diagnose", target=target, day=day):
+                steps.append(("diagnose", {"target": target, "day": day, **grain}))
         if steps:
             return call(*steps)
-        diagnosed = {t: _result(done, "diagnose", target=t) for t in targets}
-        for target in targets:
-            d = diagnosed[target]
+        diagnosed = [_result(done, "diagnose", target=t, day=d) for t, d, _ in targets]
+        for d in diagnosed:
             if d and not _called(done, "forecast", **forecast_scope(d)):
-                steps.append(
-                    (
-                        "forecast",
-                        {
-                            **forecast_scope(d),
-                            "kpi": "late_rate",
-                            "horizon": self.horizon,
-                            "as_of": d["day"],
-                        },
-                    )
-                )
+                args = {**forecast_scope(d), "kpi": "late_rate", "horizon": self.horizon}
+                steps.append(("forecast", {**args, "as_of": d["day"]}))
         if steps:
             return call(*steps)
-        for target in targets:
-            d = diagnosed[target]
+        for d in diagnosed:
             causes = [h["cause"] for h in d["hypotheses"]] if d else []
-            if d and causes and not _called(done, "recommend_actions", target=target):
-                steps.append(
-                    (
-                        "recommend_actions",
-                        {
-                            "target": target,
-                            "day": d["day"],
-                            "window_days": d["grain_days"],
-                            "causes": causes,
-                        },
-                    )
-                )
+            if d and causes and not _called(done, "recommend_actions", target=d["target"]):
+                args = {"target": d["target"], "day": d["day"], "window_days": d["grain_days"]}
+                steps.append(("recommend_actions", {**args, "causes": causes}))
         if steps:
             return call(*steps)
         return AIMessage(content="Diagnosis, outlook and actions are ready.")
 
-    def _targets(self, request: Request, scan: dict[str, Any]) -> list[str]:
-        """Pick what to diagnose: the asked store or region, else the top anomalies."""
+    def _targets(
+        self, request: Request, scan: dict[str, Any]
+    ) -> list[tuple[str, str, dict[str, int]]]:
+        """Pick what to diagnose: (target, day, window) of the asked scope or top anomalies.
+
+        An asked store or region is diagnosed where the scan flagged it, else on the last
+        day asked; otherwise the top anomalies, each on its own day and grain.
+        """
+        flagged = {a["target"]: a for a in reversed(scan["anomalies"])}
         if request.scope_level in ("store", "region") and request.scope_ids:
-            return list(request.scope_ids[: self.max_diagnoses])
-        return [a["target"] for a in scan["anomalies"][: self.max_diagnoses]]
+            out = []
+            for target in request.scope_ids[: self.max_diagnoses]:
+                a = flagged.get(target)
+                if a:
+                    out.append((target, str(a["date"]), {"window_days": a["grain_days"]}))
+                else:
+                    out.append((target, str(scan["window"][1]), {}))
+            return out
+        # problems of their own first; over a period, one cell per target (its top-scored),
+        # cells inside the period asked before those reaching back before it
+        anomalies = triage_order(scan["anomalies"])
+        if request.start is not None:
+            start = request.start
+            anomalies.sort(key=lambda a: _window_start(a) < start)
+        first = {a["target"]: a for a in reversed(anomalies)}
+        ordered = [a for a in anomalies if first[a["target"]] is a]
+        return [
+            (a["target"], str(a["date"]), {"window_days": a["grain_days"]})
+            for a in ordered[: self.max_diagnoses]
+        ]
+
+
+_Call = Callable[..., AIMessage]
+
+
+def _window_start(anomaly: dict[str, Any]) -> date:
+    day = date.fromisoformat(str(anomaly["date"]))
+    return day - timedelta(days=int(anomaly.get("grain_days", 1)) - 1)
+
+
+def _span(request: Request, last_day: date) -> tuple[date, date]:
+    """Return the period asked, or the day, or the past week of data."""
+    if request.start and request.end:
+        return request.start, request.end
+    if request.day:
+        return request.day, request.day
+    return last_day - timedelta(days=6), last_day
+
+
+def _forecast_args(request: Request) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "scope": request.scope_level,
+        "ids": request.scope_ids,
+        "kpi": request.kpi if request.kpi in _FORECAST_KPIS else "late_rate",
+        "horizon": request.horizon,
+    }
+    if request.day:
+        args["as_of"] = request.day.isoformat()
+    return args
+
+
+_FORECAST_KPIS = {"orders", "late_rate", "failed_rate", "no_show_rate", "dispatch_delay_min"}
 
 
 class _Outcome(BaseModel):

@@ -100,7 +100,7 @@ def render_markdown(view: RunView, record: RunRecord) -> str:
             lines.append(
                 f"| {i} | {spec.title} (`{a.action_id}`) | "
                 f"{target_name(a.target)} | {param} = {value:g} | "
-                f"{point} ({lo} to {hi}) | "
+                f"{point} ({f'{lo} to {hi}' if lo != hi else 'capped at the excess'}) | "
                 f"${a.cost:,.0f} | {decision} |"
             )
         lines += (
@@ -217,24 +217,30 @@ def render_charts(results: list[dict[str, Any]], db: str | Path, out_dir: str | 
                 alpha=0.2,
                 label="80% interval",
             )
-            ax.axhline(100 * fc["normal"], color="#888", ls="--", lw=1, label="normal")
+            # the diagnosis's normal: one normal per scope in a plan and its charts
+            ax.axhline(100 * d["expected"], color="#888", ls="--", lw=1, label="normal")
             ax.set_ylabel("late rate (%)")
             ax.set_title(f"{target}: forecast after {fc['as_of']} ({fc['persistence']})")
             ax.legend(loc="upper left", fontsize=8)
             fig.autofmt_xdate()
             written.append(_save(fig, out / f"forecast_{names[target]}.png"))
 
-        causes = sorted(d["causes"], key=lambda c: c["contribution"])
+        # the bars add up to the excess: every cause, plus what no measured factor carries
+        parts = [(CAUSE_LABELS.get(c["cause"], c["cause"]), c["contribution"]) for c in d["causes"]]
+        excess = d.get("excess", d["value"] - d["expected"])
+        parts.append(("other factors and chance", excess - sum(v for _, v in parts)))
+        parts.sort(key=lambda p: p[1])
         fig, ax = plt.subplots(figsize=(8, 3.2))
-        colors = ["#d1495b" if c["contribution"] > 0 else "#8aa" for c in causes]
         ax.barh(
-            [CAUSE_LABELS.get(c["cause"], c["cause"]) for c in causes],
-            [100 * c["contribution"] for c in causes],
-            color=colors,
+            [label for label, _ in parts],
+            [100 * v for _, v in parts],
+            color=["#d1495b" if v > 0 else "#8aa" for _, v in parts],
         )
         ax.axvline(0, color="#444", lw=0.8)
         ax.set_xlabel("contribution to the late-rate excess (pts)")
-        ax.set_title(f"{target} on {day}: why (DoWhy attribution)")
+        ax.set_title(
+            f"{target} on {day}: why (DoWhy attribution of the {100 * excess:+.1f} pts excess)"
+        )
         written.append(_save(fig, out / f"causes_{names[target]}.png"))
     return written
 

@@ -29,6 +29,7 @@ from agent.nodes.compose import standing_notes
 from agent.schemas import ActionPlan, Decision
 from agent.settings import Settings, get_settings
 from agent.store import RunRecord, RunStore
+from agent.threads import thread_messages
 from tools.analytics.scope import load_catalog, resolve_scope
 from tools.core.errors import ToolError
 from tools.data.backend import DuckDBBackend
@@ -152,13 +153,27 @@ class AgentService:
         )
         return self._start("triage", request, question=None, scope=scope, **context)
 
-    def ask(self, question: str, **context: Any) -> RunView:
-        """Answer a manager's question; the model chooses the tools."""
+    def ask(self, question: str, thread_id: str | None = None, **context: Any) -> RunView:
+        """Answer a manager's question; the model chooses the tools.
+
+        Args:
+            question: the question.
+            thread_id: a conversation thread: the answer sees the thread's earlier turns
+                (trimmed to :data:`THREAD_TOKEN_BUDGET`), so "and the day after?" follows on.
+            context: overrides of the run's :class:`Context`.
+        """
         self._check_data()
         if not question.strip():
             raise RunInputError("the question is empty")
-        request = {"mode": "ask", "question": question, "messages": [("human", question)]}
-        return self._start("ask", request, question=question, scope=None, **context)
+        request = self._ask_request(question, thread_id)
+        return self._start(
+            "ask", request, question=question, scope=None, thread_id=thread_id, **context
+        )
+
+    def _ask_request(self, question: str, thread_id: str | None) -> dict[str, Any]:
+        """Build the graph input of a question: the thread's earlier turns, then it."""
+        history = thread_messages(self.store.thread_runs(thread_id)) if thread_id else []
+        return {"mode": "ask", "question": question, "messages": [*history, ("human", question)]}
 
     def _start(
         self,
@@ -167,6 +182,7 @@ class AgentService:
         *,
         question: str | None,
         scope: str | None,
+        thread_id: str | None = None,
         **overrides: Any,
     ) -> RunView:
         run_id = uuid.uuid4().hex[:12]
@@ -179,21 +195,30 @@ class AgentService:
             scope=scope,
             db=str(self.db),
             status="running",
+            thread_id=thread_id,
         )
         return self._invoke(run_id, request, context)
 
-    def stream_ask(self, question: str, **overrides: Any) -> Iterator[dict[str, Any]]:
+    def stream_ask(
+        self, question: str, thread_id: str | None = None, **overrides: Any
+    ) -> Iterator[dict[str, Any]]:
         """Answer a question, yielding each step as it completes (for chat surfaces).
 
         Yields ``{"run_id", "node", "events"}`` per step, then ``{"run_id", "done": RunView}``.
+        With a ``thread_id``, earlier turns of the thread are the question's context.
         """
         self._check_data()
         run_id = uuid.uuid4().hex[:12]
         context = self.context(**overrides)
+        request = self._ask_request(question, thread_id)
         self.store.save_run(
-            run_id=run_id, kind="ask", question=question, db=str(self.db), status="running"
+            run_id=run_id,
+            kind="ask",
+            question=question,
+            db=str(self.db),
+            status="running",
+            thread_id=thread_id,
         )
-        request = {"mode": "ask", "question": question, "messages": [("human", question)]}
         config = self._config(run_id, context)
         try:
             for update in self.graph.stream(

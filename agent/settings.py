@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -61,6 +62,11 @@ class Settings(BaseSettings):
     max_tool_calls: int = Field(default=12, ge=1, le=100, description="Tool budget of a chat run.")
     max_diagnoses: int = Field(
         default=3, ge=1, le=20, description="Anomalies diagnosed per triage."
+    )
+    today: date | None = Field(
+        default=None,
+        description="The day questions are asked ('yesterday', 'last week' count from it); "
+        "default: the day after the data's last service date. Pin it for reproducible evals.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -33,6 +33,8 @@ SCHEMA = (
         decided_by TEXT, decided_at TEXT, dispatched_at TEXT NOT NULL, evidence_ids TEXT,
         PRIMARY KEY (run_id, idx))""",
 )
+MIGRATIONS = (("runs", "thread_id", "TEXT"),)
+"""Columns added since a store was first created: (table, column, type), added when missing."""
 
 
 class RunRecord(BaseModel):
@@ -56,6 +58,7 @@ class RunRecord(BaseModel):
     error: str | None
     input_tokens: int
     output_tokens: int
+    thread_id: str | None = None
 
 
 class DispatchedAction(BaseModel):
@@ -105,6 +108,10 @@ class RunStore:
             with self._connect() as con:
                 for ddl in SCHEMA:
                     con.execute(ddl)
+                for table, column, kind in MIGRATIONS:
+                    have = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
+                    if column not in have:
+                        con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         except (OSError, sqlite3.Error) as exc:
             raise StateStoreUnavailableError(self.path, _open_problem(self.path, exc)) from exc
 
@@ -161,6 +168,15 @@ class RunStore:
         data["input_tokens"] = data.get("input_tokens") or 0
         data["output_tokens"] = data.get("output_tokens") or 0
         return RunRecord.model_validate(data)
+
+    def thread_runs(self, thread_id: str) -> list[RunRecord]:
+        """Return the runs of a conversation thread, oldest first."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT run_id FROM runs WHERE thread_id = ? ORDER BY created_at, rowid",
+                [thread_id],
+            ).fetchall()
+        return [r for (run_id,) in rows if (r := self.get_run(str(run_id))) is not None]
 
     def run_ids_starting(self, prefix: str, limit: int = 2) -> list[str]:
         """Return up to ``limit`` run ids that start with ``prefix``."""

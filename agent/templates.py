@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.answers import forecast_outlooks, kpi_findings, ranking_findings
+from agent.plan_actions import covered_by_region, planned_actions
 from agent.schemas import (
     ActionPlan,
     Finding,
@@ -82,6 +84,7 @@ class _Plan:
         self.not_assessed: dict[str, str] = {}
         self.summary_ids: list[str] = []
         self.headline: list[str] = []
+        self.normal: list[str] = []  # targets within their normal range
 
 
 def _regional_causes(d: dict[str, Any], diagnoses: list[dict[str, Any]]) -> dict[str, str]:
@@ -106,12 +109,20 @@ def _diagnosis(plan: _Plan, r: dict[str, Any], diagnoses: list[dict[str, Any]]) 
     plan.findings.append(
         Finding(
             text=f"{where[0].upper()}{where[1:]}: late rate {pct(d['value'])} against "
-            f"{pct(d['expected'])} normally ({pts(d['excess'])}), about "
-            f"{d['late_excess']:,.0f} extra late deliveries.",
+            f"{pct(d['expected'])} normally ({pts(d['excess'])}), "
+            + (
+                f"about {_count(d['late_excess'])} extra late deliveries"
+                if d["late_excess"] >= 0
+                else f"about {_count(-d['late_excess'])} fewer late deliveries than normal"
+            )
+            + (": within its normal range, nothing to treat." if d.get("within_normal") else "."),
             evidence_ids=[eid],
         )
     )
     plan.summary_ids.append(eid)
+    if d.get("within_normal"):
+        plan.normal.append(place(d["level"], d["target"]))
+        return
     if d.get("history_days") is not None and d["history_days"] < MIN_REFERENCE_DAYS:
         plan.findings.append(
             Finding(
@@ -133,8 +144,7 @@ def _diagnosis(plan: _Plan, r: dict[str, Any], diagnoses: list[dict[str, Any]]) 
                 cause=h["cause"],
                 confidence=h["confidence"],
                 text=f"{_first_up(cause_label(h['cause']))} at {place(d['level'], d['target'])}"
-                f"{shared}: {pts(h['contribution'])} of the late rate "
-                f"({100 * h['share']:.0f}% of the attributed excess); "
+                f"{shared}: {pts(h['contribution'])} of the {pts(d['excess'])} excess; "
                 f"{variable_label(c['variable'])} "
                 f"{value_text(c['variable'], c['value'], days=days)} "
                 f"against {value_text(c['variable'], c['expected'], days=days)} normally.",
@@ -146,7 +156,18 @@ def _diagnosis(plan: _Plan, r: dict[str, Any], diagnoses: list[dict[str, Any]]) 
                 day=d["day"],
             )
         )
-    if not d["hypotheses"]:
+    if d["hypotheses"]:
+        parts = [f"{cause_label(h['cause'])} {pts(h['contribution'])}" for h in d["hypotheses"][:3]]
+        rest = d["excess"] - sum(h["contribution"] for h in d["hypotheses"][:3])
+        plan.findings.append(
+            Finding(
+                text=f"Of the {pts(d['excess'])} at {place(d['level'], d['target'])}: "
+                + ", ".join(parts)
+                + f", other factors and chance {pts(rest)}.",
+                evidence_ids=[eid],
+            )
+        )
+    else:
         plan.findings.append(
             Finding(
                 text=f"No measured factor explains the excess at {place(d['level'], d['target'])}"
@@ -155,7 +176,7 @@ def _diagnosis(plan: _Plan, r: dict[str, Any], diagnoses: list[dict[str, Any]]) 
                 evidence_ids=[eid],
             )
         )
-    elif d["confidence"] == "low":
+    if d["hypotheses"] and d["confidence"] == "low":
         plan.caveats.append(
             f"The diagnosis of {place(d['level'], d['target'])} is uncertain: "
             "no single cause explains most of the excess."
@@ -168,7 +189,13 @@ def _diagnosis(plan: _Plan, r: dict[str, Any], diagnoses: list[dict[str, Any]]) 
     )
 
 
-def _outlook(plan: _Plan, fc: dict[str, Any], d: dict[str, Any]) -> None:
+def _count(x: float) -> str:
+    """Deliveries: whole numbers ('33'), never '1 orders' style fractions of one."""
+    return f"{x:,.0f}"
+
+
+def _outlook(plan: _Plan, fc: dict[str, Any], d: dict[str, Any], diagnosis_id: str) -> None:
+    """Add the forecast of a diagnosed target, against the diagnosis's normal (one per plan)."""
     f = fc["result"]
     verb = {
         "persists": "is expected to persist",
@@ -181,38 +208,15 @@ def _outlook(plan: _Plan, fc: dict[str, Any], d: dict[str, Any]) -> None:
             persistence=f["persistence"],
             text=f"{place(d['level'], d['target'])}: the late rate forecast averages "
             f"{pct(f['mean_forecast'])} over the next {len(f['points'])} open days against "
-            f"{pct(f['normal'])} normally; the deviation {verb}.",
-            evidence_ids=[fc["id"]],
+            f"{pct(d['expected'])} normally; "
+            + (
+                "no problem is coming."
+                if d.get("within_normal") and f["persistence"] != "persists"
+                else f"the deviation {verb}."
+            ),
+            evidence_ids=[fc["id"], diagnosis_id],
         )
     )
-
-
-def _actions(plan: _Plan, rec: dict[str, Any], d: dict[str, Any]) -> None:
-    catalog = load_catalog()
-    res = rec["result"]
-    for a in res["actions"][:2]:
-        spec = catalog.get(a["action_id"])
-        ((param, value),) = a["parameters"].items()
-        lo, hi = a["avoided_ci"]
-        avoided = avoided_text(a["expected_avoided"], lo, hi)
-        plan.actions.append(
-            PlannedAction(
-                action_id=a["action_id"],
-                target=d["target"],
-                parameters={param: value},
-                expected_avoided=a["expected_avoided"],
-                avoided_ci=(lo, hi),
-                cost=a["cost"],
-                needs_approval=spec.needs_approval,
-                rationale=f"Treats {cause_label(a['addresses'])} at "
-                f"{place(d['level'], d['target'])}: {spec.title.lower()} "
-                f"({value:g} {spec.lever.unit}); avoids about {avoided[0]} late deliveries "
-                f"(80% interval {avoided[1]} to {avoided[2]}) for ${a['cost']:,.0f}.",
-                evidence_ids=[rec["id"]],
-                day=res["day"],
-                window_days=res.get("window_days", 1),
-            )
-        )
 
 
 _LEVEL_NAMES = {
@@ -270,46 +274,30 @@ def _scan(plan: _Plan, scan: dict[str, Any], results: list[dict[str, Any]]) -> s
         )
     if n == 0:
         return f"No store, region or the chain stood out {when} in {res['scope']}."
-    diagnosed = {(d["result"]["target"], d["result"]["day"]) for d in _by_tool(results, "diagnose")}
-    undiagnosed = [
-        a["target"] for a in res["anomalies"] if (a["target"], a["date"]) not in diagnosed
-    ]
+    diagnosed = {d["result"]["target"] for d in _by_tool(results, "diagnose")}
+    undiagnosed = list(
+        dict.fromkeys(a["target"] for a in res["anomalies"] if a["target"] not in diagnosed)
+    )
     if undiagnosed and plan.headline:
         plan.caveats.append(
             "Not diagnosed in this run (a lower score, or a store echoing its region's "
             f"event): {', '.join(undiagnosed[:10])}."
         )
-    return f"{n} anomal{'y' if n == 1 else 'ies'} {when} in {res['scope']}."
+    found = list(dict.fromkeys(target_name(a["target"]) for a in res["anomalies"]))
+    listed = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    return f"{n} anomal{'y' if n == 1 else 'ies'} {when} in {res['scope']}: {listed}."
 
 
-def _answers(plan: _Plan, results: list[dict[str, Any]], diagnosed: set[str]) -> None:
-    """Add the findings of the question tools: other forecasts, KPIs, SQL."""
-    for fc in _by_tool(results, "forecast"):
-        f = fc["result"]
-        if fc["id"] in diagnosed:
-            continue
-        plan.outlook.append(
-            Outlook(
-                target=f["scope"],
-                persistence=f["persistence"],
-                text=f"{f['kpi']} for {f['scope']}: the forecast averages "
-                f"{_kpi_text(f['kpi'], f['mean_forecast'])} over the next {len(f['points'])} "
-                f"open days against {_kpi_text(f['kpi'], f['normal'])} normally.",
-                evidence_ids=[fc["id"]],
-            )
-        )
-    for q in _by_tool(results, "query_kpis"):
-        r = q["result"]
-        t = r["totals"]
-        if t.get("late_rate") is not None and t.get("orders") is not None:
-            plan.findings.append(
-                Finding(
-                    text=f"{r['scope']}, {r['start']} to {r['end']}: "
-                    f"late rate {pct(t['late_rate'])} over {t['orders']:,.0f} orders.",
-                    evidence_ids=[q["id"]],
-                )
-            )
-            plan.summary_ids.append(q["id"])
+def _answers(plan: _Plan, results: list[dict[str, Any]], diagnosed: set[str]) -> str | None:
+    """Add the findings of the question tools; return a ranking's summary sentence."""
+    plan.outlook += forecast_outlooks(results, diagnosed)
+    kpis = kpi_findings(results)
+    plan.findings += kpis
+    plan.summary_ids += [f.evidence_ids[0] for f in kpis]
+    ranked, summary = ranking_findings(results)
+    plan.findings += ranked
+    if summary:
+        plan.summary_ids += [r["id"] for r in _by_tool(results, "rank_scopes")]
     for q in _by_tool(results, "run_sql"):
         plan.findings.append(
             Finding(
@@ -317,6 +305,7 @@ def _answers(plan: _Plan, results: list[dict[str, Any]], diagnosed: set[str]) ->
                 evidence_ids=[q["id"]],
             )
         )
+    return summary
 
 
 def template_plan(
@@ -338,18 +327,38 @@ def template_plan(
         fc = _forecast_for(results, d)
         if fc is not None:
             used_forecasts.add(fc["id"])
-            _outlook(plan, fc, d)
+            _outlook(plan, fc, d, r["id"])
         rec = _recommendation_for(results, d)
-        if rec is not None:
-            _actions(plan, rec, d)
-    _answers(plan, results, used_forecasts)
+        region = covered_by_region(d, results)
+        if rec is not None and region is not None and rec["result"]["actions"]:
+            # its late deliveries are part of the region's: counting them again double-counts
+            plan.findings.append(
+                Finding(
+                    text=f"{d['target']} is inside {target_name(region)}: the actions for "
+                    f"{target_name(region)} reach it, so none is proposed for it separately.",
+                    evidence_ids=[rec["id"]],
+                )
+            )
+        elif rec is not None:
+            plan.actions += planned_actions(rec, d)
+    ranking = _answers(plan, results, used_forecasts)
     scans = _by_tool(results, "scan_anomalies")
     if scans:
         summary = _scan(plan, scans[-1], results)
-    elif results:
-        summary = "Here is what the data shows."
+    elif ranking:
+        summary = ranking
+    elif plan.findings or plan.outlook:
+        # a direct question: its first answer is the summary
+        first = plan.findings[0] if plan.findings else plan.outlook[0]
+        summary = first.text
+        plan.summary_ids += first.evidence_ids
+    elif notes:
+        note = notes[-1].removeprefix("I could not answer: ")
+        summary = f"I could not answer: {note}" + ("" if note.endswith(".") else ".")
     else:
         summary = "The data could not answer this; the caveats say why."
+    if plan.normal:
+        summary += f" Within the normal range: {', '.join(plan.normal)}; nothing to treat there."
     if plan.headline:
         summary += " Leading causes: " + "; ".join(plan.headline) + "."
     if plan.actions:
@@ -379,7 +388,3 @@ def template_plan(
         not_assessed=[NotAssessedCause(cause=c, reason=w) for c, w in plan.not_assessed.items()],
         fallback=fallback,
     )
-
-
-def _kpi_text(kpi: str, x: float) -> str:
-    return pct(x) if kpi.endswith("_rate") else f"{x:,.1f}"

@@ -8,7 +8,11 @@
 * actions come from the catalog, with their lever's parameter inside its range and the
   catalog's approval policy;
 * hypotheses name a known root cause; caveats carry no numbers, except those of the run's
-  own notes (a tool's error message, such as "needs at least 20 orders", written by code).
+  own notes (a tool's error message, such as "needs at least 20 orders", written by code),
+  which the summary may repeat too;
+* the plan's structure agrees with the evidence (:mod:`agent.coherence`): no action or
+  cause for a scope within its normal range, avoided late deliveries within the excess they
+  treat, no store counted again inside its region, confidence no higher than the evidence's.
 
 Problems come back as concrete instructions the composer can act on.
 """
@@ -21,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from agent.coherence import check_coherence
 from agent.schemas import ActionPlan
 from tools.catalog import load_catalog
 from tools.causal.graph import load_graph
@@ -126,7 +131,8 @@ def _names(plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]]) -> set[s
                 yield from strings(v)
 
     for record in evidence.values():
-        out |= {s for s in strings(record.get("inputs", {})) if not _DATE_ONLY.fullmatch(s)}
+        for part in ("inputs", "facts"):
+            out |= {s for s in strings(record.get(part, {})) if not _DATE_ONLY.fullmatch(s)}
     return out
 
 
@@ -161,9 +167,11 @@ def verify_plan(
             )
         return known
 
-    def check_text(where: str, text: str, ids: list[str]) -> None:
+    noted = [v for n in notes for v, _, _ in extract_numbers(n, names)]
+
+    def check_text(where: str, text: str, ids: list[str], extra: Iterable[float] = ()) -> None:
         nonlocal checked, grounded
-        pool = _numbers_of(cited(where, ids), evidence)
+        pool = _numbers_of(cited(where, ids), evidence) + list(extra)
         for value, decimals, percent in extract_numbers(text, names):
             checked += 1
             if matches(value, decimals, percent, pool):
@@ -186,7 +194,7 @@ def verify_plan(
                 f"{where} = {value:g} is not a number of its cited evidence ({', '.join(ids)})"
             )
 
-    check_text("summary", plan.summary, plan.summary_evidence_ids)
+    check_text("summary", plan.summary, plan.summary_evidence_ids, noted)
     for i, f in enumerate(plan.findings):
         check_text(f"finding {i + 1}", f.text, f.evidence_ids)
     for i, h in enumerate(plan.hypotheses):
@@ -208,7 +216,6 @@ def verify_plan(
             )
     for i, o in enumerate(plan.outlook):
         check_text(f"outlook {i + 1}", o.text, o.evidence_ids)
-    noted = [v for n in notes for v, _, _ in extract_numbers(n, names)]
     for i, c in enumerate(plan.caveats):
         for value, _, percent in extract_numbers(c, names):
             checked += 1
@@ -251,6 +258,7 @@ def verify_plan(
         for name, value in a.parameters.items():
             check_value(f"{where} {name}", value, ids)
         check_text(f"{where} rationale", a.rationale, a.evidence_ids)
+    problems += check_coherence(plan, evidence)
     return VerifyReport(
         ok=not problems, problems=problems, numbers_checked=checked, numbers_grounded=grounded
     )

@@ -8,6 +8,7 @@ prompt or tool description no longer matches: the run stops and says how to re-r
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -21,12 +22,18 @@ from typing import Any, Literal
 import vcr
 from vcr.errors import CannotOverwriteExistingCassetteException
 
+from agent.context import Context
 from agent.nodes.chat import tool_schemas
 from agent.settings import get_settings
 from prompts import load_prompt
 
 CASSETTES_DIR = Path(__file__).parent / "cassettes"
-PROMPTS = ("chat_system@v1", "compose_plan@v1")
+PROMPTS = tuple(
+    str(f.default)
+    for f in dataclasses.fields(Context)
+    if f.name in ("chat_prompt", "compose_prompt")
+)
+"""The prompts a run sends: the run context's defaults."""
 RERECORD = (
     "re-record the cassettes against a model endpoint: `make eval-record` "
     "(see evals/README.md, 'Recording cassettes')"

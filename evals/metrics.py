@@ -101,6 +101,14 @@ def aggregate(suite: Suite, results: list[CaseResult]) -> dict[str, Metric]:
             value=float(sum(r.error is not None for r in results)), n=len(results)
         ),
         "cases_passed": _share([r.passed for r in results]),
+        # plans that promise what the evidence does not support, counted on every plan
+        **{
+            kind: Metric(
+                value=float(sum(r.coherence.get(kind, 0) for r in agent_runs)),
+                n=len(agent_runs),
+            )
+            for kind in ("actions_on_normal_scopes", "overpromised_cells", "nested_double_counts")
+        },
     }
     if scans:
         unexplained = sum(r.alarms - r.correct_alarms for r in scans)

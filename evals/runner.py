@@ -19,6 +19,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from agent.coherence import COHERENCE_KINDS, check_coherence
 from agent.errors import RunFailedError
 from agent.schemas import ActionPlan
 from agent.service import AgentService
@@ -31,6 +32,7 @@ from evals.scoring import (
     WHY,
     CaseResult,
     IncidentScore,
+    answer_facts,
     meets,
     plan_facts,
     treats,
@@ -180,9 +182,17 @@ class SuiteRun:
                     self.suite.day_of(case.triage_day),
                     cast(ScopeLevel, level),
                     [i for i in ids.split(",") if i],
+                    **self._today(),
                 )
             else:
-                view = service.ask(self.suite.render(case.question or ""))
+                thread = f"{cid}.r{repeat}" if case.follow_up else None
+                view = service.ask(
+                    self.suite.render(case.question or ""), thread_id=thread, **self._today()
+                )
+                for follow_up in case.follow_up:
+                    view = service.ask(
+                        self.suite.render(follow_up), thread_id=thread, **self._today()
+                    )
         except cassettes.ReplayMismatch:
             raise
         except Exception as exc:  # scored as a failed case, with the reason
@@ -223,7 +233,12 @@ class SuiteRun:
             result.numbers_checked = report.numbers_checked
             result.fallback = plan.fallback
             result.plan = record.plan
+            problems = check_coherence(plan, {e["id"]: e for e in record.evidence})
+            result.coherence = {
+                kind: sum(marker in p for p in problems) for kind, marker in COHERENCE_KINDS.items()
+            }
         results = service.results(view.run_id)
+        result.notes = service.notes(view.run_id)
         if case.kind == "triage":
             self.score_triage(result, self.suite.day_of(case.triage_day), results)  # type: ignore[arg-type]
             if case.expect is not None:
@@ -394,17 +409,23 @@ class SuiteRun:
                             logger.warning("no counterfactual for %s: %s", action.action_id, exc)
             result.incidents.append(score)
 
+    def _today(self) -> dict[str, Any]:
+        """Return the suite's pinned today as a run context override (none: the default)."""
+        return {"today": self.suite.today} if self.suite.today else {}
+
     def score_question(self, result: CaseResult, case: Case, results: list[dict[str, Any]]) -> None:
         """Compare the answer with the case's expectations (or the ground truth)."""
         expect = (
             case.expect.model_dump(exclude_none=True) if case.expect else {}
         ) or self._derived(case)
+        if "period" in expect:
+            expect["period"] = [self.suite.day_of(d).isoformat() for d in expect["period"]]
         result.expected = expect
         plan = ActionPlan.model_validate(result.plan) if result.plan else None
         if plan is None:
             result.question_ok = False
             return
-        got = plan_facts(plan)
+        got = {**plan_facts(plan), **answer_facts(plan, results, result.notes)}
         result.got = got
         checks = [meets(key, want, got) for key, want in expect.items()]
         if expect.get("cause") not in (None, "unexplained") and "action" not in expect:

@@ -59,6 +59,10 @@ class CaseResult(BaseModel):
     output_tokens: int = 0
     latency_s: float = 0.0
     plan: dict[str, Any] | None = None
+    notes: list[str] = Field(default_factory=list)
+    coherence: dict[str, int] = Field(
+        default_factory=dict, description="Coherence problems of the plan, by kind."
+    )
     passed: bool = False
 
 
@@ -85,12 +89,81 @@ def plan_facts(plan: ActionPlan) -> dict[str, Any]:
     }
 
 
+_UNKNOWN = re.compile(
+    r"unknown (store|region)|not a date|outside the data|has not happened yet|no such", re.I
+)
+
+
+def answer_facts(
+    plan: ActionPlan, results: list[dict[str, Any]], notes: list[str]
+) -> dict[str, Any]:
+    """Return what the run looked at: scopes, period, ranking, KPIs, unknown names.
+
+    Read from the tool calls' results (the evidence), not from the plan's wording, so any
+    model's answer is scored the same way.
+    """
+    scopes: set[str] = set()
+    days: list[str] = []
+    ranked: list[str] | None = None
+    kpis: set[str] = set()
+    for r in results:
+        res, tool = r["result"], r["tool"]
+        if tool == "diagnose":
+            scopes.add(res["target"])
+            days += [str(res["window_start"]), str(res["day"])]
+        elif tool == "scan_anomalies":
+            scopes.update(_scope_ids(res.get("scope", "")))
+            days += [str(d) for d in res["window"]]
+        elif tool == "rank_scopes":
+            scopes.update(s["id"] for s in res["ranked"])
+            days += [str(res["start"]), str(res["end"])]
+            ranked = [s["id"] for s in res["ranked"] if s["significant"]]
+        elif tool == "query_kpis":
+            scopes.update(_scope_ids(res["scope"]))
+            days += [str(res["start"]), str(res["end"])]
+            kpis.update(k for k, v in res["totals"].items() if v is not None)
+        elif tool == "forecast":
+            scopes.update(_scope_ids(res["scope"]))
+            kpis.add(res["kpi"])
+    said = " ".join([plan.summary, *notes])
+    return {
+        "scope": sorted(scopes),
+        "period": [min(days), max(days)] if days else None,
+        "ranked": ranked,
+        "kpis": sorted(kpis),
+        "unknown": bool(_UNKNOWN.search(said)) and not plan.hypotheses and not plan.actions,
+        "persistence": plan.outlook[0].persistence if plan.outlook else None,
+    }
+
+
+def _scope_ids(label: str) -> list[str]:
+    """'store S003' -> ['S003']; 'region R1, R2' -> ['R1', 'R2']; 'all stores' -> ['all']."""
+    if label in ("all stores", "all", ""):
+        return ["all"] if label else []
+    _, _, ids = label.partition(" ")
+    return [i.strip() for i in ids.split(",") if i.strip()]
+
+
 def meets(key: str, want: Any, got: dict[str, Any]) -> bool:
     """Whether a plan's facts meet one expectation."""
+    if key == "scope":
+        return set(want) == set(got["scope"])
+    if key == "period":
+        return bool(got["period"] == [str(want[0]), str(want[1])])
+    if key == "ranked_top":
+        ranked = got["ranked"]
+        return ranked is not None and (ranked[: len(want)] == list(want) if want else not ranked)
+    if key == "kpi":
+        return bool(want in got["kpis"])
     if key == "target_in":
         return got["target"] in want
     if key in ("causes", "actions", "not_assessed"):
         return set(want) <= set(got[key])
+    if key == "window_within":
+        if not got["window"]:
+            return False
+        first, last = (date.fromisoformat(str(x)) for x in got["window"])
+        return bool(want[0] <= first and last <= want[1])
     if key == "window_overlaps":
         if not got["window"]:
             return False

@@ -46,6 +46,9 @@ METRICS = (
     "cases_passed",
     "unexplained_per_100_store_weeks",
     "correlation_margin",
+    "actions_on_normal_scopes",
+    "overpromised_cells",
+    "nested_double_counts",
 )
 _DATE_REF = re.compile(r"\{date:(\d+)\}")
 
@@ -84,6 +87,30 @@ class Expect(BaseModel):
     window_overlaps: tuple[date, date] | None = Field(
         None, description="The top hypothesis's cell overlaps these days."
     )
+    window_within: tuple[date, date] | None = Field(
+        None, description="The top hypothesis's cell lies inside these days."
+    )
+    scope: list[str] | None = Field(
+        None,
+        description="The stores or regions the answer looked at ('all' for the chain), in "
+        "any order: the scope the question was understood to ask about.",
+    )
+    period: tuple[date | int, date | int] | None = Field(
+        None, description="First and last day the answer looked at (dates or day indexes)."
+    )
+    ranked_top: list[str] | None = Field(
+        None,
+        description="The scopes a ranking says stand out begin with these, in order; [] means "
+        "none stands out.",
+    )
+    unknown: bool | None = Field(
+        None,
+        description="The answer says a name or date is not in the data (and about nothing else).",
+    )
+    kpi: str | None = Field(None, description="A KPI the answer reports (e.g. no_show_rate).")
+    persistence: Literal["persists", "fades", "normal"] | None = Field(
+        None, description="The first outlook's verdict."
+    )
 
 
 class Case(BaseModel):
@@ -102,6 +129,10 @@ class Case(BaseModel):
     question: str | None = Field(
         None, description="A manager's question; {date:N} is day N's date."
     )
+    follow_up: list[str] = Field(
+        default_factory=list,
+        description="Questions asked after it in the same thread; the last answer is scored.",
+    )
     expect: Expect | None = None
 
     @model_validator(mode="after")
@@ -111,6 +142,8 @@ class Case(BaseModel):
             raise ValueError(
                 f"a case is exactly one of triage_day, scan or question (got {kinds or 'none'})"
             )
+        if self.follow_up and self.question is None:
+            raise ValueError("follow_up needs a question to follow")
         if self.scan is not None:
             keys = set(self.scan)
             starts = keys & {"start_day", "start"}
@@ -146,6 +179,10 @@ class Suite(BaseModel):
         default_factory=dict,
         description="Overrides for this suite: METRIC (a minimum), METRIC_min, METRIC_max; "
         "null lifts the metric's bound.",
+    )
+    today: date | None = Field(
+        None,
+        description="The day questions are asked (default: the day after the data's last day).",
     )
     source: str = ""
     sha256: str = ""

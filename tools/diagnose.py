@@ -92,13 +92,21 @@ def diagnose(ctx: ToolContext, args: DiagnoseInput) -> DiagnoseResult:
         "resolved": found.resolved,
         "window_days": found.grain_days,
         "history_days": case.history_days,
+        "within_normal": found.within_normal,
+        # the causes a plan names and the rest add up to the excess as printed
+        "rest": round(found.excess - sum(h.contribution for h in found.hypotheses), 4),
+        "rest_all": round(found.excess - sum(c.contribution for c in found.causes), 4),
     }
+    if found.late_z is not None:
+        numbers["late_z"] = found.late_z
     for c in found.causes:
         for part in ("contribution", "share", "effect", "value", "expected", "z"):
             v = getattr(c, part)
             if v is not None:
                 numbers[f"{c.cause}.{part}"] = v
         numbers[f"{c.cause}.effect_ci_low"], numbers[f"{c.cause}.effect_ci_high"] = c.effect_ci
+        if found.excess > 0:
+            numbers[f"{c.cause}.of_excess"] = round(c.contribution / found.excess, 4)
         if c.variable.endswith("_h") and c.value is not None and c.expected is not None:
             # durations of days read better in days: the plan may quote either unit
             numbers[f"{c.cause}.value_days"] = round(c.value / 24, 4)
@@ -109,7 +117,9 @@ def diagnose(ctx: ToolContext, args: DiagnoseInput) -> DiagnoseResult:
     summary = (
         f"{args.target} {when}: late rate {found.value:.1%} vs {found.expected:.1%} normal; "
         + (
-            f"top cause {top.cause} ({top.contribution:+.1%}, {top.confidence})"
+            f"within its normal range (z {found.late_z})"
+            if found.within_normal
+            else f"top cause {top.cause} ({top.contribution:+.1%}, {top.confidence})"
             if top
             else "no cause stands out (unexplained)"
         )
@@ -119,7 +129,18 @@ def diagnose(ctx: ToolContext, args: DiagnoseInput) -> DiagnoseResult:
             else ""
         )
     )
-    evidence = ctx.evidence.register("diagnose", args.model_dump(mode="json"), numbers, summary)
+    facts = {
+        "target": found.target,
+        "level": found.level,
+        "region": found.region,
+        "day": found.day.isoformat(),
+        "window_start": found.window_start.isoformat(),
+        "confidence": found.confidence,
+        **{f"{h.cause}.confidence": h.confidence for h in found.hypotheses},
+    }
+    evidence = ctx.evidence.register(
+        "diagnose", args.model_dump(mode="json"), numbers, summary, facts
+    )
     return DiagnoseResult(
         evidence_id=evidence.id, history_days=case.history_days, **found.model_dump()
     )

@@ -2,8 +2,11 @@
 
 One Prophet model per call, fitted only for the scope and KPI asked (never every store),
 with the promotion share and holidays as regressors (their future values come from the
-calendar, so a planned promotion shows up in the volume forecast). Fitted models are cached
-per data version, scope, KPI and forecast origin.
+calendar, so a planned promotion shows up in the volume forecast), and the weather feed's
+rain and traffic when the data has them: rows of the ``conditions`` table after the forecast
+origin are read as the weather forecast, so a storm forecast to go on keeps the late rate up
+(days the feed does not reach get the scope's median conditions). Fitted models are cached
+per data version, scope, KPI, forecast origin and regressors.
 
 Example:
     >>> ctx = ToolContext.for_duckdb("data/lastmile.duckdb")
@@ -25,12 +28,14 @@ from pydantic import BaseModel, Field
 
 from tools.analytics.cells import aggregate, load_store_days
 from tools.analytics.forecasting import (
+    WEATHER,
     backtest,
     closed_weekdays,
     fit_prophet,
     honest_interval,
     predict,
     seasonal_naive,
+    weather_regressors,
 )
 from tools.analytics.scope import ResolvedScope, ScopeLevel, load_catalog, resolve_scope
 from tools.analytics.thresholds import (
@@ -103,7 +108,8 @@ class ForecastResult(BaseModel):
     last_value: float = Field(description="The KPI on the last open day up to as_of.")
     last_day: date = Field(description="That day (as_of, unless as_of was a closed day).")
     normal: float = Field(
-        description="The KPI's normal level: median of the open days among the 28 before."
+        description="The KPI's normal level over the 28 days before: a rate pooled over their "
+        "deliveries (or drivers), a count's median."
     )
     points: list[ForecastPoint] = Field(description="Open days ahead (closed days left out).")
     closed_days: list[date] = Field(
@@ -141,8 +147,9 @@ def kpi_series(
     """Daily KPI of a scope (as of ``end``) with promo share, holidays and its denominator.
 
     Returns:
-        ``ds, y, promo, holiday, n`` for open days (``n``: the rate's denominator, or the
-        orders for counts), closed days left out.
+        ``ds, y, promo, holiday, n, precip_mm, traffic_index`` for open days (``n``: the
+        rate's denominator, or the orders for counts; conditions NaN without a feed), closed
+        days left out.
     """
     cells = daily_cells(ctx, scope, start, end)
     frame = pd.DataFrame(
@@ -152,9 +159,39 @@ def kpi_series(
             "promo": cells.promo_share.astype(float),
             "holiday": cells.holiday.astype(float),
             "n": cells[DENOMINATOR.get(kpi, "orders")].astype(float),
+            **{c: pd.to_numeric(cells[c], errors="coerce") for c in WEATHER if c in cells},
         }
     )
     return frame.dropna(subset=["y"]).reset_index(drop=True)
+
+
+def future_conditions(
+    ctx: ToolContext,
+    scope: ResolvedScope,
+    days: list[date],
+    history: pd.DataFrame,
+    cols: tuple[str, ...],
+) -> pd.DataFrame:
+    """Return the weather feed's values for future days (mean over the scope's regions).
+
+    Days the feed does not reach get the history's median: the typical day, not a guess.
+    """
+    frame = pd.DataFrame({"ds": [pd.Timestamp(d) for d in days]})
+    if not cols or not days:
+        return frame
+    regions = sorted(set(scope.regions)) if scope.level != "all" else None
+    where = "date BETWEEN ? AND ?" + (
+        f" AND region IN ({', '.join('?' * len(regions))})" if regions else ""
+    )
+    known = ctx.backend.query(
+        f"SELECT date, {', '.join(cols)} FROM conditions WHERE {where}",
+        [min(days), max(days), *(regions or [])],
+    )
+    known["ds"] = pd.to_datetime(known["date"])
+    daily = known.groupby("ds")[list(cols)].mean()
+    for c in cols:
+        frame[c] = frame.ds.map(daily[c]).astype(float).fillna(float(history[c].median()))
+    return frame
 
 
 def future_calendar(ctx: ToolContext, scope: ResolvedScope, days: list[date]) -> pd.DataFrame:
@@ -181,13 +218,22 @@ def future_calendar(ctx: ToolContext, scope: ResolvedScope, days: list[date]) ->
 
 
 def _model(
-    ctx: ToolContext, args: ForecastInput, history: pd.DataFrame, key: tuple[Hashable, ...]
+    ctx: ToolContext,
+    args: ForecastInput,
+    history: pd.DataFrame,
+    key: tuple[Hashable, ...],
+    weather: tuple[str, ...],
 ) -> object:
     """Return the fitted Prophet model for a key (bounded LRU cache)."""
     with _LOCK:
         model = _MODELS.get(key)
     if model is None:
-        model = fit_prophet(history, interval=args.interval, random_state=ctx.random_state)
+        model = fit_prophet(
+            history,
+            interval=args.interval,
+            random_state=ctx.random_state,
+            extra_regressors=weather,
+        )
         with _LOCK:
             _MODELS[key] = model
     return model
@@ -245,6 +291,9 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
             f"open days up to {as_of}, need {MIN_HISTORY}",
             kind="not_enough_data",
         )
+    weather = weather_regressors(history)
+    for c in weather:
+        history[c] = history[c].fillna(history[c].median())
     key = (
         ctx.backend.data_version(),
         scope.level,
@@ -254,14 +303,18 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
         start,
         args.interval,
         ctx.random_state,
+        weather,
     )
-    model = _model(ctx, args, history, key)
+    model = _model(ctx, args, history, key, weather)
     # Always predict the longest horizon and cut: the intervals (sampled) then do not depend
     # on how many days were asked for. Closed weekdays are not forecast.
     shut = closed_weekdays(daily_cells(ctx, scope, start, as_of))
     days = [as_of + timedelta(days=i) for i in range(1, MAX_HORIZON + 1)]
     closed = [d for d in days[: args.horizon] if d.weekday() in shut]
-    future = future_calendar(ctx, scope, [d for d in days if d.weekday() not in shut])
+    open_days = [d for d in days if d.weekday() not in shut]
+    future = future_calendar(ctx, scope, open_days)
+    if weather:
+        future = future.merge(future_conditions(ctx, scope, open_days, history, weather), on="ds")
     points = _points(model, future, history, args, ctx.random_state)
     points = [p for p in points if p.date <= as_of + timedelta(days=args.horizon)]
     if not points:
@@ -273,7 +326,12 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
     last_value = round(float(history.y.iloc[-1]), 4)
     last_day = pd.Timestamp(history.ds.iloc[-1]).date()
     recent = history[history.ds >= pd.Timestamp(last_day - timedelta(days=28))]
-    normal = round(float(recent.y.iloc[:-1].median()), 4)
+    before = recent.iloc[:-1]
+    if args.kpi in RATE_KPIS and before.n.sum() > 0:
+        # pooled over the days' deliveries: a median of thin days' rates is often 0
+        normal = round(float((before.y * before.n).sum() / before.n.sum()), 4)
+    else:
+        normal = round(float(before.y.median()), 4)
     mean_fc = round(float(np.mean([p.yhat for p in points])), 4)
     persistence, explanation = _judge(args.kpi, last_value, normal, points)
     numbers: dict[str, float] = {
@@ -292,6 +350,11 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
         args.model_dump(mode="json"),
         numbers,
         f"{args.kpi} for {scope.label()} after {as_of}: {persistence} ({explanation})",
+        {
+            "target": scope.ids[0] if len(scope.ids) == 1 else "all" if not scope.ids else "",
+            "kpi": args.kpi,
+            "persistence": persistence,
+        },
     )
     return ForecastResult(
         evidence_id=evidence.id,
@@ -306,8 +369,9 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
         mean_forecast=mean_fc,
         persistence=persistence,
         explanation=explanation,
-        model="Prophet (weekly seasonality, promo share and holiday regressors); intervals "
-        "at least one day's sampling noise (Wilson for rates, Poisson for counts)",
+        model="Prophet (weekly seasonality, promo share and holiday regressors"
+        + (f"; {' and '.join(weather)} from the weather feed's forecast" if weather else "")
+        + "); intervals at least one day's sampling noise (Wilson for rates, Poisson for counts)",
     )
 
 

@@ -31,13 +31,20 @@ from tools.analytics.scope import load_catalog
 from tools.analytics.thresholds import ACTION_INTERVAL, GRAINS, MIN_CAUSE_SHARE
 from tools.catalog import ActionSpec
 from tools.catalog import load_catalog as load_action_catalog
-from tools.catalog.impact import LateWithin, default_parameter, estimate_impact
+from tools.catalog.impact import (
+    LateWithin,
+    default_parameter,
+    estimate_impact,
+    late_within_counter,
+)
 from tools.causal.case import Case, explain
 from tools.causal.findings import Diagnosis
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
 from tools.data.backend import Backend
-from tools.data.views import outcomes_sql
+
+MIN_AVOIDED = 1.0
+"""An action that avoids (or adds) less than one late delivery treats nothing: not proposed."""
 
 MAX_LISTED_STORES = 100
 """An action on more stores than this (the whole chain) lists none: its target says where."""
@@ -56,6 +63,16 @@ class RecommendedAction(BaseModel):
     expected_avoided: float = Field(description="Late deliveries avoided (expected).")
     avoided_ci: tuple[float, float]
     cap: float = Field(description="Late deliveries above normal: the most it may avoid.")
+    beyond_normal: float = Field(
+        0.0,
+        description="Late deliveries the lever would avoid past the cap (below the cell's "
+        "normal): improvement beyond the problem, not counted in expected_avoided.",
+    )
+    on_top_of: list[str] = Field(
+        default_factory=list,
+        description="Actions ranked above it: expected_avoided is what it adds to them, so the "
+        "actions' expected_avoided sum to at most the cap.",
+    )
     late_rate_after: float | None = Field(description="Expected late rate with the action.")
     cost: float
     avoided_per_100: float = Field(description="Late deliveries avoided per 100 of cost.")
@@ -124,37 +141,6 @@ def affected_cells(case: Case, backend: Backend) -> tuple[pd.DataFrame, pd.DataF
     return cells[on_day], expected[on_day]
 
 
-def late_within_counter(backend: Backend, stores: list[str], first: date, day: date) -> LateWithin:
-    """Count, for the stores' deliveries due ``first``..``day``, late ones at most N minutes late.
-
-    As of the end of ``day``: a delivery still overdue then counts as more than N late.
-
-    Returns:
-        A function of N giving (deliveries delivered 0 < delay <= N minutes late, all late).
-    """
-    sql = f"""
-        SELECT count(*) FILTER (WHERE is_late AND status_asof = 'delivered'
-                                AND delay_min > 0 AND delay_min <= ?) AS within,
-               count(*) FILTER (WHERE is_late) AS late
-        FROM ({
-        outcomes_sql(
-            backend.late,
-            as_of=day,
-            first_day=first,
-            stores=stores,
-            has_timezone=backend.has_timezone,
-        )
-    }) AS o
-        WHERE service_date >= ?
-    """
-
-    def count(minutes: float) -> tuple[int, int]:
-        got = backend.query(sql, [minutes, first])
-        return int(got.within.iloc[0]), int(got.late.iloc[0])
-
-    return count
-
-
 def _cap(diagnosis: Diagnosis) -> float:
     """Return the most an action may avoid: the cell's late deliveries above its normal.
 
@@ -208,8 +194,12 @@ def recommend_for(
             skipped[action.id] = why_not
             continue
         cap = _cap(diagnosis)
-        if cap <= 0:
-            skipped[action.id] = "the late rate is not above normal: nothing to avoid"
+        if cap <= 0 or diagnosis.within_normal:
+            skipped[action.id] = (
+                "the late rate is within its normal range: nothing to avoid"
+                if diagnosis.within_normal
+                else "the late rate is not above normal: nothing to avoid"
+            )
             continue
         value = parameters.get(action.id)
         if value is None:
@@ -224,7 +214,7 @@ def recommend_for(
                     f"{action.lever.min:g}..{action.lever.max:g} {action.lever.unit}, got {value:g}"
                 )
             value = float(min(max(value, action.lever.min), action.lever.max))
-        avoided, ci, cost = estimate_impact(
+        avoided, ci, cost, beyond = estimate_impact(
             action,
             value,
             rows,
@@ -251,6 +241,7 @@ def recommend_for(
                     expected_avoided=avoided,
                     avoided_ci=ci,
                     cap=cap,
+                    beyond_normal=beyond,
                     late_rate_after=None if late_after is None else round(late_after, 4),
                     cost=cost,
                     avoided_per_100=per100 if math.isfinite(per100) else 9999.0,
@@ -262,11 +253,44 @@ def recommend_for(
             )
         )
     ranked.sort(key=lambda kv: (-kv[0][0], -kv[0][1]))
-    actions = []
-    for i, (_, a) in enumerate(ranked[:max_actions], start=1):
-        a.rank = i
+    return _additive([a for _, a in ranked], skipped, max_actions), skipped, float(rows.late.sum())
+
+
+def _additive(
+    ranked: list[RecommendedAction], skipped: dict[str, str], max_actions: int
+) -> list[RecommendedAction]:
+    """Make the ranked actions' effects add up to at most the excess they treat.
+
+    Each action is credited with what it adds to the ones ranked above it (the remaining
+    excess at most), so approving all of them never promises more than the problem
+    caused; an action with nothing left to avoid is not proposed.
+    """
+    actions: list[RecommendedAction] = []
+    for a in ranked:
+        remaining = round(a.cap - sum(b.expected_avoided for b in actions), 1)
+        if len(actions) >= max_actions:
+            break
+        if remaining < MIN_AVOIDED or a.expected_avoided < MIN_AVOIDED:
+            skipped[a.action_id] = (
+                "the actions ranked above already avoid the whole excess"
+                if remaining < MIN_AVOIDED
+                else "avoids less than one late delivery"
+            )
+            continue
+        if actions:
+            a.on_top_of = [b.action_id for b in actions]
+            lo, hi = a.avoided_ci
+            a.avoided_ci = (min(lo, remaining), min(hi, remaining))
+            if a.expected_avoided > remaining:
+                a.beyond_normal = round(a.beyond_normal + a.expected_avoided - remaining, 1)
+                a.expected_avoided = remaining
+            a.avoided_per_100 = (
+                round(100 * a.expected_avoided / a.cost, 2) if a.cost > 0 else 9999.0
+            )
+            a.late_rate_after = None  # it stands for this action alone, not on top of others
+        a.rank = len(actions) + 1
         actions.append(a)
-    return actions, skipped, float(rows.late.sum())
+    return actions
 
 
 def _causes(args: RecommendActionsInput, diagnosis: Diagnosis, known: list[str]) -> list[str]:
@@ -325,6 +349,7 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
         numbers[f"{a.action_id}.expected_avoided"] = a.expected_avoided
         numbers[f"{a.action_id}.ci_low"], numbers[f"{a.action_id}.ci_high"] = a.avoided_ci
         numbers[f"{a.action_id}.cap"] = a.cap
+        numbers[f"{a.action_id}.beyond_normal"] = a.beyond_normal
         numbers[f"{a.action_id}.cost"] = a.cost
         numbers[f"{a.action_id}.avoided_per_100"] = a.avoided_per_100
         if a.late_rate_after is not None:
@@ -341,8 +366,15 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
             else ""
         )
     )
+    facts = {
+        "target": diagnosis.target,
+        "level": diagnosis.level,
+        "region": diagnosis.region,
+        "day": diagnosis.day.isoformat(),
+        "within_normal": str(diagnosis.within_normal).lower(),
+    }
     evidence = ctx.evidence.register(
-        "recommend_actions", args.model_dump(mode="json"), numbers, summary
+        "recommend_actions", args.model_dump(mode="json"), numbers, summary, facts
     )
     return RecommendActionsResult(
         evidence_id=evidence.id,

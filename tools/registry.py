@@ -15,6 +15,7 @@ from tools.data.store import DatabaseUnavailableError
 from tools.diagnose import DiagnoseInput, DiagnoseResult, diagnose
 from tools.forecast import ForecastInput, ForecastResult, forecast
 from tools.query_kpis import QueryKpisInput, QueryKpisResult, query_kpis
+from tools.rank_scopes import RankScopesInput, RankScopesResult, rank_scopes
 from tools.recommend_actions import RecommendActionsInput, RecommendActionsResult, recommend_actions
 from tools.run_sql import RunSqlInput, RunSqlResult, run_sql
 from tools.scan_anomalies import ScanAnomaliesInput, ScanAnomaliesResult, scan_anomalies
@@ -76,6 +77,7 @@ TOOLS: dict[str, ToolSpec] = {
         _spec("query_kpis", QueryKpisInput, QueryKpisResult, query_kpis),
         _spec("run_sql", RunSqlInput, RunSqlResult, run_sql),
         _spec("scan_anomalies", ScanAnomaliesInput, ScanAnomaliesResult, scan_anomalies),
+        _spec("rank_scopes", RankScopesInput, RankScopesResult, rank_scopes),
         _spec("diagnose", DiagnoseInput, DiagnoseResult, diagnose),
         _spec("forecast", ForecastInput, ForecastResult, forecast),
         _spec(

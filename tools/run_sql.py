@@ -31,12 +31,14 @@ from sqlglot import exp
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
 from tools.data.backend import DuckDBBackend, GuardedQueryError
-from tools.data.schema import ALL_TABLES
+from tools.data.schema import CONTRACT_TABLES
 from tools.data.views import VIEWS
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
-ALLOWED_TABLES = frozenset(ALL_TABLES) | frozenset(VIEWS)
+# The contract's tables and views only: a synthetic world's ``incidents`` table is the evals'
+# answer key, and an agent that could read it would score itself.
+ALLOWED_TABLES = frozenset(CONTRACT_TABLES) | frozenset(VIEWS)
 DENIED_FUNCTION_PREFIXES = (
     "read_",
     "duckdb_",

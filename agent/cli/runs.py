@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -181,6 +182,8 @@ def chat(db: DbOption = None, state_db: StateOption = None) -> None:
     from agent.report import render_markdown
 
     service = _service(db, state_db)
+    # one conversation thread per session: follow-ups keep the previous turn's store and day
+    thread_id = "chat-" + uuid.uuid4().hex[:12]
     out.print("[bold]lastmile chat[/] - ask about your deliveries; an empty line quits.")
     while True:
         try:
@@ -190,7 +193,7 @@ def chat(db: DbOption = None, state_db: StateOption = None) -> None:
         if not question:
             break
         view = None
-        for step in service.stream_ask(question):
+        for step in service.stream_ask(question, thread_id=thread_id):
             if "done" in step:
                 view = step["done"]
                 continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -62,6 +63,7 @@ def system_prompt(context: Context) -> tuple[str, str, str]:
         regions=", ".join(catalog.regions[:30]),
         store_count=len(stores),
         store_examples=", ".join(stores[:5]),
+        today=(context.today or catalog.last_day + timedelta(days=1)).isoformat(),
     )
     return text, prompt.id, prompt.sha256
 
@@ -104,7 +106,12 @@ def call_model(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         reply,
         tool_calls=[c["name"] for c in getattr(reply, "tool_calls", [])],
     )
-    return {"messages": [reply], "trace": [event]}
+    update: dict[str, Any] = {"messages": [reply], "trace": [event]}
+    if not getattr(reply, "tool_calls", None) and state.tool_calls == 0 and reply.content:
+        # an answer given without looking at the data says why (a date that does not exist):
+        # it is part of the answer
+        update["notes"] = [str(reply.content)]
+    return update
 
 
 def route_after_model(state: State) -> Literal["run_tools", "compose_plan"]:

@@ -12,7 +12,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tools.analytics.thresholds import CLOSED_WEEKDAY_SHARE, FORECAST_MIN_HISTORY
+from tools.analytics.thresholds import (
+    CLOSED_WEEKDAY_SHARE,
+    FEED_MIN_COVERAGE,
+    FORECAST_MIN_HISTORY,
+)
 
 # Prophet and its Stan backend log every fit at INFO: one line per store would drown a run.
 logging.getLogger("cmdstanpy").disabled = True
@@ -20,6 +24,18 @@ logging.getLogger("prophet").setLevel(logging.ERROR)
 logging.getLogger("prophet.plot").disabled = True
 
 MIN_HISTORY = FORECAST_MIN_HISTORY
+WEATHER = ("precip_mm", "traffic_index")
+"""Conditions used as regressors when the feed covers the history (their forecast is known)."""
+
+
+def weather_regressors(history: pd.DataFrame) -> tuple[str, ...]:
+    """Return the conditions the history carries on most open days and that vary (a feed)."""
+    out = []
+    for c in WEATHER:
+        if c in history and history[c].notna().mean() >= FEED_MIN_COVERAGE:
+            if history[c].nunique() > 1:
+                out.append(c)
+    return tuple(out)
 
 
 def closed_weekdays(cells: pd.DataFrame) -> set[int]:
@@ -50,8 +66,22 @@ def honest_interval(
     return np.minimum(lower, lo), np.maximum(upper, hi)
 
 
-def fit_prophet(history: pd.DataFrame, *, interval: float = 0.8, random_state: int = 0) -> object:
-    """Fit Prophet with weekly seasonality and promo/holiday regressors (yearly if >= 1 year)."""
+def fit_prophet(
+    history: pd.DataFrame,
+    *,
+    interval: float = 0.8,
+    random_state: int = 0,
+    extra_regressors: tuple[str, ...] = (),
+) -> object:
+    """Fit Prophet with weekly seasonality and promo/holiday regressors (yearly if >= 1 year).
+
+    Args:
+        history: ``ds, y, promo, holiday`` rows, plus the ``extra_regressors`` columns.
+        interval: width of the prediction interval.
+        random_state: seed of the interval sampling.
+        extra_regressors: further columns whose future values are known (a weather feed's
+            forecast); each is used when it varies over the history.
+    """
     from prophet import Prophet  # imported lazily: slow to import
 
     model = Prophet(
@@ -62,7 +92,7 @@ def fit_prophet(history: pd.DataFrame, *, interval: float = 0.8, random_state: i
         uncertainty_samples=300,
         changepoint_prior_scale=0.05,
     )
-    for col in ("promo", "holiday"):
+    for col in ("promo", "holiday", *extra_regressors):
         if history[col].nunique() > 1:
             model.add_regressor(col)
     np.random.seed(random_state)

@@ -92,7 +92,19 @@ SEVERITY_HIGH: Final = 0.10
 SEVERITY_MEDIUM: Final = 0.05
 """Late-rate excess from which an anomaly is graded medium (5 points)."""
 
+RANK_FDR: Final = 0.05
+"""False discovery rate at which ``rank_scopes`` says a store or region stands out over a
+period (Benjamini-Hochberg over every scope judged): among the scopes it names, at most one
+in twenty is expected to be chance."""
+
 # --- Diagnosis ---------------------------------------------------------------------------
+
+WITHIN_NORMAL_Z: Final = 1.645
+"""A diagnosed cell is within its normal range when its late rate is less than this many
+robust SDs above its normal (one-sided test at level 0.05). The bar is lower than the
+detector's (:data:`Z_OUTCOME`) on purpose: a cell the manager asks about is explained and
+treated only when its excess is unlikely to be chance; below it the answer says the late
+rate was normal and proposes nothing (unless a forecast says a problem is coming)."""
 
 MIN_CAUSE_SHARE: Final = 0.20
 """A cause is a hypothesis only when it carries at least a fifth of the late-rate excess
@@ -121,6 +133,12 @@ FORECAST_MIN_HISTORY: Final = 21
 
 FORECAST_MAX_HORIZON: Final = 28
 """Days ahead a forecast may reach."""
+
+FEED_MIN_COVERAGE: Final = 0.9
+"""A weather condition is a forecast regressor only when the feed covers nine open days in ten
+of the history: Prophet would otherwise learn its effect from the medians filled into the
+gaps. A rule of thumb, not fitted: on the generator's worlds the feed covers every day or
+none, and on real feeds that stop (issue 14) the regressor is dropped rather than imputed."""
 
 PERSIST_KEEP: Final = 0.5
 """A deviation persists when tomorrow's forecast keeps at least half of it."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,8 @@ import pandas as pd
 from tools.analytics.thresholds import ACTION_DRAWS, ACTION_INTERVAL, LEVER_DEFAULTS
 from tools.catalog import ActionSpec
 from tools.causal.scm import FittedScm
+from tools.data.backend import Backend
+from tools.data.views import outcomes_sql
 
 LateWithin = Callable[[float], tuple[int, int]]
 """Minutes -> (late deliveries at most that late, all late deliveries) of the affected cells."""
@@ -63,7 +66,7 @@ def estimate_impact(
     *,
     cap: float,
     random_state: int = 0,
-) -> tuple[float, tuple[float, float], float]:
+) -> tuple[float, tuple[float, float], float, float]:
     """Estimate late deliveries avoided, their interval, and the cost of one action.
 
     Args:
@@ -77,7 +80,10 @@ def estimate_impact(
         random_state: seed of the draws.
 
     Returns:
-        (avoided, (low, high), cost), avoided and its interval within ``[0, cap]``.
+        (avoided, (low, high), cost, beyond normal): avoided and its interval within
+        ``[0, cap]``; what the lever's model says it would avoid past the cap (a late rate
+        below the cell's normal: improvement beyond fixing the problem, never counted as
+        avoided).
     """
     resolved = rows.resolved.to_numpy(dtype=float)
     orders = rows.orders.to_numpy(dtype=float)
@@ -137,8 +143,10 @@ def estimate_impact(
     units = touched if action.cost.per == "order" else value * len(rows)
     cost = action.cost.fixed * len(rows) + action.cost.per_unit * units
     cap = max(0.0, min(cap, float(rows.late.sum())))
+    beyond = max(0.0, point - cap)
     point = min(max(point, 0.0), cap)
-    return round(point, 1), interval(np.clip(np.array(samples), 0.0, cap)), round(cost, 2)
+    ci = interval(np.clip(np.array(samples), 0.0, cap))
+    return round(point, 1), ci, round(cost, 2), round(beyond, 1)
 
 
 def default_parameter(
@@ -183,3 +191,34 @@ def default_parameter(
         hours = 12.0 * math.ceil(max(slow, 24.0) / 12.0)
         return float(min(max(hours, action.lever.min), action.lever.max))
     return LEVER_DEFAULTS[kind]
+
+
+def late_within_counter(backend: Backend, stores: list[str], first: date, day: date) -> LateWithin:
+    """Count, for the stores' deliveries due ``first``..``day``, late ones at most N minutes late.
+
+    As of the end of ``day``: a delivery still overdue then counts as more than N late.
+
+    Returns:
+        A function of N giving (deliveries delivered 0 < delay <= N minutes late, all late).
+    """
+    sql = f"""
+        SELECT count(*) FILTER (WHERE is_late AND status_asof = 'delivered'
+                                AND delay_min > 0 AND delay_min <= ?) AS within,
+               count(*) FILTER (WHERE is_late) AS late
+        FROM ({
+        outcomes_sql(
+            backend.late,
+            as_of=day,
+            first_day=first,
+            stores=stores,
+            has_timezone=backend.has_timezone,
+        )
+    }) AS o
+        WHERE service_date >= ?
+    """
+
+    def count(minutes: float) -> tuple[int, int]:
+        got = backend.query(sql, [minutes, first])
+        return int(got.within.iloc[0]), int(got.late.iloc[0])
+
+    return count

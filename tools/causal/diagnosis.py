@@ -31,11 +31,14 @@ from tools.analytics.baselines import KPIS, kpi_residuals, region_residuals
 from tools.analytics.cells import Level
 from tools.analytics.panel import finite
 from tools.analytics.thresholds import (
+    ADVERSE_MIN_Z,
     CONFIDENCE_HIGH_SHARE,
     CONFIDENCE_MEDIUM_SHARE,
     DUPLICATE_CORRELATION,
     MIN_CAUSE_SHARE,
     MIN_FIT_ROWS_PER_NODE,
+    MIN_LATE_EXCESS,
+    WITHIN_NORMAL_Z,
 )
 from tools.causal.effects import EffectEstimate, Refutation, estimate_effect
 from tools.causal.findings import (
@@ -310,8 +313,10 @@ def diagnose_cell(
             sum(lin_contrib.get(n, 0.0) for n in graph.nodes_for(f.cause)), 4
         )
     findings.sort(key=lambda c: -c.contribution)
+    within = _within_normal(finite(z_row[target]), value - exp_value, findings)
+    late_z = finite(z_row[target])
     for f in findings[:3]:
-        if f.contribution > 0 and f.share >= MIN_CAUSE_SHARE:
+        if not within and f.contribution > 0 and f.share >= MIN_CAUSE_SHARE:
             verdicts = model.refutations(f.variable, random_state)
             f.refutations_passed = sum(r.passed for r in verdicts)
             f.refutations_run = len(verdicts)
@@ -343,9 +348,11 @@ def diagnose_cell(
         late_excess=round((value - exp_value) * float(cell["resolved"]), 1),
         resolved=int(cell["resolved"]),
         causes=findings,
-        hypotheses=_hypotheses(findings),
-        confidence=_confidence(findings, unexplained_share),
+        hypotheses=[] if within else _hypotheses(findings),
+        confidence="low" if within else _confidence(findings, unexplained_share),
         unexplained=round(unexplained, 4),
+        late_z=None if late_z is None else round(late_z, 2),
+        within_normal=within,
         not_assessed=not_assessed(full_graph, model, gaps),
         fit_level=model.fit_level,
         fit_rows=model.rows,
@@ -389,6 +396,27 @@ def _findings(
             )
         )
     return out
+
+
+def _within_normal(late_z: float | None, excess: float, findings: list[CauseFinding]) -> bool:
+    """Tell whether a cell's late rate is within its normal range: nothing to explain or treat.
+
+    Within chance (``late_z`` below :data:`WITHIN_NORMAL_Z`; without a spread, at or below
+    normal), unless a cause moved far beyond its own normal (:data:`ADVERSE_MIN_Z`), carries a
+    real share of the excess, and the excess reaches the scan's bar for a problem
+    (:data:`MIN_LATE_EXCESS`): a dispatch 40 minutes late at a small store is a problem even
+    when its few deliveries cannot show it beyond chance.
+    """
+    chance = late_z < WITHIN_NORMAL_Z if late_z is not None else excess <= 0
+    if not chance or excess < MIN_LATE_EXCESS:
+        return chance
+    return not any(
+        f.z is not None
+        and f.z >= ADVERSE_MIN_Z
+        and f.contribution > 0
+        and f.share >= MIN_CAUSE_SHARE
+        for f in findings
+    )
 
 
 def _hypotheses(findings: list[CauseFinding]) -> list[Hypothesis]:

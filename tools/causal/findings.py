@@ -67,6 +67,14 @@ class Diagnosis(BaseModel):
     hypotheses: list[Hypothesis] = Field(description="Explanations carrying a real share.")
     confidence: Confidence
     unexplained: float = Field(description="Points left to the late rate's own noise.")
+    late_z: float | None = Field(
+        None, description="Robust SDs of the late rate above its normal (None: no spread)."
+    )
+    within_normal: bool = Field(
+        False,
+        description="The excess is within chance (late_z < WITHIN_NORMAL_Z, one-sided 5 %): "
+        "no cause is named and nothing is treated.",
+    )
     not_assessed: list[NotAssessed] = Field(
         default_factory=list, description="Causes the data cannot speak to, and why."
     )

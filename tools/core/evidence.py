@@ -23,6 +23,11 @@ class Evidence(BaseModel):
     inputs: dict[str, Any]
     numbers: dict[str, Number] = Field(description="Key numbers, by name, that a plan may quote.")
     summary: str = Field(description="One line saying what the evidence shows.")
+    facts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Names the verifier checks a plan's structure against (target, level, "
+        "region, day, confidence, persistence): not quotable numbers.",
+    )
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -45,7 +50,12 @@ class EvidenceStore:
         return cls([Evidence.model_validate(r) for r in records])
 
     def register(
-        self, tool: str, inputs: dict[str, Any], numbers: dict[str, Number], summary: str
+        self,
+        tool: str,
+        inputs: dict[str, Any],
+        numbers: dict[str, Number],
+        summary: str,
+        facts: dict[str, str] | None = None,
     ) -> Evidence:
         """Record a tool result and return it with its new id."""
         clean = {k: _plain(v) for k, v in numbers.items()}
@@ -53,7 +63,12 @@ class EvidenceStore:
             n = self._counts.get(tool, 0) + 1
             self._counts[tool] = n
             evidence = Evidence(
-                id=f"{tool}#{n}", tool=tool, inputs=inputs, numbers=clean, summary=summary
+                id=f"{tool}#{n}",
+                tool=tool,
+                inputs=inputs,
+                numbers=clean,
+                summary=summary,
+                facts=facts or {},
             )
             self._items[evidence.id] = evidence
         return evidence

@@ -69,7 +69,7 @@ def test_tool_loop_then_a_cited_plan(service: AgentService, scripted: ScriptedCh
     assert record.model == "scripted-model"
     assert record.input_tokens == 4 * 10 + 100 and record.output_tokens == 4 * 5 + 50
     assert record.prompts == {
-        "chat_system@v1": pytest.approx(record.prompts["chat_system@v1"]),
+        "chat_system@v2": pytest.approx(record.prompts["chat_system@v2"]),
         "compose_plan@v1": record.prompts["compose_plan@v1"],
     }
     # the model saw each tool result as a ToolMessage

@@ -27,7 +27,8 @@ def catalog(small_world_db: Path) -> Catalog:
             date(2026, 2, 10),
             ["why"],
         ),
-        ("What went wrong in R2 yesterday?", "region", ["R2"], date(2026, 2, 28), ["why"]),
+        # today defaults to the morning after the data's last day (2026-03-01)
+        ("What went wrong in R2 yesterday?", "region", ["R2"], date(2026, 3, 1), ["why"]),
         (
             "what should we do about S006 on January 31st?",
             "store",
@@ -87,3 +88,59 @@ def test_ids_with_slashes_dashes_and_dots_are_read_whole() -> None:
     ]:
         r = parse_request(question, catalog)
         assert (r.scope_level, r.scope_ids) == ("store", ids)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # periods, rankings and comparisons (issue 10, items 3 and 4)
+        ("which stores were worst last week?", (["rank"], "all", [], None, "2026-02-23")),
+        (
+            "compare R1 and R2 in February",
+            (["compare"], "region", ["R1", "R2"], None, "2026-02-01"),
+        ),
+        (
+            "the no-show rate at store 10 on February 9th",
+            (["kpis"], "store", ["S010"], "2026-02-09", None),
+        ),
+        ("why was store nope late?", (["why"], "store", ["nope"], None, None)),
+        ("why was XX late on 2026-02-10?", (["why"], "store", ["XX"], "2026-02-10", None)),
+        ("how did region R7 do in January?", (["kpis"], "region", ["R7"], None, "2026-01-01")),
+        (
+            "why was S003 late the week of February 10?",
+            (["why"], "store", ["S003"], None, "2026-02-09"),
+        ),
+        ("why was R2 late in mid February?", (["why"], "region", ["R2"], None, "2026-02-11")),
+        (
+            "what was the weather in R2 on 16/02/2026?",
+            (["kpis"], "region", ["R2"], "2026-02-16", None),
+        ),
+    ],
+)
+def test_periods_rankings_comparisons_and_names(
+    catalog: Catalog, question: str, expected: tuple[object, ...]
+) -> None:
+    r = parse_request(question, catalog)
+    got = (
+        r.intents,
+        r.scope_level,
+        r.scope_ids,
+        r.day.isoformat() if r.day else None,
+        r.start.isoformat() if r.start else None,
+    )
+    assert got == expected
+    assert r.problem is None
+
+
+def test_impossible_and_outside_dates_are_problems_not_substitutes(catalog: Catalog) -> None:
+    r = parse_request("why were deliveries late on February 30?", catalog)
+    assert r.problem is not None and "february 30" in r.problem and r.day is None
+    r = parse_request("why were deliveries late in June 2018?", catalog)
+    assert r.problem is not None and "outside the data" in r.problem
+    assert "2026-01-01..2026-03-01" in r.problem
+    # tomorrow is the future: a forecast, never the last day of data
+    r = parse_request("what should we do about S010 tomorrow?", catalog)
+    assert "forecast" in r.intents and r.day is None and r.horizon == 1
+    # a pinned today beyond the data: the period is outside it, and the answer says so
+    r = parse_request("why was S003 late yesterday?", catalog, today=date(2026, 11, 30))
+    assert r.problem is not None and "2026-11-29" in r.problem

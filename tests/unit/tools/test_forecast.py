@@ -93,3 +93,16 @@ def test_only_the_asked_model_is_fitted_and_then_reused(
 def test_recoverable_errors(quiet_ctx: ToolContext, args: dict[str, object], message: str) -> None:
     with pytest.raises(ToolError, match=message):
         forecast(quiet_ctx, ForecastInput.model_validate(args))
+
+
+def test_a_storm_forecast_to_go_on_keeps_the_problem_up(ctx: ToolContext) -> None:
+    """The weather feed's next days are a regressor: day 1 of a two-day storm persists."""
+    from tests.conftest import SMALL_WORLD
+
+    verdicts = {
+        n: forecast(ctx, ForecastInput(scope="region", ids=["R2"], as_of=SMALL_WORLD.day(n)))
+        for n in (45, 46)
+    }
+    assert verdicts[45].persistence == "persists"  # rain goes on on day 46
+    assert verdicts[46].persistence == "fades"  # the storm is over
+    assert "precip_mm" in verdicts[45].model

@@ -17,6 +17,7 @@ def test_every_tool_is_registered_under_its_module_name() -> None:
         "diagnose",
         "forecast",
         "recommend_actions",
+        "rank_scopes",
     }
     for name, spec in tools.TOOLS.items():
         assert spec.fn.__module__ == f"tools.{name}"

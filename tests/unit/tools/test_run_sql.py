@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from pathlib import Path
 
@@ -113,6 +114,10 @@ def test_every_hostile_statement_is_rejected_or_stopped(
         "SELECT * FROM load_log",
         "SELECT * FROM other_db.main.stores",
         "DESCRIBE stores",
+        # the evals' answer key (issue 10, item 11)
+        "SELECT * FROM incidents",
+        "SELECT true_cause FROM main.incidents",
+        "WITH x AS (SELECT * FROM incidents) SELECT * FROM x",
     ],
 )
 def test_the_ast_guard_also_keeps_to_the_contract(sql: str) -> None:
@@ -143,3 +148,15 @@ def test_an_overlong_statement_is_refused_by_name() -> None:
     RunSqlInput(sql="SELECT 1" + " " * (MAX_SQL_CHARS - 8))
     with pytest.raises(ValidationError, match="at most 20,000"):
         RunSqlInput(sql="SELECT 1" + " " * MAX_SQL_CHARS)
+
+
+def test_no_agent_tool_reads_the_ground_truth() -> None:
+    """Only the data loaders write ``incidents`` and only the evals read it."""
+    root = Path(__file__).parents[3] / "tools"
+    reads = re.compile(r"(?i)\b(from|join)\s+[\w.\"]*incidents\b|[\"']incidents[\"']")
+    readers = [
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.py")
+        if reads.search(p.read_text()) and not p.relative_to(root).as_posix().startswith("data/")
+    ]
+    assert readers == [], readers

@@ -1,0 +1,132 @@
+"""Findings for question tools: forecasts asked directly, KPI tables, SQL, rankings.
+
+Each sentence is formatted from the numbers its evidence carries (:mod:`agent.verify`), and
+says so when the data cannot answer (a KPI without its feed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.schemas import Finding, Outlook
+from agent.wording import pct
+
+KPI_LABELS = {
+    "late_rate": "late rate",
+    "failed_rate": "failed-delivery rate",
+    "no_show_rate": "driver no-show rate",
+    "avg_delay_min": "average delay",
+    "dispatch_delay_min": "dispatch delay",
+    "orders_per_driver": "orders per driver",
+    "precip_mm": "rain",
+    "traffic_index": "traffic index",
+    "crowd_share": "crowd-sourced share",
+    "promo": "promotion share",
+}
+_FEEDS = {
+    "no_show_rate": "no staffing feed",
+    "orders_per_driver": "no staffing feed",
+    "precip_mm": "no weather feed",
+    "traffic_index": "no weather feed",
+}
+
+
+def kpi_text(kpi: str, x: float) -> str:
+    """Format a KPI value in its unit: rates as percents, minutes, millimetres."""
+    if kpi.endswith("_rate") or kpi in ("crowd_share", "promo"):
+        return pct(x)
+    if kpi.endswith("_min"):
+        return f"{x:,.1f} min"
+    if kpi == "precip_mm":
+        return f"{x:,.1f} mm"
+    return f"{x:,.2f}" if kpi == "traffic_index" else f"{x:,.1f}"
+
+
+def _orders(n: float) -> str:
+    return f"{n:,.0f} order{'' if round(n) == 1 else 's'}"
+
+
+def forecast_outlooks(results: list[dict[str, Any]], used: set[str]) -> list[Outlook]:
+    """Outlooks of the forecasts asked for directly (not those of a diagnosis)."""
+    out = []
+    for fc in results:
+        if fc["tool"] != "forecast" or fc["id"] in used:
+            continue
+        f = fc["result"]
+        out.append(
+            Outlook(
+                target=f["scope"],
+                persistence=f["persistence"],
+                text=f"{KPI_LABELS.get(f['kpi'], f['kpi'])} for {f['scope']}: the forecast "
+                f"averages {kpi_text(f['kpi'], f['mean_forecast'])} over the next "
+                f"{len(f['points'])} open days against {kpi_text(f['kpi'], f['normal'])} "
+                "normally.",
+                evidence_ids=[fc["id"]],
+            )
+        )
+    return out
+
+
+def kpi_findings(results: list[dict[str, Any]]) -> list[Finding]:
+    """One sentence per KPI query: the totals of every KPI asked, or why one is missing."""
+    out = []
+    for q in results:
+        if q["tool"] != "query_kpis":
+            continue
+        r, t = q["result"], q["result"]["totals"]
+        parts = []
+        for kpi, value in t.items():
+            if kpi in ("orders", "late", "promo") or kpi not in KPI_LABELS:
+                continue
+            label = KPI_LABELS[kpi]
+            parts.append(
+                f"{label} {kpi_text(kpi, value)}"
+                if value is not None
+                else f"{label}: not in the data ({_FEEDS.get(kpi, 'no values')})"
+            )
+        if t.get("orders") is not None:
+            parts.append(f"over {_orders(t['orders'])}")
+        when = f"on {r['start']}" if r["start"] == r["end"] else f"{r['start']} to {r['end']}"
+        out.append(
+            Finding(text=f"{r['scope']}, {when}: " + ", ".join(parts) + ".", evidence_ids=[q["id"]])
+        )
+    return out
+
+
+def ranking_findings(results: list[dict[str, Any]]) -> tuple[list[Finding], str | None]:
+    """Return the findings of ``rank_scopes`` and the summary sentence of the last ranking."""
+    findings, summary = [], None
+    for rec in results:
+        if rec["tool"] != "rank_scopes":
+            continue
+        r, eid = rec["result"], rec["id"]
+        level, when = r["level"], f"from {r['start']} to {r['end']}"
+        if r["start"] == r["end"]:
+            when = f"on {r['start']}"
+        for s in r["ranked"]:
+            verdict = "stands out" if s["significant"] else "within its normal range"
+            findings.append(
+                Finding(
+                    text=f"{s['rank']}. {s['id']} {when}: late rate {pct(s['late_rate'])} "
+                    f"against {pct(s['normal_rate'])} normally, {s['excess_late']:+,.0f} late "
+                    f"deliveries over {s['resolved']:,.0f} resolved deliveries; {verdict}.",
+                    evidence_ids=[eid],
+                )
+            )
+        top = [s for s in r["ranked"] if s["significant"]]
+        if top:
+            names = ", ".join(f"{s['id']} ({s['excess_late']:+,.0f})" for s in top[:5])
+            summary = (
+                f"{len(top)} of {r['judged']} {level}s stand out {when} against their own "
+                f"normal, most late deliveries above normal first: {names}."
+            )
+        elif r["ranked"]:
+            first = r["ranked"][0]
+            summary = (
+                f"No {level} stands out {when} against its own normal ({r['judged']} judged); "
+                f"the most late deliveries above normal were at {first['id']} "
+                f"({first['excess_late']:+,.0f}), within chance."
+            )
+        else:
+            summary = f"No {level} had deliveries {when}."
+    return findings, summary

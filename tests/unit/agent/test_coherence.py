@@ -1,0 +1,139 @@
+"""The verifier holds a plan's structure to its evidence: it never overpromises (issue 10)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from agent.coherence import check_coherence
+from agent.schemas import ActionPlan, PlanHypothesis, PlannedAction
+
+DAY = date(2026, 2, 10)
+
+
+def _diagnosis(eid: str, target: str, level: str, region: str, **numbers: float) -> dict[str, Any]:
+    return {
+        "id": eid,
+        "tool": "diagnose",
+        "numbers": {"late_excess": 40.0, "within_normal": 0, **numbers},
+        "facts": {
+            "target": target,
+            "level": level,
+            "region": region,
+            "day": DAY.isoformat(),
+            "driver_no_shows.confidence": "medium",
+        },
+    }
+
+
+def _recommendation(eid: str, target: str, late_excess: float) -> dict[str, Any]:
+    return {
+        "id": eid,
+        "tool": "recommend_actions",
+        "numbers": {"late_excess": late_excess},
+        "facts": {"target": target, "day": DAY.isoformat()},
+    }
+
+
+def _action(
+    target: str, eid: str, avoided: float, action_id: str = "call_backup_drivers"
+) -> PlannedAction:
+    return PlannedAction(
+        action_id=action_id,
+        target=target,
+        parameters={"drivers": 2.0},
+        expected_avoided=avoided,
+        avoided_ci=(avoided / 2, avoided),
+        cost=100.0,
+        rationale="r",
+        evidence_ids=[eid],
+        day=DAY,
+    )
+
+
+def _hypothesis(target: str, confidence: str = "medium") -> PlanHypothesis:
+    return PlanHypothesis(
+        target=target,
+        cause="driver_no_shows",
+        confidence=confidence,  # type: ignore[arg-type]
+        text="t",
+        evidence_ids=["diagnose#1"],
+        day=DAY,
+    )
+
+
+def test_a_coherent_plan_passes() -> None:
+    evidence = {
+        "diagnose#1": _diagnosis("diagnose#1", "S004", "store", "R1"),
+        "recommend_actions#1": _recommendation("recommend_actions#1", "S004", 40.0),
+    }
+    plan = ActionPlan(
+        summary="s",
+        hypotheses=[_hypothesis("S004")],
+        actions=[_action("S004", "recommend_actions#1", 30.0)],
+    )
+    assert check_coherence(plan, evidence) == []
+
+
+def test_no_cause_or_action_on_a_scope_within_its_normal_range() -> None:
+    evidence = {
+        "diagnose#1": _diagnosis("diagnose#1", "S004", "store", "R1", within_normal=1),
+        "recommend_actions#1": _recommendation("recommend_actions#1", "S004", 1.0),
+    }
+    plan = ActionPlan(
+        summary="s",
+        hypotheses=[_hypothesis("S004")],
+        actions=[_action("S004", "recommend_actions#1", 1.0)],
+    )
+    problems = check_coherence(plan, evidence)
+    assert any("hypothesis 1" in p and "normal range" in p for p in problems)
+    assert any("action 1" in p and "propose no action" in p for p in problems)
+    # ... unless a forecast says the problem is coming
+    evidence["forecast#1"] = {
+        "id": "forecast#1",
+        "tool": "forecast",
+        "numbers": {},
+        "facts": {"target": "S004", "kpi": "late_rate", "persistence": "persists"},
+    }
+    assert check_coherence(plan, evidence) == []
+
+
+def test_actions_on_one_cell_never_avoid_more_than_its_excess() -> None:
+    evidence = {
+        "diagnose#1": _diagnosis("diagnose#1", "S004", "store", "R1"),
+        "recommend_actions#1": _recommendation("recommend_actions#1", "S004", 33.0),
+    }
+    plan = ActionPlan(
+        summary="s",
+        actions=[
+            _action("S004", "recommend_actions#1", 30.0),
+            _action("S004", "recommend_actions#1", 12.0, "shift_to_own_fleet"),
+        ],
+    )
+    (problem,) = check_coherence(plan, evidence)
+    assert "42" in problem and "33" in problem
+
+
+def test_a_store_inside_a_region_with_actions_is_not_counted_twice() -> None:
+    evidence = {
+        "diagnose#1": _diagnosis("diagnose#1", "R1", "region", "R1"),
+        "diagnose#2": _diagnosis("diagnose#2", "S008", "store", "R1"),
+        "recommend_actions#1": _recommendation("recommend_actions#1", "R1", 600.0),
+        "recommend_actions#2": _recommendation("recommend_actions#2", "S008", 40.0),
+    }
+    plan = ActionPlan(
+        summary="s",
+        actions=[
+            _action("R1", "recommend_actions#1", 500.0),
+            _action("S008", "recommend_actions#2", 30.0),
+        ],
+    )
+    (problem,) = check_coherence(plan, evidence)
+    assert "S008" in problem and "inside R1" in problem
+
+
+def test_confidence_is_never_above_the_diagnosis() -> None:
+    evidence = {"diagnose#1": _diagnosis("diagnose#1", "S004", "store", "R1")}
+    plan = ActionPlan(summary="s", hypotheses=[_hypothesis("S004", "high")])
+    (problem,) = check_coherence(plan, evidence)
+    assert "'high'" in problem and "'medium'" in problem
