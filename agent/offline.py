@@ -146,6 +146,9 @@ class OfflinePlanner(BaseChatModel):
         }
         if "compare" in request.intents and request.scope_ids:
             args["ids"] = request.scope_ids
+        elif request.rank_level == "store" and request.scope_level == "region":
+            # "which stores in R2 were worst": the region's stores
+            args["ids"] = catalog.stores_in(request.scope_ids)
         return call(("rank_scopes", args))
 
     def _kpis(self, request: Request, done: list[_Outcome], call: _Call) -> AIMessage:

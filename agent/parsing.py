@@ -203,6 +203,8 @@ def parse_request(
         request.rank_level = "region"
     if re.search(r"\b(regions|markets)\b", lowered):
         request.rank_level = "region"
+    elif re.search(r"\bstores\b", lowered):
+        request.rank_level = "store"
     if previous is not None:
         _follow_up(request, previous, lowered, catalog)
     m = re.search(r"next\s+(\d+)\s+days", lowered)

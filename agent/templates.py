@@ -280,8 +280,8 @@ def _scan(plan: _Plan, scan: dict[str, Any], results: list[dict[str, Any]]) -> s
     )
     if undiagnosed and plan.headline:
         plan.caveats.append(
-            "Not diagnosed in this run (a lower score, or a store echoing its region's "
-            f"event): {', '.join(undiagnosed[:10])}."
+            "Not diagnosed in this run (a lower score, a store echoing its region's event, "
+            f"or a region flagged for one store's bad day): {', '.join(undiagnosed[:10])}."
         )
     found = list(dict.fromkeys(target_name(a["target"]) for a in res["anomalies"]))
     listed = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")

@@ -10,6 +10,7 @@ from agent.context import Context
 from agent.nodes.common import call_tool, forecast_scope, merge, tool_context
 from agent.state import State
 from tools.analytics.scope import load_catalog
+from tools.analytics.thresholds import ONE_STORE_SHARE
 from tools.data.backend import DuckDBBackend
 
 
@@ -44,7 +45,9 @@ def triage_order(anomalies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     late rate) is one the region's anomaly is flagged on too (the storm's rain at a wetter
     store), is most likely that regional event again: it is diagnosed after the anomalies
     that have a cause of their own (a shortage elsewhere, a dispatch backlog inside the
-    storm), in score order within each group.
+    storm), in score order within each group. The other way round, a region whose excess
+    is mostly one flagged store's (a small region, one store's bad day) is that store's
+    problem: it is left out, so the plan treats the store, not the region.
     """
     regions = {(a["target"], a["date"]): a for a in anomalies if a["level"] == "region"}
 
@@ -55,7 +58,22 @@ def triage_order(anomalies: list[dict[str, Any]]) -> list[dict[str, Any]]:
         own = [d for d in a.get("drivers", []) if d != "late_rate"]
         return bool(own) and own[0] in region.get("drivers", [])
 
-    return sorted(anomalies, key=echoes_region)  # stable: score order within each group
+    kept = [a for a in anomalies if not _one_stores(a, anomalies)]
+    return sorted(kept, key=echoes_region)  # stable: score order within each group
+
+
+def _one_stores(region: dict[str, Any], anomalies: list[dict[str, Any]]) -> bool:
+    """Whether a region anomaly's late-delivery excess is mostly one flagged store's."""
+    excess = region.get("late_excess")
+    if region["level"] != "region" or not excess or excess <= 0:
+        return False
+    return any(
+        a["level"] == "store"
+        and a.get("region") == region["target"]
+        and a["date"] == region["date"]
+        and (a.get("late_excess") or 0.0) >= ONE_STORE_SHARE * excess
+        for a in anomalies
+    )
 
 
 def diagnose_anomalies(state: State, runtime: Runtime[Context]) -> dict[str, Any]:

@@ -86,6 +86,12 @@ BROAD_SHARE: Final = 0.25
 """... or when at least this share of its members (and at least 3 stores, 2 regions) are
 flagged."""
 
+ONE_STORE_SHARE: Final = 0.5
+"""A region anomaly is one store's problem when that store, flagged the same day, carries at
+least half of the region's late deliveries above normal (a majority, by definition): the
+plan then treats the store, not the region (a small region flagged for one store's bad day
+had backup drivers called "at EAST")."""
+
 SEVERITY_HIGH: Final = 0.10
 """Late-rate excess from which an anomaly is graded high (10 points)."""
 

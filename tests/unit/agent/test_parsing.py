@@ -96,6 +96,10 @@ def test_ids_with_slashes_dashes_and_dots_are_read_whole() -> None:
         # periods, rankings and comparisons (issue 10, items 3 and 4)
         ("which stores were worst last week?", (["rank"], "all", [], None, "2026-02-23")),
         (
+            "which stores in R2 were worst last week?",
+            (["rank"], "region", ["R2"], None, "2026-02-23"),
+        ),
+        (
             "compare R1 and R2 in February",
             (["compare"], "region", ["R1", "R2"], None, "2026-02-01"),
         ),

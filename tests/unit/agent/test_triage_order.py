@@ -31,3 +31,16 @@ def test_without_a_flagged_region_the_score_order_stands() -> None:
         _a("store", "S300", "R2", ["dispatch_delay_min"]),
     ]
     assert [a["target"] for a in triage_order(scan)] == ["S103", "S300"]
+
+
+def test_a_region_flagged_for_one_stores_bad_day_is_that_stores_problem() -> None:
+    # a newcomer's data: EAST flagged only because NYC2 had a shortage; the plan called in
+    # backup drivers "at EAST"
+    scan = [
+        {**_a("region", "EAST", "EAST", ["late_rate", "no_show_rate"]), "late_excess": 40.0},
+        {**_a("store", "NYC2", "EAST", ["no_show_rate", "late_rate"]), "late_excess": 36.0},
+    ]
+    assert [a["target"] for a in triage_order(scan)] == ["NYC2"]
+    # a region whose excess is spread over its stores stays the regional event
+    scan[1]["late_excess"] = 8.0
+    assert [a["target"] for a in triage_order(scan)] == ["EAST", "NYC2"]
