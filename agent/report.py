@@ -225,22 +225,21 @@ def render_charts(results: list[dict[str, Any]], db: str | Path, out_dir: str | 
             fig.autofmt_xdate()
             written.append(_save(fig, out / f"forecast_{names[target]}.png"))
 
-        # the bars add up to the excess: every cause, plus what no measured factor carries
-        parts = [(CAUSE_LABELS.get(c["cause"], c["cause"]), c["contribution"]) for c in d["causes"]]
+        # the same parts as the plan's text: the causes it names, and the rest, summing to
+        # the excess (a factor that carries no real share is not drawn as a cause)
+        named = {h["cause"]: h["contribution"] for h in d.get("hypotheses", [])}
         excess = d.get("excess", d["value"] - d["expected"])
-        parts.append(("other factors and chance", excess - sum(v for _, v in parts)))
-        parts.sort(key=lambda p: p[1])
-        fig, ax = plt.subplots(figsize=(8, 3.2))
+        parts = [(CAUSE_LABELS.get(c, c), v) for c, v in named.items()]
+        parts.append(("other factors and chance", excess - sum(named.values())))
+        fig, ax = plt.subplots(figsize=(8, 0.6 * len(parts) + 1.4))
         ax.barh(
-            [label for label, _ in parts],
-            [100 * v for _, v in parts],
-            color=["#d1495b" if v > 0 else "#8aa" for _, v in parts],
+            [label for label, _ in reversed(parts)],
+            [100 * v for _, v in reversed(parts)],
+            color=["#d1495b" if v > 0 else "#8aa" for _, v in reversed(parts)],
         )
         ax.axvline(0, color="#444", lw=0.8)
-        ax.set_xlabel("contribution to the late-rate excess (pts)")
-        ax.set_title(
-            f"{target} on {day}: why (DoWhy attribution of the {100 * excess:+.1f} pts excess)"
-        )
+        ax.set_xlabel("points of the late-rate excess")
+        ax.set_title(f"{target} on {day}: why, {100 * excess:+.1f} pts (DoWhy attribution)")
         written.append(_save(fig, out / f"causes_{names[target]}.png"))
     return written
 
