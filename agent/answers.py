@@ -6,6 +6,7 @@ says so when the data cannot answer (a KPI without its feed).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from agent.schemas import Finding, Outlook
@@ -130,3 +131,35 @@ def ranking_findings(results: list[dict[str, Any]]) -> tuple[list[Finding], str 
         else:
             summary = f"No {level} had deliveries {when}."
     return findings, summary
+
+
+def sql_findings(results: list[dict[str, Any]]) -> list[Finding]:
+    """One sentence per query: its first rows when they are few, else how many came back."""
+    out = []
+    for q in results:
+        if q["tool"] != "run_sql":
+            continue
+        r = q["result"]
+        rows, columns = r["rows"], r.get("columns", [])
+        n = len(rows)
+        text = f"The query returned {n} row{'' if n == 1 else 's'}"
+        if rows and columns and n <= 5 and len(columns) <= 6:
+            shown = "; ".join(
+                ", ".join(f"{c} = {_cell(v)}" for c, v in zip(columns, row, strict=False))
+                for row in rows
+            )
+            text += f": {shown}"
+        out.append(Finding(text=text + ".", evidence_ids=[q["id"]]))
+    return out
+
+
+def _cell(v: Any) -> str:
+    """A value as the evidence holds it: numbers in full (they are checked), text quoted."""
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, float):
+        return f"{round(v, 6):.6g}"  # the evidence keeps six decimals
+    if isinstance(v, int):
+        return str(v)
+    # data from the field: shown as a quoted name, never as markup or a link
+    return "'" + re.sub(r"[^\w #&'./:,-]", "", str(v))[:60] + "'"

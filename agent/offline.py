@@ -122,6 +122,10 @@ class OfflinePlanner(BaseChatModel):
         errors = [o for o in done if o.error]
         if errors and not any(o.result for o in done):
             return AIMessage(content=f"I could not answer: {errors[-1].error}")
+        if request.intents == ["sql"]:
+            if _called(done, "run_sql"):
+                return AIMessage(content="Here is the query's result.")
+            return call(("run_sql", {"sql": question.strip()}))
         if request.intents[0] in ("rank", "compare"):
             return self._rank(request, catalog, done, call)
         if request.intents == ["kpis"]:

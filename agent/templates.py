@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.answers import forecast_outlooks, kpi_findings, ranking_findings
+from agent.answers import forecast_outlooks, kpi_findings, ranking_findings, sql_findings
 from agent.plan_actions import covered_by_region, planned_actions
 from agent.schemas import (
     ActionPlan,
@@ -298,13 +298,7 @@ def _answers(plan: _Plan, results: list[dict[str, Any]], diagnosed: set[str]) ->
     plan.findings += ranked
     if summary:
         plan.summary_ids += [r["id"] for r in _by_tool(results, "rank_scopes")]
-    for q in _by_tool(results, "run_sql"):
-        plan.findings.append(
-            Finding(
-                text=f"The query returned {len(q['result']['rows'])} rows.",
-                evidence_ids=[q["id"]],
-            )
-        )
+    plan.findings += sql_findings(results)
     return summary
 
 

@@ -90,7 +90,8 @@ def plan_facts(plan: ActionPlan) -> dict[str, Any]:
 
 
 _UNKNOWN = re.compile(
-    r"unknown (store|region)|not a date|outside the data|has not happened yet|no such", re.I
+    r"unknown (store|region|table)|not a date|outside the data|has not happened yet|no such",
+    re.I,
 )
 
 

@@ -211,14 +211,20 @@ def run_sql(ctx: ToolContext, args: RunSqlInput) -> RunSqlResult:
     )
     rows = [[_plain(v) for v in r] for r in rows]
     numbers: dict[str, float] = {"rows": len(rows)}
+    texts: dict[
+        str, str
+    ] = {}  # names in the rows ("Dallas #1"): the verifier reads no number in them
     for i, row in enumerate(rows[:50], start=1):
         for c, v in zip(columns, row, strict=True):
             if isinstance(v, int | float) and not isinstance(v, bool):
                 numbers[f"r{i}.{c}"] = v
+            elif isinstance(v, str):
+                texts[f"r{i}.{c}"] = v
     evidence = ctx.evidence.register(
         "run_sql",
         {"sql": args.sql},
         numbers,
         f"SQL returned {len(rows)} row(s){' (truncated)' if truncated else ''}",
+        texts,
     )
     return RunSqlResult(evidence_id=evidence.id, columns=columns, rows=rows, truncated=truncated)
