@@ -43,6 +43,11 @@ def kpi_text(kpi: str, x: float) -> str:
     return f"{x:,.2f}" if kpi == "traffic_index" else f"{x:,.1f}"
 
 
+def open_days(n: int) -> str:
+    """'1 open day', '7 open days'."""
+    return f"{n} open day{'' if n == 1 else 's'}"
+
+
 def _orders(n: float) -> str:
     return f"{n:,.0f} order{'' if round(n) == 1 else 's'}"
 
@@ -60,7 +65,7 @@ def forecast_outlooks(results: list[dict[str, Any]], used: set[str]) -> list[Out
                 persistence=f["persistence"],
                 text=f"{KPI_LABELS.get(f['kpi'], f['kpi'])} for {f['scope']}: the forecast "
                 f"averages {kpi_text(f['kpi'], f['mean_forecast'])} over the next "
-                f"{len(f['points'])} open days against {kpi_text(f['kpi'], f['normal'])} "
+                f"{open_days(len(f['points']))} against {kpi_text(f['kpi'], f['normal'])} "
                 "normally.",
                 evidence_ids=[fc["id"]],
             )
@@ -121,12 +126,19 @@ def ranking_findings(results: list[dict[str, Any]]) -> tuple[list[Finding], str 
                 f"{len(top)} of {r['judged']} {level}s stand out {when} against their own "
                 f"normal, most late deliveries above normal first: {names}."
             )
-        elif r["ranked"]:
+        elif r["ranked"] and r["ranked"][0]["excess_late"] > 0:
             first = r["ranked"][0]
             summary = (
                 f"No {level} stands out {when} against its own normal ({r['judged']} judged); "
                 f"the most late deliveries above normal were at {first['id']} "
                 f"({first['excess_late']:+,.0f}), within chance."
+            )
+        elif len(r["ranked"]) == 1:
+            summary = f"{r['ranked'][0]['id']} {when} was at or below its own normal."
+        elif r["ranked"]:
+            summary = (
+                f"No {level} stands out {when}: every one of the {r['judged']} judged was at or "
+                "below its own normal."
             )
         else:
             summary = f"No {level} had deliveries {when}."
@@ -154,7 +166,7 @@ def sql_findings(results: list[dict[str, Any]]) -> list[Finding]:
 
 
 def _cell(v: Any) -> str:
-    """A value as the evidence holds it: numbers in full (they are checked), text quoted."""
+    """Format a value as the evidence holds it: numbers in full (checked), text quoted."""
     if isinstance(v, bool) or v is None:
         return str(v)
     if isinstance(v, float):

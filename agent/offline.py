@@ -119,6 +119,8 @@ class OfflinePlanner(BaseChatModel):
 
         if request.problem:
             return AIMessage(content=f"I could not answer: {request.problem}.")
+        if request.intents[0] in ("rank", "compare"):
+            return self._rank(request, catalog, done, call)
         errors = [o for o in done if o.error]
         if errors and not any(o.result for o in done):
             return AIMessage(content=f"I could not answer: {errors[-1].error}")
@@ -126,8 +128,6 @@ class OfflinePlanner(BaseChatModel):
             if _called(done, "run_sql"):
                 return AIMessage(content="Here is the query's result.")
             return call(("run_sql", {"sql": question.strip()}))
-        if request.intents[0] in ("rank", "compare"):
-            return self._rank(request, catalog, done, call)
         if request.intents == ["kpis"]:
             return self._kpis(request, done, call)
         if request.intents == ["forecast"]:
@@ -140,13 +140,27 @@ class OfflinePlanner(BaseChatModel):
         self, request: Request, catalog: Catalog, done: list[_Outcome], call: _Call
     ) -> AIMessage:
         """Rank stores or regions over the period (the past week when none is named)."""
-        if _called(done, "rank_scopes"):
-            return AIMessage(content="Here is the ranking.")
         start, end = _span(request, catalog.last_day)
+        if _called(done, "rank_scopes"):
+            ranked = _result(done, "rank_scopes")
+            if ranked is None and len(request.scope_ids) >= 2 and not _called(done, "query_kpis"):
+                # no normal to judge by (the data's first days): the KPIs side by side
+                period = {"start": start.isoformat(), "end": end.isoformat(), "grain": "total"}
+                return call(
+                    *[
+                        ("query_kpis", {"scope": request.scope_level, "ids": [i], **period})
+                        for i in request.scope_ids
+                    ]
+                )
+            errors = [o.error for o in done if o.error]
+            if ranked is None and errors and not any(o.result for o in done):
+                return AIMessage(content=f"I could not answer: {errors[-1]}")
+            return AIMessage(content="Here is the ranking.")
         args: dict[str, Any] = {
             "level": request.rank_level,
             "start": start.isoformat(),
             "end": end.isoformat(),
+            "limit": request.limit,
         }
         if "compare" in request.intents and request.scope_ids:
             args["ids"] = request.scope_ids

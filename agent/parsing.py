@@ -11,12 +11,15 @@ stays in the scope, so the tool answers that it is unknown and what exists.
 
 from __future__ import annotations
 
+import calendar
+import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
 
-from agent.periods import Period, PeriodError, find_period
+from agent.follow_up import _SHIFT_WORDS, follow_up, inherit_scope
+from agent.periods import MONTHS, Period, PeriodError, find_period
 from tools.analytics.scope import Catalog
 
 Intent = Literal["why", "forecast", "actions", "kpis", "rank", "compare", "sql"]
@@ -25,16 +28,19 @@ KPI_WORDS = {
     "no show": "no_show_rate",
     "absent": "no_show_rate",
     "fail": "failed_rate",
+    "dispatch": "dispatch_delay_min",
+    "picking": "dispatch_delay_min",
     "volume": "orders",
     "orders": "orders",
     "delay": "avg_delay_min",
-    "dispatch": "dispatch_delay_min",
     "weather": "precip_mm",
     "rain": "precip_mm",
+    "traffic": "traffic_index",
     "late": "late_rate",
     "on time": "late_rate",
     "on-time": "late_rate",
 }
+"""Words that name a KPI, the more specific first ("dispatch delay" is the dispatch delay)."""
 _NOT_NAMES = frozenset(
     "KPI KPIS DSP DSPS SLA ETA OTD OTIF US USA UK EU OK AM PM UTC GMT CET EST PST I A "
     "WHY WHAT HOW WHEN WHERE WHO SQL CSV ID IDS FYI ASAP".split()
@@ -67,6 +73,9 @@ class Request:
     period: Period | None = None
     problem: str | None = None
     rank_level: Literal["store", "region"] = "store"
+    intents_explicit: bool = True
+    mentioned: list[str] = field(default_factory=list)
+    limit: int = 10
 
     @property
     def target(self) -> str | None:
@@ -74,7 +83,8 @@ class Request:
         return self.scope_ids[0] if len(self.scope_ids) == 1 else None
 
 
-def _intents(lowered: str, n_scopes: int) -> list[Intent]:
+def _intents(lowered: str, n_scopes: int, kpi_named: bool) -> tuple[list[Intent], bool]:
+    """Return the intents asked and whether the words said so (else a default)."""
     intents: list[Intent] = []
     if _COMPARE.search(lowered) or (n_scopes >= 2 and re.search(r"\bhow did\b", lowered)):
         intents.append("compare")
@@ -89,11 +99,14 @@ def _intents(lowered: str, n_scopes: int) -> list[Intent]:
     if re.search(r"\b(why|cause|reason|explain|what happened|what went wrong|root)\b", lowered):
         intents.append("why")
     if not intents and re.search(
-        r"\b(show|how many|list|kpis?|trend|by week|by day|what (was|were|is)|how did|rate)\b",
+        r"\b(show|how many|list|kpis?|trend|by week|by day|what (was|were|is)|how (did|was|were)"
+        r"|rate)\b",
         lowered,
     ):
         intents.append("kpis")
-    return intents or ["why"]
+    if not intents and kpi_named:  # "dispatch delay in R2 on March 14": the KPI, not a diagnosis
+        intents.append("kpis")
+    return (intents, True) if intents else (["why"], False)
 
 
 def _scopes(text: str, catalog: Catalog) -> tuple[list[str], list[str], list[str]]:
@@ -138,9 +151,11 @@ def _scopes(text: str, catalog: Catalog) -> tuple[list[str], list[str], list[str
         if "name" in catalog.stores
         else {}
     )
-    found_stores += [
-        s for n, s in names.items() if n and re.search(rf"\b{re.escape(n)}(?!\d)", lowered)
-    ]
+    for n, s in names.items():
+        if n and re.search(rf"\b{re.escape(n)}(?!\d)", lowered):
+            found_stores.append(s)
+            # "Dallas #1" names a store: its market word is not also the region
+            lowered = re.sub(rf"\b{re.escape(n)}(?!\d)", " ", lowered)
     if not found_regions:
         markets = {
             str(m).lower(): str(r)
@@ -178,16 +193,22 @@ def parse_request(
         return Request(intents=["sql"])
     today = today or catalog.last_day + timedelta(days=1)
     stores, regions, unknown = _scopes(text, catalog)
-    request = Request(
-        intents=_intents(lowered, len(stores) + len(regions) + len(unknown)),
-        unknown_ids=unknown,
+    named = [v for k, v in KPI_WORDS.items() if k in lowered]
+    intents, explicit = _intents(
+        lowered, len(stores) + len(regions) + len(unknown), bool(named) and named[0] != "late_rate"
     )
-    named = [(k, v) for k, v in KPI_WORDS.items() if k in lowered]
-    request.kpi, request.kpi_named = (named[0][1], True) if named else ("late_rate", False)
+    request = Request(intents=intents, unknown_ids=unknown, intents_explicit=explicit)
+    request.kpi, request.kpi_named = (named[0], True) if named else ("late_rate", False)
     try:
         request.period = find_period(text, today)
     except PeriodError as exc:
         request.problem = str(exc)
+    if not (stores or regions or unknown):
+        place = _unknown_place(text, catalog)
+        if place:
+            request.problem = place
+    if previous is not None or _SHIFT_WORDS.search(lowered):
+        follow_up(request, previous, lowered, catalog)
     _place_period(request, catalog, today)
     # An unknown name stays in the scope, so the tool says it is unknown (with the close
     # matches) instead of the answer silently being about other stores.
@@ -199,56 +220,55 @@ def parse_request(
     ]
     if stores_asked:
         request.scope_level, request.scope_ids = "store", list(dict.fromkeys(stores_asked))
-        request.rank_level = "store"
     elif regions_asked:
         request.scope_level, request.scope_ids = "region", list(dict.fromkeys(regions_asked))
-        request.rank_level = "region"
-    if re.search(r"\b(regions|markets)\b", lowered):
-        request.rank_level = "region"
-    elif re.search(r"\bstores\b", lowered):
-        request.rank_level = "store"
     if previous is not None:
-        _follow_up(request, previous, lowered, catalog)
+        inherit_scope(request, previous, lowered, catalog)
+    request.rank_level = _rank_level(lowered, request)
+    request.mentioned = [*(previous.mentioned if previous else []), *request.scope_ids]
     m = re.search(r"next\s+(\d+)\s+days", lowered)
     if m:
         request.horizon = max(1, min(28, int(m.group(1))))
     elif "tomorrow" in lowered:
         request.horizon = 1
+    m = re.search(r"\btop\s+(\d{1,2})\b", lowered)
+    if m:
+        request.limit = max(1, min(50, int(m.group(1))))
     return request
 
 
-_BACK = re.compile(
-    r"\b(that|this|the same|there|its?|and|what about|how about|then|same)\b|^(and|also)\b"
-)
-_SHIFT = {
-    "the day after": 1,
-    "the next day": 1,
-    "the following day": 1,
-    "the day before": -1,
-    "the previous day": -1,
-}
+def _unknown_place(text: str, catalog: Catalog) -> str | None:
+    """Say so when a place-like word ("in Huston") names no store, region or market."""
+    markets = sorted({str(m) for m in catalog.stores.market})
+    names = [str(n) for n in catalog.stores.get("name", [])]
+    months = {m.capitalize() for m in MONTHS} | {m[:3].capitalize() for m in MONTHS}
+    weekdays = {d for d in calendar.day_name}
+    for m in re.finditer(r"\b(?:in|at|for|of)\s+([A-Z][a-z]{2,}(?:\s[A-Z][a-z]+)?)\b", text):
+        word = m.group(1)
+        if word in months or word in weekdays or word in markets or word in _NOT_PLACES:
+            continue
+        close = difflib.get_close_matches(word, markets, n=3, cutoff=0.75) or (
+            difflib.get_close_matches(word, names, n=3, cutoff=0.75)
+        )
+        if close:
+            return (
+                f"no store, region or market is called {word!r}; did you mean "
+                f"{' or '.join(close)}? Markets: {', '.join(markets[:10])}"
+            )
+    return None
 
 
-def _follow_up(request: Request, previous: Request, lowered: str, catalog: Catalog) -> None:
-    """Carry the previous turn's scope and day into a follow-up that points back to them."""
-    if not _BACK.search(lowered):
-        return
-    if request.scope_level == "all" and not request.scope_ids and previous.scope_ids:
-        request.scope_level, request.scope_ids = previous.scope_level, list(previous.scope_ids)
-        request.rank_level = previous.rank_level
-    shift = next((d for phrase, d in _SHIFT.items() if phrase in lowered), None)
-    if shift is not None and previous.day is not None:
-        request.problem = None
-        day = previous.day + timedelta(days=shift)
-        request.period = Period(day, day, f"{day}")
-        request.day, request.start, request.end = day, None, None
-        if day > catalog.last_day:
-            request.day = None
-            request.intents = ["forecast", *[i for i in request.intents if i != "forecast"]]
-            request.horizon = max(1, (day - catalog.last_day).days)
-    elif request.period is None and not request.problem:
-        request.day, request.start, request.end = previous.day, previous.start, previous.end
-        request.period = previous.period
+_NOT_PLACES = frozenset({"The", "All", "Total", "General", "Stores", "Regions", "Markets"})
+
+
+def _rank_level(lowered: str, request: Request) -> Literal["store", "region"]:
+    """Rank stores unless regions or markets are asked for, or regions are compared."""
+    if re.search(r"\bstores?\b", lowered):
+        return "store"
+    if re.search(r"\b(regions?|markets?)\b", lowered):
+        return "region"
+    compared = "compare" in request.intents and request.scope_level == "region"
+    return "region" if compared else "store"
 
 
 def _place_period(request: Request, catalog: Catalog, today: date) -> None:
@@ -261,16 +281,19 @@ def _place_period(request: Request, catalog: Catalog, today: date) -> None:
             request.horizon = max(1, min(28, (period.end - catalog.last_day).days))
             return
         request.problem = (
-            f"{period.phrase} ({period.start}..{period.end}) has not happened yet: "
+            f"{_named(period)} has not happened yet: "
             f"the data covers {catalog.first_day}..{catalog.last_day}"
         )
         return
     covers = f"the data covers {catalog.first_day}..{catalog.last_day}"
+    if period.phrase == "today" and period.start == catalog.last_day + timedelta(days=1):
+        # the morning after the data ends: "today" is what the data knows, its latest day
+        request.period = period = Period(catalog.last_day, catalog.last_day, "the latest day")
     if period.end < catalog.first_day or period.start > catalog.last_day:
         request.problem = (
-            f"{period.phrase} ({period.start}..{period.end}) is outside the data: {covers}"
+            f"{_named(period)} is outside the data: {covers}"
             if not period.is_day
-            else f"{period.phrase} ({period.start}) is outside the data: {covers}"
+            else f"{_named(period)} is outside the data: {covers}"
         )
         return
     start, end = max(period.start, catalog.first_day), min(period.end, catalog.last_day)
@@ -278,3 +301,9 @@ def _place_period(request: Request, catalog: Catalog, today: date) -> None:
         request.day = start
     else:
         request.start, request.end = start, end
+
+
+def _named(period: Period) -> str:
+    """'June 2018 (2018-06-01..2018-06-30)'; a date written as a date is not repeated."""
+    days = str(period.start) if period.is_day else f"{period.start}..{period.end}"
+    return days if period.phrase == days else f"{period.phrase} ({days})"

@@ -7,8 +7,14 @@ days it looked at:
   number is the day unless it cannot be), or a month and day ("March 9th", "9 March",
   "March 9, 2026"): that day. Without a year, the latest such day not after today.
 * two dates ("from 2026-03-01 to 2026-03-07"): that span.
+* a numeric date without a year (16/05, 5/16): the latest such day; day first, month first
+  when the first number cannot be a month, and refused with both readings when it could be
+  either (3/9: 3 September or 9 March).
 * a month ("in March", "May 2017"): the whole month; without a year, the latest month that
-  has begun by today. "early", "mid" or "late" May: days 1-10, 11-20, 21-end.
+  has begun by today. "early", "mid" or "late" May: days 1-10, 11-20, 21-end; the first or
+  second half: 1-15, 16-end.
+* a weekday ("on Saturday"): the latest one before today. "the last 3 days", "the past 2
+  weeks": that many days before today.
 * "the week of X": the Monday-to-Sunday week holding X.
 * "yesterday", "today", "tomorrow": relative to today. "last week": the previous Monday to
   Sunday; "this week": Monday to today; "past week" or "last 7 days": the seven days before
@@ -89,12 +95,8 @@ def _explicit_days(text: str, today: date) -> list[tuple[date, str]]:
             found.append((m.start(), dateparser.isoparse(m.group()).date(), m.group()))
         except ValueError:
             raise PeriodError(f"{m.group()!r} is not a date") from None
-    for m in re.finditer(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b", text):
-        try:
-            day = dateparser.parse(m.group(), dayfirst=True).date()
-        except (ValueError, OverflowError):
-            raise PeriodError(f"{m.group()!r} is not a date") from None
-        found.append((m.start(), day, m.group()))
+    for m in re.finditer(r"(?<![\w/.#])(\d{1,2})[/.](\d{1,2})(?:[/.](\d{4}))?(?![\w/.])", text):
+        found.append((m.start(), _numeric(m, today), m.group()))
     lowered = text.lower()
     patterns = [
         rf"\b{_MONTH}\s+{_DAY}\b(?:,?\s+{_YEAR}\b)?(?!\s*(?:days|:))",
@@ -111,8 +113,44 @@ def _explicit_days(text: str, today: date) -> list[tuple[date, str]]:
     return [(d, p) for _, d, p in found]
 
 
+def _numeric(m: re.Match[str], today: date) -> date:
+    """Return a numeric date: day first, month first when the first cannot be a month.
+
+    16/05/2017 is 16 May, 5/16/2017 is 16 May too; 3/9 could be 3 September or 9 March, so it
+    is refused with both readings rather than guessed.
+    """
+    first, second, year = int(m.group(1)), int(m.group(2)), m.group(3)
+    if first <= 12 and second <= 12 and first != second:
+        raise PeriodError(
+            f"{m.group()!r} could be {_spoken(first, second)} or {_spoken(second, first)}: "
+            "write the date as 2026-03-09 or 9 March"
+        )
+    day, month = (first, second) if first > 12 or first == second else (second, first)
+    if month > 12:
+        raise PeriodError(f"{m.group()!r} is not a date")
+    if year:
+        return _make(int(year), month, day, m.group())
+    return _latest(month, day, today, m.group())
+
+
+def _spoken(day: int, month: int) -> str:
+    return f"{day} {calendar.month_name[month]}"
+
+
+_WEEKDAYS = [d.lower() for d in calendar.day_name]
+
+
 def _relative(lowered: str, today: date) -> Period | None:
     monday = today - timedelta(days=today.weekday())
+    m = re.search(r"\b(?:last|past)\s+(\d{1,3})\s+(day|week)s?\b", lowered)
+    if m:
+        n = int(m.group(1)) * (7 if m.group(2) == "week" else 1)
+        return Period(today - timedelta(days=n), today - timedelta(days=1), m.group())
+    m = re.search(r"\b(" + "|".join(_WEEKDAYS) + r")\b", lowered)
+    if m:  # the latest such weekday before today
+        back = (today.weekday() - _WEEKDAYS.index(m.group(1)) - 1) % 7 + 1
+        day = today - timedelta(days=back)
+        return Period(day, day, f"{m.group(1).capitalize()} {day}")
     if re.search(r"\b(past|last)\s+(week|7\s+days)\b", lowered) and "last week" not in lowered:
         return Period(today - timedelta(days=7), today - timedelta(days=1), "the past 7 days")
     if re.search(r"\blast\s+7\s+days\b", lowered):
@@ -156,7 +194,9 @@ def find_period(text: str, today: date) -> Period | None:
     if days:
         return Period(days[0][0], days[0][0], days[0][1])
     part = re.search(
-        rf"\b(?P<part>early|mid|middle of|late)[\s-]+{_MONTH}(?:\s+{_YEAR})?\b", lowered
+        rf"\b(?P<part>early|mid|middle of|late|first half of|second half of)[\s-]+{_MONTH}"
+        rf"(?:\s+{_YEAR})?\b",
+        lowered,
     )
     m = part or re.search(rf"\b{_MONTH}(?:\s+{_YEAR})?\b", lowered)
     if m and (m["year"] or part or re.search(rf"\b(in|during|of|for|over)\s+{m.group()}", lowered)):
@@ -167,7 +207,13 @@ def find_period(text: str, today: date) -> Period | None:
             year = today.year if date(today.year, month, 1) <= today else today.year - 1
         first, last = _month_span(year, month)
         if part:
-            bounds = {"early": (1, 10), "mid": (11, 20), "middle of": (11, 20)}
+            bounds = {
+                "early": (1, 10),
+                "mid": (11, 20),
+                "middle of": (11, 20),
+                "first half of": (1, 15),
+                "second half of": (16, last.day),
+            }
             lo, hi = bounds.get(part["part"], (21, last.day))
             first, last = first.replace(day=lo), first.replace(day=hi)
         return Period(first, last, m.group())

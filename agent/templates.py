@@ -12,9 +12,16 @@ from the regional event it sits in.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from agent.answers import forecast_outlooks, kpi_findings, ranking_findings, sql_findings
+from agent.answers import (
+    forecast_outlooks,
+    kpi_findings,
+    open_days,
+    ranking_findings,
+    sql_findings,
+)
 from agent.plan_actions import covered_by_region, planned_actions
 from agent.schemas import (
     ActionPlan,
@@ -207,7 +214,7 @@ def _outlook(plan: _Plan, fc: dict[str, Any], d: dict[str, Any], diagnosis_id: s
             target=d["target"],
             persistence=f["persistence"],
             text=f"{place(d['level'], d['target'])}: the late rate forecast averages "
-            f"{pct(f['mean_forecast'])} over the next {len(f['points'])} open days against "
+            f"{pct(f['mean_forecast'])} over the next {open_days(len(f['points']))} against "
             f"{pct(d['expected'])} normally; "
             + (
                 "no problem is coming."
@@ -283,7 +290,8 @@ def _scan(plan: _Plan, scan: dict[str, Any], results: list[dict[str, Any]]) -> s
             "Not diagnosed in this run (a lower score, a store echoing its region's event, "
             f"or a region flagged for one store's bad day): {', '.join(undiagnosed[:10])}."
         )
-    found = list(dict.fromkeys(target_name(a["target"]) for a in res["anomalies"]))
+    days = Counter(target_name(a["target"]) for a in res["anomalies"])
+    found = [f"{t} (on more than one day)" if k > 1 else t for t, k in days.items()]
     listed = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
     return f"{n} anomal{'y' if n == 1 else 'ies'} {when} in {res['scope']}: {listed}."
 

@@ -382,12 +382,17 @@ def _judge(
 
     The latest value is "off" when it is outside the first forecast day's interval width
     around normal; it *persists* when tomorrow's forecast still keeps at least half of it.
+    Only a deviation in the bad direction can persist (a late rate below normal is "normal");
+    orders count both ways.
     """
     first = points[0]
     band = max((first.upper - first.lower) / 2, 1e-9)
     excess = last - normal
     if abs(excess) < band:
         return "normal", f"{kpi} {last:.4g} is within the usual range around {normal:.4g}"
+    if excess < 0 and kpi != "orders":
+        # a late rate (or delay, or no-show rate) below normal is no problem to persist
+        return "normal", f"{kpi} {last:.4g} is below its usual {normal:.4g}: nothing to persist"
     kept = (first.yhat - normal) / excess
     if kept >= PERSIST_KEEP:
         return (

@@ -9,8 +9,8 @@ reference rate itself. With many scopes judged at once, the p-values are held to
 discovery rate of 5 % (Benjamini-Hochberg, ``scipy.stats.false_discovery_control``), so a
 small store's one bad order never tops the list.
 
-Scopes that stand out come first, most excess late deliveries first; the rest follow by
-their z, marked within normal. Asked for given ids, it compares them side by side.
+Scopes that stand out come first, most excess late deliveries first; the rest follow in the
+same order, marked within normal. Asked for given ids, it compares them side by side.
 
 Example:
     >>> ctx = ToolContext.for_duckdb("data/lastmile.duckdb")
@@ -182,7 +182,8 @@ def rank_scopes(ctx: ToolContext, args: RankScopesInput) -> RankScopesResult:
             t.iterrows(), p0, excess, z, p, significant, strict=True
         )
     ]
-    rows.sort(key=lambda s: (not s.significant, -s.excess_late if s.significant else -s.z))
+    # those that stand out first; within each group, most late deliveries above normal first
+    rows.sort(key=lambda s: (not s.significant, -s.excess_late))
     for n, s in enumerate(rows, start=1):
         s.rank = n
     listed = rows if args.ids else rows[: args.limit]

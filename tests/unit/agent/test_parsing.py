@@ -148,3 +148,43 @@ def test_impossible_and_outside_dates_are_problems_not_substitutes(catalog: Cata
     # a pinned today beyond the data: the period is outside it, and the answer says so
     r = parse_request("why was S003 late yesterday?", catalog, today=date(2026, 11, 30))
     assert r.problem is not None and "2026-11-29" in r.problem
+
+
+def test_newcomer_questions(catalog: Catalog) -> None:
+    # a typo of a market is said to be unknown, with the close names; not the whole chain
+    market = str(catalog.stores.market.iloc[0])
+    r = parse_request(f"how were the last 3 days in {market[:-1]}x?", catalog)
+    assert r.problem is not None and market in r.problem
+    # a named KPI without a question word is that KPI, not a diagnosis with paid actions
+    r = parse_request("dispatch delay in R2 on February 14", catalog)
+    assert (r.intents, r.kpi, r.scope_ids) == (["kpis"], "dispatch_delay_min", ["R2"])
+    r = parse_request("failed deliveries at S003 yesterday", catalog)
+    assert (r.intents, r.kpi) == (["kpis"], "failed_rate")
+    # "which region" ranks regions; "top 3" lists three
+    r = parse_request("which region was worst on Feb 10?", catalog)
+    assert (r.intents, r.rank_level) == (["rank"], "region")
+    assert parse_request("top 3 stores last month", catalog).limit == 3
+
+
+def test_follow_ups(catalog: Catalog) -> None:
+    first = parse_request("why was S003 late on 2026-02-10?", catalog)
+    region = parse_request("what about that region?", catalog, previous=first)
+    assert (region.scope_level, region.scope_ids) == ("region", [catalog.region_of("S003")])
+    assert region.day == first.day
+    bare = parse_request("what should we do?", catalog, previous=first)
+    assert (bare.scope_ids, bare.day) == (["S003"], first.day)
+    week = parse_request("how did R1 do last week?", catalog)
+    r2 = parse_request("and R2?", catalog, previous=week)
+    assert (r2.scope_ids, r2.intents, (r2.start, r2.end)) == (
+        ["R2"],
+        week.intents,
+        (week.start, week.end),
+    )
+    both = parse_request("compare them", catalog, previous=r2)
+    assert both.intents == ["compare"] and sorted(both.scope_ids) == ["R1", "R2"]
+    before = parse_request("and the week before?", catalog, previous=r2)
+    assert before.start is not None and week.start is not None
+    assert (week.start - before.start).days == 7 and before.scope_ids == ["R2"]
+    # nothing to count from: said so, not answered for the last day
+    alone = parse_request("and the day after?", catalog)
+    assert alone.problem is not None and "needs a day" in alone.problem

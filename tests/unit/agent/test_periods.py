@@ -56,3 +56,26 @@ def test_a_date_that_does_not_exist_is_named(text: str) -> None:
 )
 def test_no_period_is_invented(text: str) -> None:
     assert find_period(text, TODAY) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("in the first half of March", date(2026, 3, 1), date(2026, 3, 15)),
+        ("in the second half of February", date(2026, 2, 16), date(2026, 2, 28)),
+        ("on Saturday", date(2026, 3, 28), date(2026, 3, 28)),
+        ("on monday", date(2026, 3, 30), date(2026, 3, 30)),
+        ("over the last 3 days", date(2026, 3, 29), date(2026, 3, 31)),
+        ("over the past 2 weeks", date(2026, 3, 18), date(2026, 3, 31)),
+        ("on 16/3", date(2026, 3, 16), date(2026, 3, 16)),
+        ("on 3/16", date(2026, 3, 16), date(2026, 3, 16)),
+    ],
+)
+def test_newcomer_phrasings(text: str, start: date, end: date) -> None:
+    period = find_period(f"how was R1 {text}?", TODAY)
+    assert period is not None and (period.start, period.end) == (start, end)
+
+
+def test_an_ambiguous_numeric_date_is_refused_with_both_readings() -> None:
+    with pytest.raises(PeriodError, match="3 September or 9 March"):
+        find_period("late rate in Dallas on 3/9", TODAY)
