@@ -8,6 +8,9 @@ from agent.schemas import PlannedAction
 from agent.wording import avoided_text, cause_label, place
 from tools.catalog import load_catalog
 
+_ANY_CAUSE = {"widen_windows": "wider windows", "extend_promises": "later promised dates"}
+"""Levers that act on every late delivery of the cell, not only on their cause's share."""
+
 
 def planned_actions(rec: dict[str, Any], d: dict[str, Any]) -> list[PlannedAction]:
     """Return the plan's actions for one recommendation (its top two), worded from evidence.
@@ -30,6 +33,12 @@ def planned_actions(rec: dict[str, Any], d: dict[str, Any]) -> list[PlannedActio
             effect = (
                 f"avoids about {avoided[0]} of the {res['late_excess']:,.1f} extra late "
                 f"deliveries{on_top} (80% interval {avoided[1]} to {avoided[2]})"
+            )
+        if spec.lever.kind in _ANY_CAUSE:
+            # its effect is not bounded by its cause's share: say why it may avoid more
+            effect += (
+                f" ({_ANY_CAUSE[spec.lever.kind]} spare any delivery that is only a little late, "
+                "whatever its cause)"
             )
         if a.get("beyond_normal", 0) >= 0.05:
             effect += (
