@@ -34,7 +34,7 @@ _SHIFTS = {
     "the week before": -7,
     "the previous week": -7,
 }
-_SHIFT_WORDS = re.compile("|".join(map(re.escape, _SHIFTS)))
+SHIFT_WORDS = re.compile("|".join(map(re.escape, _SHIFTS)))
 
 
 def follow_up(request: Request, previous: Request | None, lowered: str, catalog: Catalog) -> None:

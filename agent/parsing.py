@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
 
-from agent.follow_up import _SHIFT_WORDS, follow_up, inherit_scope
+from agent.follow_up import SHIFT_WORDS, follow_up, inherit_scope
 from agent.periods import MONTHS, Period, PeriodError, find_period
 from tools.analytics.scope import Catalog
 
@@ -207,7 +207,7 @@ def parse_request(
         place = _unknown_place(text, catalog)
         if place:
             request.problem = place
-    if previous is not None or _SHIFT_WORDS.search(lowered):
+    if previous is not None or SHIFT_WORDS.search(lowered):
         follow_up(request, previous, lowered, catalog)
     _place_period(request, catalog, today)
     # An unknown name stays in the scope, so the tool says it is unknown (with the close
