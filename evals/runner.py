@@ -19,7 +19,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agent.coherence import COHERENCE_KINDS, check_coherence
+from agent.coherence import COHERENCE_KINDS
 from agent.errors import RunFailedError
 from agent.schemas import ActionPlan
 from agent.service import AgentService
@@ -233,9 +233,10 @@ class SuiteRun:
             result.numbers_checked = report.numbers_checked
             result.fallback = plan.fallback
             result.plan = record.plan
-            problems = check_coherence(plan, {e["id"]: e for e in record.evidence})
+            # the verifier ran the coherence checks: count its problems by kind
             result.coherence = {
-                kind: sum(marker in p for p in problems) for kind, marker in COHERENCE_KINDS.items()
+                kind: sum(marker in p for p in report.problems)
+                for kind, marker in COHERENCE_KINDS.items()
             }
         results = service.results(view.run_id)
         result.notes = service.notes(view.run_id)

@@ -200,7 +200,8 @@ def _register(
 ) -> RankScopesResult:
     start, end, ref_start, ref_end = window
     numbers: dict[str, float] = {"dispersion": round(phi, 3), "judged": len(rows)}
-    numbers["significant"] = sum(s.significant for s in rows)
+    significant = sum(s.significant for s in rows)
+    numbers["significant"] = significant
     for s in listed:
         for part in ("late_rate", "normal_rate", "excess_late", "excess_pts", "z", "late"):
             numbers[f"{s.id}.{part}"] = getattr(s, part)
@@ -230,7 +231,7 @@ def _register(
         reference_end=ref_end,
         dispersion=round(phi, 3),
         judged=len(rows),
-        significant=sum(s.significant for s in rows),
+        significant=significant,
         ranked=listed,
         method="late count over the period against each scope's reference-days rate; "
         "quasi-binomial one-sided z test (dispersion from the reference days), "

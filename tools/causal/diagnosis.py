@@ -313,8 +313,8 @@ def diagnose_cell(
             sum(lin_contrib.get(n, 0.0) for n in graph.nodes_for(f.cause)), 4
         )
     findings.sort(key=lambda c: -c.contribution)
-    within = _within_normal(finite(z_row[target]), value - exp_value, findings)
     late_z = finite(z_row[target])
+    within = _within_normal(late_z, value - exp_value, findings)
     for f in findings[:3]:
         if not within and f.contribution > 0 and f.share >= MIN_CAUSE_SHARE:
             verdicts = model.refutations(f.variable, random_state)
