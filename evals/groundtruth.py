@@ -8,16 +8,17 @@ touches one of its store-days.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tools.data.backend import Backend
+from tools.data.backend import DuckDBBackend
 from tools.data.synthetic import IncidentSpec, World, WorldConfig, build_world
 from tools.data.synthetic.scm import Intervention, simulate
+from tools.data.truth_file import TRUTH_KEY, read_truth
 from tools.scan_anomalies import Anomaly
 
 
@@ -35,9 +36,14 @@ class Truth:
         return self.incidents[self.incidents.injected]
 
 
-def load_truth(backend: Backend) -> Truth:
-    """Read the ground truth of a synthetic world."""
-    incidents = backend.query("SELECT * FROM incidents ORDER BY incident_id")
+def load_truth(db: Path) -> Truth:
+    """Read the ground truth of a synthetic world (from its truth file, never the database).
+
+    Raises:
+        TruthMissingError: the database has no (current) truth file.
+    """
+    backend = DuckDBBackend(db)
+    incidents, _ = read_truth(db, backend.metadata(TRUTH_KEY))
     stores = backend.query("SELECT store_id, region FROM stores")
     rows = []
     for inc in incidents.itertuples():
@@ -126,12 +132,15 @@ ACTION_LEVERS: dict[str, str] = {
 """Catalog action -> the simulator's intervention field its lever corresponds to."""
 
 
-def world_of(backend: Backend) -> World:
-    """Rebuild the synthetic world a database was generated from (its metadata says how)."""
-    meta = backend.query("SELECT key, value FROM metadata").set_index("key").value
-    config = WorldConfig(**json.loads(meta["world"]))
-    incidents = [IncidentSpec(**i) for i in json.loads(meta["generator"])["incidents"]]
-    return build_world(config, incidents)
+def world_of(db: Path) -> World:
+    """Rebuild the synthetic world a database was generated from.
+
+    Its config is in the database's metadata, its incident specs in the truth file.
+    """
+    backend = DuckDBBackend(db)
+    config = WorldConfig.model_validate(backend.metadata("world"))
+    _, specs = read_truth(db, backend.metadata(TRUTH_KEY))
+    return build_world(config, [IncidentSpec.model_validate(i) for i in specs])
 
 
 def simulated_avoided(

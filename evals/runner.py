@@ -45,6 +45,7 @@ from tools.data.backend import DuckDBBackend
 from tools.data.olist import ingest_olist
 from tools.data.synthetic import CAUSES, World, WorldConfig, generate_world
 from tools.data.synthetic.generator import GENERATOR_VERSION
+from tools.data.truth_file import truth_path
 from tools.scan_anomalies import Anomaly, ScanAnomaliesInput, scan_anomalies
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ def prepare_world(suite: Suite, work_dir: Path) -> Path:
     )
     db = work_dir / f"{suite.name}.duckdb"
     stamp = work_dir / f"{suite.name}.key"
-    if not (db.exists() and stamp.exists() and stamp.read_text() == key):
+    fresh = db.exists() and truth_path(db).exists() and stamp.exists()
+    if not (fresh and stamp.read_text() == key):
         db.unlink(missing_ok=True)
         generate_world(db, suite.world, suite.incidents, progress=False)
         stamp.write_text(key)
@@ -99,7 +101,7 @@ class SuiteRun:
         self.db = prepare_world(suite, work_dir)
         self.backend = DuckDBBackend(self.db)
         self.synthetic = isinstance(suite.world, WorldConfig)
-        self.truth: Truth | None = load_truth(self.backend) if self.synthetic else None
+        self.truth: Truth | None = load_truth(self.db) if self.synthetic else None
         self._world: World | None = None
         self.cassette_dir = cassette_dir or cassettes.CASSETTES_DIR / suite.name
         state = work_dir / f"{suite.name}.{mode}.state.sqlite"
@@ -110,7 +112,7 @@ class SuiteRun:
     def world(self) -> World:
         """The simulated world (for action counterfactuals)."""
         if self._world is None:
-            self._world = world_of(self.backend)
+            self._world = world_of(self.db)
         return self._world
 
     def run(self, repeat: int = 1, *, server: str | None = None) -> list[CaseResult]:

@@ -51,6 +51,7 @@ from tools.analytics.scope import load_catalog, resolve_scope
 from tools.core.context import ToolContext
 from tools.data.synthetic import CAUSES, WorldConfig, generate_world
 from tools.data.synthetic.generator import GENERATOR_VERSION
+from tools.data.truth_file import truth_path
 from tools.diagnose import DiagnoseInput, diagnose
 from tools.forecast import backtest, kpi_series
 from tools.recommend_actions import RecommendActionsInput, recommend_actions
@@ -93,7 +94,8 @@ def _world(root: Path, name: str, config: WorldConfig, specs: list[Any]) -> Path
     )
     path = root / f"{name}.duckdb"
     stamp = root / f"{name}.key"
-    if not (path.exists() and stamp.exists() and stamp.read_text() == key):
+    fresh = path.exists() and truth_path(path).exists() and stamp.exists()
+    if not (fresh and stamp.read_text() == key):
         path.unlink(missing_ok=True)
         generate_world(path, config, specs, progress=False)
         stamp.write_text(key)
@@ -106,7 +108,7 @@ def evaluate_world(path: Path, label: str, out: Collected, *, diagnose_incidents
     backend = ctx.backend
     catalog = load_catalog(backend)
     frame = load_store_days(backend, as_of=catalog.last_day, start=catalog.first_day, medians=False)
-    truth = load_truth(backend)
+    truth = load_truth(path)
     first = catalog.first_day + timedelta(days=21)
     last = catalog.last_day
     alarms = scan_cells(frame, window=(first, last)).anomalies
@@ -135,7 +137,7 @@ def evaluate_world(path: Path, label: str, out: Collected, *, diagnose_incidents
         )
     if not diagnose_incidents:
         return
-    world = world_of(backend)
+    world = world_of(path)
     done: set[str] = set()
     # the most specific alarm first: a store alarm says more than its region's
     for alarm in sorted(alarms, key=lambda a: (a.level != "store", -a.score)):

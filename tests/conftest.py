@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tools.data.synthetic import IncidentSpec, WorldConfig, generate_world
+from tools.data.truth_file import truth_path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -45,4 +46,5 @@ def world_copy(small_world_db: Path, tmp_path: Path) -> Iterator[Path]:
     """A private, writable copy of the small world."""
     path = tmp_path / "copy.duckdb"
     shutil.copy(small_world_db, path)
+    shutil.copy(truth_path(small_world_db), truth_path(path))
     yield path

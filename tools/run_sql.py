@@ -36,8 +36,9 @@ from tools.data.views import VIEWS
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
-# The contract's tables and views only: a synthetic world's ``incidents`` table is the evals'
-# answer key, and an agent that could read it would score itself.
+# The contract's tables and views only. A synthetic world's answer key (``incidents``) lives in
+# a file of its own (tools/data/truth_file.py); files written before that kept it in the
+# database, and an agent that could read it would score itself.
 ALLOWED_TABLES = frozenset(CONTRACT_TABLES) | frozenset(VIEWS)
 DENIED_FUNCTION_PREFIXES = (
     "read_",

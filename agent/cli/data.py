@@ -20,6 +20,7 @@ from tools.data.files import ingest_files
 from tools.data.olist import ingest_olist
 from tools.data.store import LoadMode
 from tools.data.synthetic import WorldConfig, generate_world, load_incident_specs
+from tools.data.truth_file import TRUTH_KEY, TruthMissingError, read_truth
 from tools.data.views import STORE_DAY_COLUMNS
 
 KPI_COLUMNS = [c for c in STORE_DAY_COLUMNS if c not in ("date", "store_id", "region", "market")]
@@ -195,11 +196,7 @@ def info(db: DbOption = None, as_json: JsonOption = False) -> None:
     dates = backend.query("SELECT min(date) AS first, max(date) AS last FROM store_day")
     span = (dates["first"].iloc[0], dates["last"].iloc[0]) if len(dates) else None
     world = backend.metadata("world")
-    incidents = backend.query(
-        "SELECT incident_id, kind, coalesce(store_id, region) AS target, start_date, end_date, "
-        "magnitude, round(100 * true_effect, 1) AS late_pts, injected FROM incidents "
-        "ORDER BY injected DESC, start_date, incident_id"
-    )
+    incidents = _ground_truth(backend)
     if as_json:
         payload = {
             "db": str(_db(db)),
@@ -217,6 +214,25 @@ def info(db: DbOption = None, as_json: JsonOption = False) -> None:
         out.print(f"synthetic world: {world}")
     if len(incidents):
         _print_frame("Ground truth (injected first)", incidents)
+
+
+def _ground_truth(backend: DuckDBBackend) -> pd.DataFrame:
+    """Return the world's incidents from its truth file (empty for data with none)."""
+    truth_id = backend.metadata(TRUTH_KEY)
+    if truth_id is None:
+        return pd.DataFrame()
+    try:
+        frame, _ = read_truth(backend.path, truth_id)
+    except TruthMissingError as exc:
+        out.print(f"[yellow]{exc}[/]")
+        return pd.DataFrame()
+    frame = frame.assign(
+        target=frame.store_id.fillna(frame.region), late_pts=(100 * frame.true_effect).round(1)
+    )
+    columns = ["incident_id", "kind", "target", "start_date", "end_date", "magnitude"]
+    return frame.sort_values(
+        ["injected", "start_date", "incident_id"], ascending=[False, True, True]
+    )[[*columns, "late_pts", "injected"]]
 
 
 @user_errors

@@ -141,7 +141,4 @@ def ingest_files(
                 failed.append(unreadable(table, path, exc, options))
         if failed:
             raise DataValidationError(failed + load.problems)
-        if "deliveries" in load.rows and mode == "replace":
-            # Ground truth belongs to the world whose deliveries are being replaced.
-            load.replace_tables(["incidents"])
         return load.commit()

@@ -348,7 +348,4 @@ def ingest_mapping(
                 failed.append(unreadable(plan.table, plan.path, exc, plan.options))
         if failed:
             raise DataValidationError(failed + load.problems)
-        if "deliveries" in load.rows and mode == "replace":
-            # Ground truth belongs to the world whose deliveries are being replaced.
-            load.replace_tables(["incidents"])
         return load.commit()

@@ -294,9 +294,7 @@ def ingest_olist(
             "(SELECT seller_id FROM _olist_sellers WHERE seller_id IS NOT NULL)"
         ).fetchone()
 
-        load.replace_tables(
-            ["stores", "deliveries", "staffing", "conditions", "calendar", "incidents"]
-        )
+        load.replace_tables(["stores", "deliveries", "staffing", "conditions", "calendar"])
         n_stores = load.add_sql("stores", stores_sql, FILES["sellers"])
         n_deliveries = load.add_sql("deliveries", deliveries_sql, FILES["orders"])
         calendar = _holidays(stats[4], stats[5])

@@ -278,8 +278,6 @@ CONTRACT_TABLES: dict[str, TableSchema] = {
 }
 """The tables a user may load (DESIGN.md, "The data contract")."""
 
-ALL_TABLES: dict[str, TableSchema] = {**CONTRACT_TABLES, INCIDENTS.name: INCIDENTS}
-
 LOAD_ORDER: tuple[str, ...] = ("stores", "deliveries", "staffing", "conditions", "calendar")
 """Parents before children, so foreign keys can be checked against what is already loaded."""
 

@@ -22,7 +22,9 @@ import pandas as pd
 from pydantic import BaseModel
 
 from tools.data.connection import DatabaseUnavailableError, connect
-from tools.data.schema import ALL_TABLES, CONTRACT_TABLES, INCIDENTS, TableSchema
+from tools.data.schema import CONTRACT_TABLES, TableSchema
+from tools.data.truth_file import TRUTH_KEY, discard_truth, publish_truth, stage_truth
+from tools.data.truth_file import truth_id as truth_id_of
 from tools.data.validate import DataValidationError, Problem, quote_ident, stage
 from tools.data.views import DEFAULT_LATE_RULE, LateRule, views
 
@@ -51,7 +53,7 @@ META_DDL = (
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the contract tables, metadata tables and views that are missing."""
-    for schema in ALL_TABLES.values():
+    for schema in CONTRACT_TABLES.values():
         con.execute(schema.ddl().replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
     for ddl in META_DDL:
         con.execute(ddl)
@@ -77,10 +79,10 @@ def create_views(con: duckdb.DuckDBPyConnection, rule: LateRule = DEFAULT_LATE_R
 
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Row count of every contract table (and ``incidents``) present in the database."""
+    """Row count of every contract table present in the database."""
     existing = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     out: dict[str, int] = {}
-    for name in ALL_TABLES:
+    for name in CONTRACT_TABLES:
         if name in existing:
             row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
             out[name] = int(row[0]) if row else 0
@@ -143,6 +145,7 @@ class AtomicLoad:
         self.rows: dict[str, int] = {}
         self._replaced: set[str] = set()
         self._metadata: dict[str, object] = {}
+        self._truth: tuple[pd.DataFrame, list[dict[str, object]]] | None = None
         self._created_file = False
         self._con: duckdb.DuckDBPyConnection | None = None
         self._started = 0.0
@@ -256,6 +259,13 @@ class AtomicLoad:
         """Store a JSON value under ``key`` when (and only if) the load commits."""
         self._metadata[key] = value
 
+    def set_truth(self, incidents: pd.DataFrame, specs: list[dict[str, object]]) -> None:
+        """Write this world's ground truth beside the database when the load commits.
+
+        See :mod:`tools.data.truth_file`: the agent's database never holds it.
+        """
+        self._truth = (incidents, specs)
+
     def commit(self) -> LoadReport:
         """Check keys and foreign keys, then swap the new rows in with one transaction.
 
@@ -266,9 +276,43 @@ class AtomicLoad:
             self.problems += self._table_checks()
         if self.problems:
             raise DataValidationError(self.problems)
+        staged = None
+        new_world = "deliveries" in self._replaced
+        if self._truth is not None:
+            staged = stage_truth(self.db, *self._truth)
+            self._metadata[TRUTH_KEY] = truth_id_of(*self._truth)
+        elif new_world:
+            # The ground truth belongs to the deliveries being replaced.
+            self._metadata[TRUTH_KEY] = None
+        try:
+            self._swap_in(new_world)
+        except BaseException:
+            if staged is not None:
+                staged.unlink(missing_ok=True)
+            raise
+        if staged is not None:
+            publish_truth(staged, self.db)
+        elif new_world:
+            discard_truth(self.db)
+        self._done = True
+        report = LoadReport(
+            db=str(self.db),
+            source=self.source,
+            mode=self.mode,
+            rows=self.rows,
+            seconds=round(time.perf_counter() - self._started, 3),
+        )
+        logger.info("loaded %s into %s: %s", self.source, self.db, report.rows)
+        return report
+
+    def _swap_in(self, new_world: bool) -> None:
+        """Move the shadows, metadata and load log in with one transaction, then checkpoint."""
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
+            if new_world:
+                # Files written before truth had a file of its own kept it in the database.
+                con.execute("DROP TABLE IF EXISTS incidents")
             for table in sorted(self.rows):
                 shadow = f"_load_{table}"
                 if table in self._replaced:
@@ -299,16 +343,6 @@ class AtomicLoad:
             con.execute("ROLLBACK")
             raise
         con.execute("CHECKPOINT")
-        self._done = True
-        report = LoadReport(
-            db=str(self.db),
-            source=self.source,
-            mode=self.mode,
-            rows=self.rows,
-            seconds=round(time.perf_counter() - self._started, 3),
-        )
-        logger.info("loaded %s into %s: %s", self.source, self.db, report.rows)
-        return report
 
     def _future(self, table: str) -> str:
         """Return a SQL relation of what ``table`` will hold once this load lands."""
@@ -322,8 +356,8 @@ class AtomicLoad:
         """Keys unique across sources and stored rows; foreign keys resolve."""
         problems: list[Problem] = []
         for name in self.rows:
-            problems += self._duplicates(ALL_TABLES[name])
-        for child in ALL_TABLES.values():
+            problems += self._duplicates(CONTRACT_TABLES[name])
+        for child in CONTRACT_TABLES.values():
             for col, target in child.foreign_keys.items():
                 parent, parent_col = target.split(".")
                 if child.name not in self.rows and parent not in self.rows:
@@ -373,8 +407,6 @@ class AtomicLoad:
 
 
 def _schema(table: str) -> TableSchema:
-    if table == INCIDENTS.name:
-        return INCIDENTS
     try:
         return CONTRACT_TABLES[table]
     except KeyError:

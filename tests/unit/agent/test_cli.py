@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from agent.cli import app
 from agent.settings import get_settings
 from tools.data import connect
+from tools.data.truth_file import truth_path
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 runner = CliRunner()
@@ -65,7 +66,9 @@ def test_generate_acceptance_command(tmp_path: Path) -> None:
         r[0]
         for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
     }
-    assert {"stores", "deliveries", "staffing", "conditions", "calendar", "incidents"} <= names
+    assert {"stores", "deliveries", "staffing", "conditions", "calendar"} <= names
+    # the answer key is not in the agent's database but in a file of its own beside it
+    assert "incidents" not in names and truth_path(db).exists()
     assert "store_day" in views
     assert con.execute("SELECT count(*) FROM store_day").fetchone() == (1200,)
 

@@ -470,7 +470,7 @@ def test_triage_of_a_store_whose_id_has_slashes(world_copy: Path, tmp_path: Path
     # the plan states (a separate problem, reported).
     con = connect(world_copy)
     try:
-        for table in ("stores", "deliveries", "staffing", "calendar", "incidents"):
+        for table in ("stores", "deliveries", "staffing", "calendar"):
             con.execute(f"UPDATE {table} SET store_id = 'FR/PAR/nord est' WHERE store_id = 'S003'")
     finally:
         con.close()

@@ -38,7 +38,7 @@ def test_the_top_action_treats_the_cause_and_its_impact_holds(
     assert top.cost > 0
     # the same action applied in the simulated world avoids about what was promised
     value = next(iter(top.parameters.values()))
-    truth = simulated_avoided(world_of(ctx.backend), top.action_id, value, day, top.stores)
+    truth = simulated_avoided(world_of(small_world_db), top.action_id, value, day, top.stores)
     # never more than the cell's excess over normal: the plan promises no more
     assert top.expected_avoided <= top.cap
     assert top.expected_avoided == pytest.approx(min(truth, top.cap), rel=0.3)

@@ -2,8 +2,9 @@
 
 ``generate_world`` draws the world (:mod:`.scm`), applies injected incidents and natural
 events, computes each one's true effect by counterfactual simulation, and writes every
-contract table plus ``incidents`` in one atomic load. Deliveries are written in chunks of
-days, so memory stays bounded whatever the world's size.
+contract table in one atomic load; the ground truth (``incidents``) goes to a file of its own
+beside the database (:mod:`tools.data.truth_file`), which no agent tool opens. Deliveries
+are written in chunks of days, so memory stays bounded whatever the world's size.
 
 The world's data-shape options only change what is written: store-days that do not operate
 or were lost in a gap have no rows, and a feed may be flat or absent (:mod:`.coverage`).
@@ -285,7 +286,8 @@ def generate_world(
     Args:
         db: DuckDB file (created if missing).
         config: size, seed and start date of the world.
-        incidents: incidents to inject (ground truth is written to ``incidents``).
+        incidents: incidents to inject (their ground truth is written to the truth file,
+            :func:`tools.data.truth_file.truth_path`).
         params: structural-model constants (defaults: :class:`ScmParams`).
         progress: show a progress bar while deliveries are written.
         rows_per_chunk: deliveries per write (bounds memory).
@@ -316,16 +318,15 @@ def generate_world(
         assume_tz="UTC",
         memory_limit=memory_limit,
     ) as load:
-        load.replace_tables(
-            ["stores", "deliveries", "staffing", "conditions", "calendar", "incidents"]
-        )
+        load.replace_tables(["stores", "deliveries", "staffing", "conditions", "calendar"])
         load.add_frame("stores", stores_frame(world), "generator:stores")
         if config.staffing_feed != "none":
             load.add_frame("staffing", staffing_frame(world), "generator:staffing")
         if config.weather_feed != "none":
             load.add_frame("conditions", conditions_frame(world), "generator:conditions")
         load.add_frame("calendar", calendar_frame(world), "generator:calendar")
-        load.add_frame("incidents", incidents_frame(world), "generator:incidents")
+        specs = [i.model_dump(mode="json", exclude_none=True) for i in incidents or []]
+        load.set_truth(incidents_frame(world), specs)
         store_map = pd.DataFrame(
             {"store_idx": np.arange(config.stores), "store_id": config.store_ids}
         )
@@ -353,13 +354,5 @@ def generate_world(
         load.con.execute("DROP TABLE _store_map")
         load.set_metadata("world", config.model_dump(mode="json"))
         load.set_metadata("scm_params", world.exo.params.model_dump(mode="json"))
-        load.set_metadata(
-            "generator",
-            {
-                "version": GENERATOR_VERSION,
-                "incidents": [
-                    i.model_dump(mode="json", exclude_none=True) for i in incidents or []
-                ],
-            },
-        )
+        load.set_metadata("generator", {"version": GENERATOR_VERSION})
         return load.commit()

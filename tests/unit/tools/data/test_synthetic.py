@@ -12,6 +12,7 @@ import pytest
 import statsmodels.formula.api as smf
 
 from tests.conftest import ALL_KINDS, SMALL_WORLD
+from tests.truth import connect_with_truth
 from tools.data import connect
 from tools.data.schema import CONTRACT_TABLES, is_late
 from tools.data.synthetic import (
@@ -26,7 +27,7 @@ from tools.data.synthetic.scm import shock_cells, simulate
 
 
 def _table_digest(db: Path) -> dict[str, str]:
-    con = connect(db, read_only=True)
+    con = connect_with_truth(db)
     try:
         out = {}
         for table in [*CONTRACT_TABLES, "incidents"]:
@@ -72,7 +73,7 @@ def test_same_seed_same_tables_and_different_seed_differs(tmp_path: Path) -> Non
 
 
 def test_contract_tables_and_views_are_present(small_world_db: Path) -> None:
-    con = connect(small_world_db, read_only=True)
+    con = connect_with_truth(small_world_db)
     counts = {
         t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
         for t in [
@@ -264,7 +265,7 @@ def test_rain_raises_no_shows_and_lateness(quiet_store_days: pd.DataFrame) -> No
 
 
 def test_injected_incidents_move_the_kpi_and_the_cause_they_claim(small_world_db: Path) -> None:
-    con = connect(small_world_db, read_only=True)
+    con = connect_with_truth(small_world_db)
     sd = con.execute("SELECT * FROM store_day").df()
     incidents = con.execute("SELECT * FROM incidents").df()
     flagged = set()
@@ -347,7 +348,7 @@ def test_counterfactual_without_shocks_is_the_quiet_world() -> None:
 def test_natural_heavy_rain_is_labelled_in_ground_truth(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     generate_world(path, WorldConfig(stores=30, days=365, seed=4), [], progress=False)
-    con = connect(path, read_only=True)
+    con = connect_with_truth(path)
     heavy = con.execute("SELECT date, region FROM conditions WHERE severe_weather").fetchall()
     labelled = con.execute(
         "SELECT region, start_date, end_date FROM incidents "

@@ -20,9 +20,9 @@ import pytest
 
 from evals.groundtruth import simulated_avoided, world_of
 from evals.suite import load_suite
+from tests.truth import connect_with_truth
 from tests.unit.tools.data.test_synthetic_pinned import table_digests as _table_digests
 from tools.data import connect
-from tools.data.backend import DuckDBBackend
 from tools.data.synthetic import (
     DataGap,
     IncidentSpec,
@@ -63,7 +63,7 @@ def worlds(tmp_path_factory: pytest.TempPathFactory) -> MakeWorld:
 
 
 def _frame(db: Path, sql: str) -> pd.DataFrame:
-    con = connect(db, read_only=True)
+    con = connect_with_truth(db)
     try:
         return con.execute(sql).df()
     finally:
@@ -280,7 +280,7 @@ def test_every_option_together_keeps_the_counterfactual_ground_truth(
         WorldConfig(**BASE, carriers="own_fleet", region_sizes=[1, 9]), [SHORTAGE, STORM]
     )
     cfg = WorldConfig(**BASE, **DEGRADED)
-    rebuilt = world_of(DuckDBBackend(db))
+    rebuilt = world_of(db)
     assert rebuilt.config == cfg
     np.testing.assert_array_equal(rebuilt.store_days.p_store, reference.store_days.p_store)
     observed = rebuilt.exo.coverage.observed

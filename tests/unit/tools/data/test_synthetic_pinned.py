@@ -12,6 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from tests.truth import connect_with_truth
 from tools.data import connect
 from tools.data.store import read_metadata
 from tools.data.synthetic import IncidentSpec, WorldConfig, generate_world
@@ -63,7 +64,7 @@ def table_digests(db: Path) -> dict[str, str]:
 
     Python's repr of floats, dates and timestamps is exact and stable, unlike a pandas hash.
     """
-    con = connect(db, read_only=True)
+    con = connect_with_truth(db)
     try:
         out = {}
         for table, (columns, key) in TABLES.items():
