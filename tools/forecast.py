@@ -26,10 +26,9 @@ import pandas as pd
 from cachetools import LRUCache
 from pydantic import BaseModel, Field
 
-from tools.analytics.cells import aggregate, load_store_days
 from tools.analytics.forecasting import (
-    WEATHER,
     backtest,
+    carrier_outage,
     closed_weekdays,
     fit_prophet,
     honest_interval,
@@ -37,7 +36,7 @@ from tools.analytics.forecasting import (
     seasonal_naive,
     weather_regressors,
 )
-from tools.analytics.scope import ResolvedScope, ScopeLevel, load_catalog, resolve_scope
+from tools.analytics.scope import ScopeLevel, load_catalog, resolve_scope
 from tools.analytics.thresholds import (
     FORECAST_MAX_HORIZON,
     FORECAST_MIN_HISTORY,
@@ -45,6 +44,7 @@ from tools.analytics.thresholds import (
 )
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
+from tools.forecast_inputs import daily_cells, future_calendar, future_conditions, kpi_series
 
 ForecastKpi = Literal[
     "orders",
@@ -67,11 +67,6 @@ __all__ = [
 ]
 
 RATE_KPIS = {"late_rate", "failed_rate", "no_show_rate"}
-DENOMINATOR = {
-    "late_rate": "resolved",
-    "failed_rate": "resolved",
-    "no_show_rate": "scheduled_drivers",
-}
 MIN_HISTORY = FORECAST_MIN_HISTORY
 MAX_HORIZON = FORECAST_MAX_HORIZON
 
@@ -123,98 +118,6 @@ class ForecastResult(BaseModel):
 
 _MODELS: LRUCache[Hashable, object] = LRUCache(maxsize=128)
 _LOCK = threading.Lock()
-
-
-def daily_cells(ctx: ToolContext, scope: ResolvedScope, start: date, end: date) -> pd.DataFrame:
-    """Return the scope's KPIs on every day from ``start`` to ``end``, as known at ``end``.
-
-    Rates are recomputed from counts over the scope's stores; days without deliveries due
-    (closed days, gaps) are present with zero orders and no KPI.
-    """
-    stores = None if scope.level == "all" else scope.stores
-    store_days = load_store_days(ctx.backend, as_of=end, start=start, stores=stores, medians=False)
-    if store_days.empty:
-        raise ToolError(
-            f"no deliveries for {scope.label()} from {start} to {end}", kind="not_enough_data"
-        )
-    cells = aggregate(store_days, "chain", 1, last=end)
-    return cells[cells.date >= pd.Timestamp(start)].reset_index(drop=True)
-
-
-def kpi_series(
-    ctx: ToolContext, scope: ResolvedScope, kpi: str, start: date, end: date
-) -> pd.DataFrame:
-    """Daily KPI of a scope (as of ``end``) with promo share, holidays and its denominator.
-
-    Returns:
-        ``ds, y, promo, holiday, n, precip_mm, traffic_index`` for open days (``n``: the
-        rate's denominator, or the orders for counts; conditions NaN without a feed), closed
-        days left out.
-    """
-    cells = daily_cells(ctx, scope, start, end)
-    frame = pd.DataFrame(
-        {
-            "ds": cells.date,
-            "y": cells["volume" if kpi == "orders" else kpi],
-            "promo": cells.promo_share.astype(float),
-            "holiday": cells.holiday.astype(float),
-            "n": cells[DENOMINATOR.get(kpi, "orders")].astype(float),
-            **{c: pd.to_numeric(cells[c], errors="coerce") for c in WEATHER if c in cells},
-        }
-    )
-    return frame.dropna(subset=["y"]).reset_index(drop=True)
-
-
-def future_conditions(
-    ctx: ToolContext,
-    scope: ResolvedScope,
-    days: list[date],
-    history: pd.DataFrame,
-    cols: tuple[str, ...],
-) -> pd.DataFrame:
-    """Return the weather feed's values for future days (mean over the scope's regions).
-
-    Days the feed does not reach get the history's median: the typical day, not a guess.
-    """
-    frame = pd.DataFrame({"ds": [pd.Timestamp(d) for d in days]})
-    if not cols or not days:
-        return frame
-    regions = sorted(set(scope.regions)) if scope.level != "all" else None
-    where = "date BETWEEN ? AND ?" + (
-        f" AND region IN ({', '.join('?' * len(regions))})" if regions else ""
-    )
-    known = ctx.backend.query(
-        f"SELECT date, {', '.join(cols)} FROM conditions WHERE {where}",
-        [min(days), max(days), *(regions or [])],
-    )
-    known["ds"] = pd.to_datetime(known["date"])
-    daily = known.groupby("ds")[list(cols)].mean()
-    for c in cols:
-        frame[c] = frame.ds.map(daily[c]).astype(float).fillna(float(history[c].median()))
-    return frame
-
-
-def future_calendar(ctx: ToolContext, scope: ResolvedScope, days: list[date]) -> pd.DataFrame:
-    """Promotion share and holiday flag of future days, from the calendar table."""
-    if not days:
-        return pd.DataFrame(columns=["ds", "promo", "holiday"])
-    cal = ctx.backend.query(
-        "SELECT date, store_id, kind FROM calendar WHERE date BETWEEN ? AND ?",
-        [min(days), max(days)],
-    )
-    cal["date"] = pd.to_datetime(cal["date"]).dt.date
-    stores = set(scope.stores)
-    rows = []
-    for day in days:
-        today = cal[cal.date == day]
-        chain = today[today.store_id.isna()]
-        promo_stores = (
-            set(today[(today.kind == "promo") & today.store_id.notna()].store_id) & stores
-        )
-        promo = 1.0 if (chain.kind == "promo").any() else len(promo_stores) / max(1, len(stores))
-        holiday = float((today.kind == "holiday").any())
-        rows.append({"ds": pd.Timestamp(day), "promo": promo, "holiday": holiday})
-    return pd.DataFrame(rows)
 
 
 def _model(
@@ -294,6 +197,11 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
     weather = weather_regressors(history)
     for c in weather:
         history[c] = history[c].fillna(history[c].median())
+    observed = history
+    outage = carrier_outage(history) if args.kpi == "late_rate" else None
+    if outage is not None:
+        # Prophet forecasts the late rate net of the outage; its part is carried forward.
+        history = history.assign(y=history.y - outage.part_of(history))
     key = (
         ctx.backend.data_version(),
         scope.level,
@@ -304,6 +212,7 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
         args.interval,
         ctx.random_state,
         weather,
+        outage,
     )
     model = _model(ctx, args, history, key, weather)
     # Always predict the longest horizon and cut: the intervals (sampled) then do not depend
@@ -317,15 +226,17 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
         future = future.merge(future_conditions(ctx, scope, open_days, history, weather), on="ds")
     points = _points(model, future, history, args, ctx.random_state)
     points = [p for p in points if p.date <= as_of + timedelta(days=args.horizon)]
+    if outage is not None:
+        points = [_carry(p, outage.late_part) for p in points]
     if not points:
         raise ToolError(
             f"{scope.label()} is closed every day of the next {args.horizon} day(s)",
             kind="not_enough_data",
         )
     # evidence carries exactly the (rounded) numbers the result shows
-    last_value = round(float(history.y.iloc[-1]), 4)
-    last_day = pd.Timestamp(history.ds.iloc[-1]).date()
-    recent = history[history.ds >= pd.Timestamp(last_day - timedelta(days=28))]
+    last_value = round(float(observed.y.iloc[-1]), 4)
+    last_day = pd.Timestamp(observed.ds.iloc[-1]).date()
+    recent = observed[observed.ds >= pd.Timestamp(last_day - timedelta(days=28))]
     before = recent.iloc[:-1]
     if args.kpi in RATE_KPIS and before.n.sum() > 0:
         # pooled over the days' deliveries: a median of thin days' rates is often 0
@@ -334,7 +245,15 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
         normal = round(float(before.y.median()), 4)
     mean_fc = round(float(np.mean([p.yhat for p in points])), 4)
     persistence, explanation = _judge(args.kpi, last_value, normal, points)
-    numbers: dict[str, float] = {
+    numbers: dict[str, float] = {}
+    if outage is not None:
+        numbers["carrier_part"] = round(outage.late_part, 4)
+        numbers["carrier_days"] = outage.days
+        explanation += (
+            f"; the DSP's excess lateness has run {outage.days} days (+{outage.late_part:.1%} "
+            "of the late rate) and is assumed to go on until the data shows it ended"
+        )
+    numbers |= {
         "last_value": last_value,
         "normal": normal,
         "mean_forecast": mean_fc,
@@ -371,7 +290,15 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
         explanation=explanation,
         model="Prophet (weekly seasonality, promo share and holiday regressors"
         + (f"; {' and '.join(weather)} from the weather feed's forecast" if weather else "")
+        + ("; the carrier outage in progress carried forward" if outage else "")
         + "); intervals at least one day's sampling noise (Wilson for rates, Poisson for counts)",
+    )
+
+
+def _carry(point: ForecastPoint, part: float) -> ForecastPoint:
+    """Add an ongoing driver's late-rate part to a forecast day (rates stay within 0..1)."""
+    return point.model_copy(
+        update={k: round(min(1.0, getattr(point, k) + part), 4) for k in ("yhat", "lower", "upper")}
     )
 
 

@@ -7,15 +7,19 @@ Pure functions over ``ds, y, promo, holiday`` frames of open days (closed days l
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from tools.analytics.thresholds import (
+    ADVERSE_MIN_Z,
     CLOSED_WEEKDAY_SHARE,
     FEED_MIN_COVERAGE,
     FORECAST_MIN_HISTORY,
+    MIN_REFERENCE_DAYS,
+    ONGOING_MIN_DAYS,
 )
 
 # Prophet and its Stan backend log every fit at INFO: one line per store would drown a run.
@@ -36,6 +40,68 @@ def weather_regressors(history: pd.DataFrame) -> tuple[str, ...]:
             if history[c].nunique() > 1:
                 out.append(c)
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class CarrierOutage:
+    """A carrier outage in progress at the forecast origin.
+
+    Attributes:
+        days: open days running, up to the origin, with the DSP gap beyond its normal.
+        gap: the DSP gap on the last day (late-rate points of DSP over other deliveries, 0-1).
+        normal_gap: the gap's median over the reference days before the run.
+        share: DSP deliveries' share of the scope's resolved deliveries on the last day.
+    """
+
+    days: int
+    gap: float
+    normal_gap: float
+    share: float
+
+    @property
+    def late_part(self) -> float:
+        """Late-rate points the outage adds: ``share x (gap - normal_gap)`` (an identity)."""
+        return self.share * (self.gap - self.normal_gap)
+
+    def part_of(self, history: pd.DataFrame) -> pd.Series:
+        """Return the outage's late-rate part on each history day (0 where the gap is normal)."""
+        excess = (history.dsp_gap - self.normal_gap).clip(lower=0).fillna(0.0)
+        return history.carrier_share.fillna(0.0) * excess
+
+
+def carrier_outage(history: pd.DataFrame) -> CarrierOutage | None:
+    """Return the carrier outage in progress at the end of a late-rate history, if any.
+
+    The late rate is the other deliveries' rate plus ``carrier_share x dsp_gap``, so the part a
+    carrier adds is known exactly. Its gap is "beyond normal" on a day when it is
+    :data:`ADVERSE_MIN_Z` robust SDs (1.4826 x MAD) above its median over the reference days
+    (those before the last :data:`ONGOING_MIN_DAYS`); an outage is in progress when the last
+    ``ONGOING_MIN_DAYS`` or more open days all are.
+
+    Args:
+        history: ``kpi_series`` frame with ``dsp_gap`` and ``carrier_share`` columns.
+
+    Returns:
+        The outage, or None (no DSP deliveries, too little reference, or no run).
+    """
+    if "dsp_gap" not in history or history.carrier_share.tail(28).median() <= 0:
+        return None
+    gap = history.dsp_gap
+    ref = gap.iloc[:-ONGOING_MIN_DAYS].dropna()
+    if len(ref) < MIN_REFERENCE_DAYS:
+        return None
+    median = float(ref.median())
+    sd = 1.4826 * float((ref - median).abs().median())
+    if sd <= 0:
+        return None
+    beyond = (gap - median > ADVERSE_MIN_Z * sd).to_numpy()
+    run = 0
+    while run < len(beyond) and beyond[len(beyond) - 1 - run]:
+        run += 1
+    if run < ONGOING_MIN_DAYS:
+        return None
+    last = history.iloc[-1]
+    return CarrierOutage(run, float(last.dsp_gap), median, float(last.carrier_share))
 
 
 def closed_weekdays(cells: pd.DataFrame) -> set[int]:

@@ -146,6 +146,12 @@ of the history: Prophet would otherwise learn its effect from the medians filled
 gaps. A rule of thumb, not fitted: on the generator's worlds the feed covers every day or
 none, and on real feeds that stop (issue 14) the regressor is dropped rather than imputed."""
 
+ONGOING_MIN_DAYS: Final = 2
+"""A carrier's excess lateness seen on this many open days running, up to the forecast origin,
+is an outage in progress, assumed to go on until the data shows it ended (a one-day spike is
+assumed over). A stated rule, not fitted: an outage's end is not in the data, and the second
+day is the first on which "it is still going" is an observation rather than a guess."""
+
 PERSIST_KEEP: Final = 0.5
 """A deviation persists when tomorrow's forecast keeps at least half of it."""
 

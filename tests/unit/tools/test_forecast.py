@@ -10,7 +10,7 @@ import tools.forecast as forecast_module
 from tools.analytics.scope import load_catalog, resolve_scope
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
-from tools.data.synthetic import WorldConfig, generate_world
+from tools.data.synthetic import IncidentSpec, WorldConfig, generate_world
 from tools.forecast import ForecastInput, backtest, forecast, kpi_series
 
 
@@ -106,3 +106,33 @@ def test_a_storm_forecast_to_go_on_keeps_the_problem_up(ctx: ToolContext) -> Non
     assert verdicts[45].persistence == "persists"  # rain goes on on day 46
     assert verdicts[46].persistence == "fades"  # the storm is over
     assert "precip_mm" in verdicts[45].model
+
+
+@pytest.fixture(scope="module")
+def outage_ctx(tmp_path_factory: pytest.TempPathFactory) -> ToolContext:
+    """8 stores x 60 days with a four-day carrier outage at S002 from day 45."""
+    path = tmp_path_factory.mktemp("fc") / "outage.duckdb"
+    outage = IncidentSpec(kind="carrier_outage", store="S002", start_day=45, days=4)
+    generate_world(path, WorldConfig(stores=8, days=60, seed=4), [outage], progress=False)
+    return ToolContext.for_duckdb(path)
+
+
+def test_a_carrier_outage_in_progress_is_judged_with_its_driver(outage_ctx: ToolContext) -> None:
+    """Day 1 of an outage: its end is unknown, the history says it fades. From day 2 on the
+    DSP's part of the late rate (an identity: share x gap) is carried forward, so it persists."""
+    world = WorldConfig(stores=8, days=60, seed=4)
+    verdicts = {
+        n: forecast(outage_ctx, ForecastInput(scope="store", ids=["S002"], as_of=world.day(n)))
+        for n in (45, 46, 47)
+    }
+    assert verdicts[45].persistence == "fades"
+    assert "carrier" not in verdicts[45].model
+    for n in (46, 47):
+        f = verdicts[n]
+        assert f.persistence == "persists", f.explanation
+        assert "outage in progress" in f.model and f"run {n - 44} days" in f.explanation
+        # the carried-forward part keeps tomorrow near today's level, not at normal
+        assert f.points[0].yhat > f.normal + 0.5 * (f.last_value - f.normal)
+    # a store without an outage is not given one
+    calm = forecast(outage_ctx, ForecastInput(scope="store", ids=["S005"], as_of=world.day(47)))
+    assert "carrier" not in calm.model
