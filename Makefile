@@ -34,8 +34,9 @@ demo: setup ## Generate a demo world, run the morning triage offline, write the 
 	@echo
 	@cat $(DEMO_DIR)/plan.md
 	@echo
-	$(BIN)/lastmile ask --db $(DEMO_DB) --state-db $(DEMO_DIR)/state.sqlite \
-		"why were deliveries late in R2 on 2026-03-14 and what should we do?" --out $(DEMO_DIR)/answer_R2.md
+	@# asked the morning after the storm's first day: its actions can still act
+	$(BIN)/lastmile ask --db $(DEMO_DB) --state-db $(DEMO_DIR)/state.sqlite --today 2026-03-15 \
+		"why were deliveries late in R2 yesterday and what should we do?" --out $(DEMO_DIR)/answer_R2.md
 	@echo
 	@echo "Demo outputs in $(DEMO_DIR)/: plan.md, plan.json, answer_R2.md and charts:"
 	@ls -1 $(DEMO_DIR)/*.png

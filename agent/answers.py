@@ -52,6 +52,15 @@ def _orders(n: float) -> str:
     return f"{n:,.0f} order{'' if round(n) == 1 else 's'}"
 
 
+def coming_text(f: dict[str, Any]) -> str:
+    """Say which day a forecast expects a problem: 'a problem is coming: 2026-03-14 ...'."""
+    point = next(p for p in f["points"] if str(p["date"]) == str(f["coming_day"]))
+    return (
+        f"a problem is coming: {point['date']} is forecast at {pct(point['yhat'])} "
+        f"(at least {pct(point['lower'])})."
+    )
+
+
 def forecast_outlooks(results: list[dict[str, Any]], used: set[str]) -> list[Outlook]:
     """Outlooks of the forecasts asked for directly (not those of a diagnosis)."""
     out = []
@@ -66,7 +75,7 @@ def forecast_outlooks(results: list[dict[str, Any]], used: set[str]) -> list[Out
                 text=f"{KPI_LABELS.get(f['kpi'], f['kpi'])} for {f['scope']}: the forecast "
                 f"averages {kpi_text(f['kpi'], f['mean_forecast'])} over the next "
                 f"{open_days(len(f['points']))} against {kpi_text(f['kpi'], f['normal'])} "
-                "normally.",
+                "normally" + (f"; {coming_text(f)}" if f["persistence"] == "coming" else "."),
                 evidence_ids=[fc["id"]],
             )
         )

@@ -9,13 +9,17 @@ the templates), using the facts and numbers the tools registered:
 * a store inside a region (or the chain) that has actions on the same day gets none of its
   own: its late deliveries are part of the region's, and would be counted twice;
 * a hypothesis's confidence is never above the one its diagnosis derived from the evidence
-  (explained share, refutations).
+  (explained share, refutations);
+* no action for a cell that is over: before the run's latest complete day, an action can no
+  longer act (what would have helped belongs in the findings); a day to come is asked for
+  with ``apply_on``, and its recommendation must carry that day.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from agent.schemas import ActionPlan
@@ -24,6 +28,7 @@ COHERENCE_KINDS = {
     "actions_on_normal_scopes": "propose no action",
     "overpromised_cells": "credit each action",
     "nested_double_counts": "double-counts",
+    "stale_actions": "is over",
 }
 """Eval metric -> the words of the problem it counts (one problem per offending item)."""
 
@@ -49,25 +54,28 @@ def _diagnosis_of(
 
 
 def _persists(evidence: Mapping[str, Mapping[str, Any]], target: str) -> bool:
-    """Whether a forecast of the target says its deviation persists."""
+    """Whether a forecast of the target says its deviation persists (or a problem comes)."""
     for r in _records(evidence, "forecast"):
         facts = r.get("facts", {})
         if (
             facts.get("target") == target
             and facts.get("kpi", "late_rate") == "late_rate"
-            and facts.get("persistence") == "persists"
+            and facts.get("persistence") in ("persists", "coming")
         ):
             return True
     return False
 
 
-def check_coherence(plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def check_coherence(
+    plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]], known_day: date | None = None
+) -> list[str]:
     """Return one instruction per way the plan's structure contradicts its evidence.
 
     Args:
         plan: the plan.
         evidence: the run's evidence records by id (dicts with ``tool``, ``facts``,
             ``numbers``).
+        known_day: the run's latest complete day (None: stale actions are not checked).
 
     Returns:
         Problems, empty when the plan is coherent.
@@ -114,6 +122,32 @@ def check_coherence(plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]])
                 "with what it adds to the others"
             )
     problems += _nested(plan, evidence)
+    problems += _stale(plan, evidence, known_day)
+    return problems
+
+
+def _stale(
+    plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]], known_day: date | None
+) -> list[str]:
+    """Actions for a cell that is over, or for a day to come no recommendation sized."""
+    problems = []
+    for i, a in enumerate(plan.actions):
+        if a.apply_on is not None:
+            sized = any(
+                evidence.get(e, {}).get("facts", {}).get("apply_on") == a.apply_on.isoformat()
+                for e in a.evidence_ids
+            )
+            if not sized:
+                problems.append(
+                    f"action {i + 1} ({a.action_id}) is for {a.apply_on} but cites no "
+                    "recommendation sized for that day: call recommend_actions with apply_on"
+                )
+        elif known_day is not None and a.day is not None and a.day < known_day:
+            problems.append(
+                f"action {i + 1} ({a.action_id}) treats {a.day}, which is over (the latest "
+                f"complete day is {known_day}): say what would have helped in the findings, "
+                "or ask recommend_actions for a day to come with apply_on"
+            )
     return problems
 
 

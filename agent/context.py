@@ -25,10 +25,10 @@ class Context:
         metadata={"description": "Use the deterministic offline planner instead of an endpoint."},
     )
     chat_prompt: str = field(
-        default="chat_system@v2", metadata={"description": "Prompt id of the tool-choosing model."}
+        default="chat_system@v3", metadata={"description": "Prompt id of the tool-choosing model."}
     )
     compose_prompt: str = field(
-        default="compose_plan@v1", metadata={"description": "Prompt id of the plan composer."}
+        default="compose_plan@v2", metadata={"description": "Prompt id of the plan composer."}
     )
     max_tool_calls: int = field(
         default_factory=lambda: get_settings().max_tool_calls,

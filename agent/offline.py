@@ -67,7 +67,12 @@ class OfflinePlanner(BaseChatModel):
             sections = {m.group("tag"): m.group("body") for m in _TAG.finditer(text)}
             results = json.loads(sections.get("tool_results") or "[]")
             request = json.loads(sections.get("request") or "{}")
-            plan = template_plan(results, request.get("notes", []))
+            known = request.get("known_day")
+            plan = template_plan(
+                results,
+                request.get("notes", []),
+                known_day=date.fromisoformat(known) if known else None,
+            )
             raw = AIMessage(
                 content=plan.model_dump_json(), response_metadata={"model_name": self.model_name}
             )
@@ -216,7 +221,8 @@ class OfflinePlanner(BaseChatModel):
         diagnosed = [_result(done, "diagnose", target=t, day=d) for t, d, _ in targets]
         for d in diagnosed:
             if d and not _called(done, "forecast", **forecast_scope(d)):
-                args = {**forecast_scope(d), "kpi": "late_rate", "horizon": self.horizon}
+                horizon = max(self.horizon, request.horizon if request.apply_on else 0)
+                args = {**forecast_scope(d), "kpi": "late_rate", "horizon": horizon}
                 steps.append(("forecast", {**args, "as_of": d["day"]}))
         if steps:
             return call(*steps)
@@ -224,6 +230,8 @@ class OfflinePlanner(BaseChatModel):
             causes = [h["cause"] for h in d["hypotheses"]] if d else []
             if d and causes and not _called(done, "recommend_actions", target=d["target"]):
                 args = {"target": d["target"], "day": d["day"], "window_days": d["grain_days"]}
+                if request.apply_on is not None:
+                    args["apply_on"] = request.apply_on.isoformat()
                 steps.append(("recommend_actions", {**args, "causes": causes}))
         if steps:
             return call(*steps)

@@ -19,8 +19,9 @@ from datetime import date, timedelta
 from typing import Literal
 
 from agent.follow_up import SHIFT_WORDS, follow_up, inherit_scope
-from agent.periods import MONTHS, Period, PeriodError, find_period
+from agent.periods import MONTHS, Period, PeriodError, find_period, latest_known_day
 from tools.analytics.scope import Catalog
+from tools.analytics.thresholds import FORECAST_MAX_HORIZON
 
 Intent = Literal["why", "forecast", "actions", "kpis", "rank", "compare", "sql"]
 KPI_WORDS = {
@@ -76,6 +77,9 @@ class Request:
     intents_explicit: bool = True
     mentioned: list[str] = field(default_factory=list)
     limit: int = 10
+    apply_on: date | None = None
+    """A day to come the question asks about ("what should we do tomorrow"): the analysis is
+    of the latest day known, the actions are for this day (forecast-driven)."""
 
     @property
     def target(self) -> str | None:
@@ -229,7 +233,7 @@ def parse_request(
     m = re.search(r"next\s+(\d+)\s+days", lowered)
     if m:
         request.horizon = max(1, min(28, int(m.group(1))))
-    elif "tomorrow" in lowered:
+    elif "tomorrow" in lowered and request.apply_on is None:
         request.horizon = 1
     m = re.search(r"\btop\s+(\d{1,2})\b", lowered)
     if m:
@@ -277,8 +281,18 @@ def _place_period(request: Request, catalog: Catalog, today: date) -> None:
     if period is None:
         return
     if period.start > today:
-        if "forecast" in request.intents:  # "what will happen tomorrow": from the last day known
-            request.horizon = max(1, min(28, (period.end - catalog.last_day).days))
+        if {"forecast", "actions"} & set(request.intents):
+            # "what will happen / what should we do tomorrow": from the latest day known
+            known = latest_known_day(today, catalog.first_day, catalog.last_day)
+            if (period.start - known).days > FORECAST_MAX_HORIZON:
+                request.problem = (
+                    f"{_named(period)} is more than {FORECAST_MAX_HORIZON} days after the "
+                    f"latest data ({known}): too far ahead to forecast"
+                )
+                return
+            request.day = known
+            request.apply_on = period.start
+            request.horizon = max(1, min(28, (period.end - known).days))
             return
         request.problem = (
             f"{_named(period)} has not happened yet: "

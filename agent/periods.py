@@ -17,8 +17,9 @@ days it looked at:
   weeks": that many days before today.
 * "the week of X": the Monday-to-Sunday week holding X.
 * "yesterday", "today", "tomorrow": relative to today. "last week": the previous Monday to
-  Sunday; "this week": Monday to today; "past week" or "last 7 days": the seven days before
-  today; "last month" / "this month" likewise.
+  Sunday; "this week": Monday to today; "next week": the coming Monday to Sunday; "past
+  week" or "last 7 days": the seven days before today; "last month" / "this month" likewise.
+  A day to come is answered from the latest complete day (:func:`latest_known_day`).
 
 An impossible date ("February 30") is a :class:`PeriodError` naming it.
 """
@@ -157,6 +158,8 @@ def _relative(lowered: str, today: date) -> Period | None:
         return Period(today - timedelta(days=7), today - timedelta(days=1), "the last 7 days")
     if "last week" in lowered:
         return Period(monday - timedelta(days=7), monday - timedelta(days=1), "last week")
+    if "next week" in lowered:
+        return Period(monday + timedelta(days=7), monday + timedelta(days=13), "next week")
     if "this week" in lowered:
         return Period(monday, today, "this week")
     if "last month" in lowered:
@@ -173,6 +176,18 @@ def _relative(lowered: str, today: date) -> Period | None:
     if re.search(r"\b(today|this morning|tonight)\b", lowered):
         return Period(today, today, "today")
     return None
+
+
+def latest_known_day(today: date | None, first_day: date, last_day: date) -> date:
+    """Return the last complete day of data on the morning of ``today``.
+
+    ``today`` itself is still being delivered, so the day before it, and never past the data's
+    last day (``today`` None: the morning after the data ends). Actions can still act on what
+    this day showed; a problem of an earlier day is over, and only what would have helped
+    can be said about it.
+    """
+    day = (today or last_day + timedelta(days=1)) - timedelta(days=1)
+    return max(first_day, min(day, last_day))
 
 
 def find_period(text: str, today: date) -> Period | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.schemas import PlannedAction
+from agent.schemas import Finding, PlannedAction
 from agent.wording import avoided_text, cause_label, place
 from tools.catalog import load_catalog
 
@@ -21,18 +21,22 @@ def planned_actions(rec: dict[str, Any], d: dict[str, Any]) -> list[PlannedActio
     catalog = load_catalog()
     out = []
     res = rec["result"]
+    ahead = res.get("apply_on")
+    # for a day to come: the excess the forecast expects then; else the cell's own
+    excess = res["expected_excess"] if ahead else res["late_excess"]
+    extra = f"extra late deliveries expected on {ahead}" if ahead else "extra late deliveries"
     for a in res["actions"][:2]:
         spec = catalog.get(a["action_id"])
         ((param, value),) = a["parameters"].items()
         lo, hi = a["avoided_ci"]
         avoided = avoided_text(a["expected_avoided"], lo, hi)
         on_top = f" on top of {', '.join(a['on_top_of'])}" if a.get("on_top_of") else ""
-        if not on_top and a["expected_avoided"] >= res["late_excess"] - 0.05:
-            effect = f"avoids all {a['expected_avoided']:,.1f} extra late deliveries"
+        if not on_top and a["expected_avoided"] >= excess - 0.05:
+            effect = f"avoids all {a['expected_avoided']:,.1f} {extra}"
         else:
             effect = (
-                f"avoids about {avoided[0]} of the {res['late_excess']:,.1f} extra late "
-                f"deliveries{on_top} (80% interval {avoided[1]} to {avoided[2]})"
+                f"avoids about {avoided[0]} of the {excess:,.1f} {extra}{on_top} "
+                f"(80% interval {avoided[1]} to {avoided[2]})"
             )
         if spec.lever.kind in _ANY_CAUSE:
             # its effect is not bounded by its cause's share: say why it may avoid more
@@ -54,13 +58,15 @@ def planned_actions(rec: dict[str, Any], d: dict[str, Any]) -> list[PlannedActio
                 avoided_ci=(lo, hi),
                 cost=a["cost"],
                 needs_approval=spec.needs_approval,
-                rationale=f"Treats {cause_label(a['addresses'])} at "
+                rationale=(f"For {ahead}: treats" if ahead else "Treats")
+                + f" {cause_label(a['addresses'])} at "
                 f"{place(d['level'], d['target'])}: {spec.title.lower()} "
                 f"({value:g} {spec.lever.unit}); {effect}; cost "
                 f"{money(a['cost'], res.get('currency'))}.",
                 evidence_ids=[rec["id"]],
                 day=res["day"],
                 window_days=res.get("window_days", 1),
+                apply_on=ahead,
             )
         )
     return out
@@ -86,3 +92,38 @@ def covered_by_region(d: dict[str, Any], results: list[dict[str, Any]]) -> str |
         if res.get("target") in (d.get("region"), "all"):
             return str(res["target"])
     return None
+
+
+def hindsight(rec: dict[str, Any], d: dict[str, Any]) -> Finding | None:
+    """Say what would have helped on a day that is over (its actions cannot be dispatched)."""
+    res = rec["result"]
+    if not res["actions"]:
+        return None
+    a = res["actions"][0]
+    spec = load_catalog().get(a["action_id"])
+    avoided = avoided_text(a["expected_avoided"], *a["avoided_ci"])[0]
+    share = (
+        f"all {res['late_excess']:,.1f}"
+        if a["expected_avoided"] >= res["late_excess"] - 0.05
+        else f"about {avoided} of the {res['late_excess']:,.1f}"
+    )
+    return Finding(
+        text=f"What would have helped at {place(d['level'], d['target'])} on {res['day']}: "
+        f"{spec.title.lower()}, {share} extra late deliveries avoided for "
+        f"{money(a['cost'], res.get('currency'))}. That day is over, so nothing is proposed "
+        "for approval; ask what to do tomorrow for actions to come.",
+        evidence_ids=[rec["id"]],
+    )
+
+
+def nothing_ahead(rec: dict[str, Any], d: dict[str, Any]) -> Finding | None:
+    """Say so when actions were asked for a day to come that the forecast expects normal."""
+    res = rec["result"]
+    expected = res.get("expected_excess")
+    if not res.get("apply_on") or res["actions"] or expected is None or expected >= 1:
+        return None
+    return Finding(
+        text=f"Nothing to do at {place(d['level'], d['target'])} for {res['apply_on']}: the "
+        "forecast expects the late rate back within its normal range by then.",
+        evidence_ids=[rec["id"]],
+    )

@@ -60,13 +60,18 @@ class PlannedAction(BaseModel):
     evidence_ids: list[str] = Field(min_length=1)
     day: date | None = Field(default=None, description="Last day of the cell it treats.")
     window_days: int = Field(default=1, ge=1, description="Days of that cell.")
+    apply_on: date | None = Field(
+        default=None,
+        description="Day it is for when later than the cell (a forecast-driven action, from "
+        "recommend_actions with apply_on); None: the day after the cell.",
+    )
 
 
 class Outlook(BaseModel):
     """What the forecast says about the days ahead."""
 
     target: str
-    persistence: Literal["persists", "fades", "normal"] | None = None
+    persistence: Literal["persists", "fades", "normal", "coming"] | None = None
     text: str
     evidence_ids: list[str] = Field(min_length=1)
 

@@ -13,16 +13,18 @@ from the regional event it sits in.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date
 from typing import Any
 
 from agent.answers import (
+    coming_text,
     forecast_outlooks,
     kpi_findings,
     open_days,
     ranking_findings,
     sql_findings,
 )
-from agent.plan_actions import covered_by_region, planned_actions
+from agent.plan_actions import covered_by_region, hindsight, nothing_ahead, planned_actions
 from agent.schemas import (
     ActionPlan,
     Finding,
@@ -205,22 +207,19 @@ def _outlook(plan: _Plan, fc: dict[str, Any], d: dict[str, Any], diagnosis_id: s
     """Add the forecast of a diagnosed target, against the diagnosis's normal (one per plan)."""
     f = fc["result"]
     verb = {
-        "persists": "is expected to persist",
-        "fades": "is expected to fade",
-        "normal": "is within the usual range",
-    }[f["persistence"]]
+        "persists": "the deviation is expected to persist.",
+        "fades": "the deviation is expected to fade.",
+        "normal": "the deviation is within the usual range.",
+    }.get(f["persistence"]) or coming_text(f)
+    if d.get("within_normal") and f["persistence"] not in ("persists", "coming"):
+        verb = "no problem is coming."
     plan.outlook.append(
         Outlook(
             target=d["target"],
             persistence=f["persistence"],
             text=f"{place(d['level'], d['target'])}: the late rate forecast averages "
             f"{pct(f['mean_forecast'])} over the next {open_days(len(f['points']))} against "
-            f"{pct(d['expected'])} normally; "
-            + (
-                "no problem is coming."
-                if d.get("within_normal") and f["persistence"] != "persists"
-                else f"the deviation {verb}."
-            ),
+            f"{pct(d['expected'])} normally; {verb}",
             evidence_ids=[fc["id"], diagnosis_id],
         )
     )
@@ -310,14 +309,29 @@ def _answers(plan: _Plan, results: list[dict[str, Any]], diagnosed: set[str]) ->
     return summary
 
 
+def _over(rec: dict[str, Any], known_day: date | None) -> bool:
+    """Whether a recommendation is for a day that is over (before the latest day known)."""
+    res = rec["result"]
+    if known_day is None or res.get("apply_on"):
+        return False
+    return date.fromisoformat(str(res["day"])) < known_day
+
+
 def template_plan(
-    results: list[dict[str, Any]], notes: list[str] | None = None, *, fallback: bool = False
+    results: list[dict[str, Any]],
+    notes: list[str] | None = None,
+    *,
+    known_day: date | None = None,
+    fallback: bool = False,
 ) -> ActionPlan:
     """Compose a verified-by-construction plan from the run's tool results.
 
     Args:
         results: ``{"id": evidence id, "tool": name, "result": result dict}`` in call order.
         notes: things the run could not do (become caveats).
+        known_day: the run's latest complete day (:func:`agent.periods.latest_known_day`; a
+            triage's day): a recommendation for an earlier day says what would have helped
+            instead of proposing actions. None: every recommendation proposes.
         fallback: mark the plan as replacing a model-written one that failed verification.
     """
     plan = _Plan(notes)
@@ -341,8 +355,13 @@ def template_plan(
                     evidence_ids=[rec["id"]],
                 )
             )
+        elif rec is not None and _over(rec, known_day):
+            said = hindsight(rec, d)
+            plan.findings += [said] if said else []
         elif rec is not None:
             plan.actions += planned_actions(rec, d)
+            nothing = nothing_ahead(rec, d)
+            plan.findings += [nothing] if nothing else []
     ranking = _answers(plan, results, used_forecasts)
     scans = _by_tool(results, "scan_anomalies")
     if scans:
@@ -361,6 +380,14 @@ def template_plan(
         summary = "The data could not answer this; the caveats say why."
     if plan.normal:
         summary += f" Within the normal range: {', '.join(plan.normal)}; nothing to treat there."
+    coming_up = [o for o in plan.outlook if o.persistence == "coming"]
+    if coming_up:
+        summary += (
+            " But the forecast expects a problem at "
+            + ", ".join(target_name(o.target) for o in coming_up)
+            + " (see what happens next); no action is sized for it until a day shows its causes."
+        )
+        plan.summary_ids += [i for o in coming_up for i in o.evidence_ids]
     if plan.headline:
         summary += " Leading causes: " + "; ".join(plan.headline) + "."
     if plan.actions:

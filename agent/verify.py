@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel
@@ -140,7 +141,11 @@ _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def verify_plan(
-    plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]], notes: Iterable[str] = ()
+    plan: ActionPlan,
+    evidence: Mapping[str, Mapping[str, Any]],
+    notes: Iterable[str] = (),
+    *,
+    known_day: date | None = None,
 ) -> VerifyReport:
     """Check ``plan`` against the run's evidence records (id -> record dict).
 
@@ -148,6 +153,8 @@ def verify_plan(
         plan: the plan to check.
         evidence: the run's evidence records by id.
         notes: the run's notes (failed tool calls); caveats may repeat their numbers.
+        known_day: the run's latest complete day; an action for an earlier cell is over
+            (None: not checked).
 
     Returns:
         The report; ``ok`` is False when anything is wrong, with one instruction per problem.
@@ -258,7 +265,7 @@ def verify_plan(
         for name, value in a.parameters.items():
             check_value(f"{where} {name}", value, ids)
         check_text(f"{where} rationale", a.rationale, a.evidence_ids)
-    problems += check_coherence(plan, evidence)
+    problems += check_coherence(plan, evidence, known_day)
     return VerifyReport(
         ok=not problems, problems=problems, numbers_checked=checked, numbers_grounded=grounded
     )

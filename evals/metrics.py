@@ -10,6 +10,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel
 
+from agent.coherence import COHERENCE_KINDS
 from evals.runner import Mode
 from evals.scoring import CaseResult
 from evals.suite import Suite, threshold_key
@@ -107,7 +108,7 @@ def aggregate(suite: Suite, results: list[CaseResult]) -> dict[str, Metric]:
                 value=float(sum(r.coherence.get(kind, 0) for r in agent_runs)),
                 n=len(agent_runs),
             )
-            for kind in ("actions_on_normal_scopes", "overpromised_cells", "nested_double_counts")
+            for kind in COHERENCE_KINDS
         },
     }
     if scans:

@@ -184,16 +184,16 @@ class SuiteRun:
                     self.suite.day_of(case.triage_day),
                     cast(ScopeLevel, level),
                     [i for i in ids.split(",") if i],
-                    **self._today(),
+                    **self._today(case),
                 )
             else:
                 thread = f"{cid}.r{repeat}" if case.follow_up else None
                 view = service.ask(
-                    self.suite.render(case.question or ""), thread_id=thread, **self._today()
+                    self.suite.render(case.question or ""), thread_id=thread, **self._today(case)
                 )
                 for follow_up in case.follow_up:
                     view = service.ask(
-                        self.suite.render(follow_up), thread_id=thread, **self._today()
+                        self.suite.render(follow_up), thread_id=thread, **self._today(case)
                     )
         except cassettes.ReplayMismatch:
             raise
@@ -412,9 +412,10 @@ class SuiteRun:
                             logger.warning("no counterfactual for %s: %s", action.action_id, exc)
             result.incidents.append(score)
 
-    def _today(self) -> dict[str, Any]:
-        """Return the suite's pinned today as a run context override (none: the default)."""
-        return {"today": self.suite.today} if self.suite.today else {}
+    def _today(self, case: Case) -> dict[str, Any]:
+        """Return the case's (or suite's) pinned today as a run context override."""
+        today = self.suite.day_of(case.today) if case.today is not None else self.suite.today
+        return {"today": today} if today else {}
 
     def score_question(self, result: CaseResult, case: Case, results: list[dict[str, Any]]) -> None:
         """Compare the answer with the case's expectations (or the ground truth)."""

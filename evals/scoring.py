@@ -80,6 +80,7 @@ def plan_facts(plan: ActionPlan) -> dict[str, Any]:
         "confidence": top.confidence if top else "low",
         "causes": sorted({h.cause for h in plan.hypotheses}),
         "action": plan.actions[0].action_id if plan.actions else None,
+        "apply_on": str(plan.actions[0].apply_on) if plan.actions else None,
         "actions": sorted({a.action_id for a in plan.actions}),
         "outlook": bool(plan.outlook),
         "no_actions": not plan.actions,
@@ -170,6 +171,8 @@ def meets(key: str, want: Any, got: dict[str, Any]) -> bool:
             return False
         first, last = (date.fromisoformat(str(x)) for x in got["window"])
         return bool(first <= want[1] and last >= want[0])
+    if key == "apply_on":
+        return bool(got["apply_on"] == str(want))
     return bool(got.get(key) == want)
 
 

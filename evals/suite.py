@@ -49,6 +49,7 @@ METRICS = (
     "actions_on_normal_scopes",
     "overpromised_cells",
     "nested_double_counts",
+    "stale_actions",
 )
 _DATE_REF = re.compile(r"\{date:(\d+)\}")
 
@@ -108,7 +109,10 @@ class Expect(BaseModel):
         description="The answer says a name or date is not in the data (and about nothing else).",
     )
     kpi: str | None = Field(None, description="A KPI the answer reports (e.g. no_show_rate).")
-    persistence: Literal["persists", "fades", "normal"] | None = Field(
+    apply_on: date | None = Field(
+        None, description="The first action is for this day to come (a forecast-driven answer)."
+    )
+    persistence: Literal["persists", "fades", "normal", "coming"] | None = Field(
         None, description="The first outlook's verdict."
     )
 
@@ -132,6 +136,11 @@ class Case(BaseModel):
     follow_up: list[str] = Field(
         default_factory=list,
         description="Questions asked after it in the same thread; the last answer is scored.",
+    )
+    today: int | date | None = Field(
+        None,
+        description="The day this case is asked, a date or a day index (default: the suite's "
+        "today); actions are only proposed for a cell of its eve or later.",
     )
     expect: Expect | None = None
 

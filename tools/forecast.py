@@ -40,6 +40,7 @@ from tools.analytics.scope import ScopeLevel, load_catalog, resolve_scope
 from tools.analytics.thresholds import (
     FORECAST_MAX_HORIZON,
     FORECAST_MIN_HISTORY,
+    MIN_LATE_EXCESS,
     PERSIST_KEEP,
 )
 from tools.core.context import ToolContext
@@ -67,6 +68,7 @@ __all__ = [
 ]
 
 RATE_KPIS = {"late_rate", "failed_rate", "no_show_rate"}
+Verdict = Literal["persists", "fades", "normal", "coming"]
 MIN_HISTORY = FORECAST_MIN_HISTORY
 MAX_HORIZON = FORECAST_MAX_HORIZON
 
@@ -111,7 +113,13 @@ class ForecastResult(BaseModel):
         default_factory=list, description="Days ahead on weekdays the scope is closed."
     )
     mean_forecast: float
-    persistence: Literal["persists", "fades", "normal"]
+    persistence: Verdict = Field(
+        description="persists / fades: the latest deviation carries on or not; normal: no "
+        "problem; coming: the latest day was normal but the forecast expects a problem."
+    )
+    coming_day: date | None = Field(
+        None, description="With 'coming': the first day the forecast expects the problem."
+    )
     explanation: str
     model: str
 
@@ -245,6 +253,7 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
         normal = round(float(before.y.median()), 4)
     mean_fc = round(float(np.mean([p.yhat for p in points])), 4)
     persistence, explanation = _judge(args.kpi, last_value, normal, points)
+    ahead = coming(args.kpi, normal, points)
     numbers: dict[str, float] = {}
     if outage is not None:
         numbers["carrier_part"] = round(outage.late_part, 4)
@@ -273,6 +282,7 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
             "target": scope.ids[0] if len(scope.ids) == 1 else "all" if not scope.ids else "",
             "kpi": args.kpi,
             "persistence": persistence,
+            **({"coming_day": str(ahead.date)} if persistence == "coming" and ahead else {}),
         },
     )
     return ForecastResult(
@@ -287,6 +297,7 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
         closed_days=closed,
         mean_forecast=mean_fc,
         persistence=persistence,
+        coming_day=ahead.date if persistence == "coming" and ahead else None,
         explanation=explanation,
         model="Prophet (weekly seasonality, promo share and holiday regressors"
         + (f"; {' and '.join(weather)} from the weather feed's forecast" if weather else "")
@@ -302,19 +313,40 @@ def _carry(point: ForecastPoint, part: float) -> ForecastPoint:
     )
 
 
+def coming(kpi: str, normal: float, points: list[ForecastPoint]) -> ForecastPoint | None:
+    """Return the first forecast day with a late-rate problem, if any.
+
+    A problem is coming when the whole interval of a day ahead is at least
+    :data:`MIN_LATE_EXCESS` (3 points, the bar an anomaly must clear) above normal: the
+    weather feed's forecast of a storm, an outage in progress, a planned promotion.
+    """
+    if kpi != "late_rate":
+        return None
+    return next((p for p in points if p.lower - normal >= MIN_LATE_EXCESS), None)
+
+
 def _judge(
     kpi: str, last: float, normal: float, points: list[ForecastPoint]
-) -> tuple[Literal["persists", "fades", "normal"], str]:
-    """Judge whether the latest deviation carries into the next days.
+) -> tuple[Verdict, str]:
+    """Judge whether the latest deviation carries into the next days, or a problem comes.
 
     The latest value is "off" when it is outside the first forecast day's interval width
     around normal; it *persists* when tomorrow's forecast still keeps at least half of it.
     Only a deviation in the bad direction can persist (a late rate below normal is "normal");
-    orders count both ways.
+    orders count both ways. A late rate that was normal is *coming* when a later forecast day
+    has a problem (:func:`coming`).
     """
     first = points[0]
     band = max((first.upper - first.lower) / 2, 1e-9)
     excess = last - normal
+    if abs(excess) < band or (excess < 0 and kpi != "orders"):
+        ahead = coming(kpi, normal, points)
+        if ahead is not None:
+            return (
+                "coming",
+                f"{kpi} {last:.4g} was not above its usual {normal:.4g}, but the forecast for "
+                f"{ahead.date} is {ahead.yhat:.4g} (at least {ahead.lower:.4g})",
+            )
     if abs(excess) < band:
         return "normal", f"{kpi} {last:.4g} is within the usual range around {normal:.4g}"
     if excess < 0 and kpi != "orders":

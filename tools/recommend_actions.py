@@ -31,6 +31,7 @@ from tools.analytics.scope import load_catalog
 from tools.analytics.thresholds import ACTION_INTERVAL, GRAINS, MIN_CAUSE_SHARE
 from tools.catalog import ActionSpec
 from tools.catalog import load_catalog as load_action_catalog
+from tools.catalog.ahead import Ahead, expected_ahead
 from tools.catalog.impact import (
     LateWithin,
     default_parameter,
@@ -97,6 +98,12 @@ class RecommendActionsInput(BaseModel):
     )
     max_actions: int = Field(5, ge=1, le=20)
     lookback_days: int = Field(56, ge=21, le=365)
+    apply_on: date | None = Field(
+        None,
+        description="Day the actions are for, after `day` ('what should we do tomorrow'): "
+        "effects are sized to the excess the late-rate forecast still expects then; none "
+        "when it expects the problem to be over. Default: the diagnosed cell itself.",
+    )
 
 
 class RecommendActionsResult(BaseModel):
@@ -109,6 +116,10 @@ class RecommendActionsResult(BaseModel):
     causes: list[str]
     late_deliveries: float = Field(description="Late deliveries on the affected cells.")
     late_excess: float = Field(description="Late deliveries above normal on the affected cells.")
+    apply_on: date | None = Field(None, description="Day the actions are for (after `day`).")
+    expected_excess: float | None = Field(
+        None, description="Late deliveries above normal the forecast expects on `apply_on`."
+    )
     actions: list[RecommendedAction]
     skipped: dict[str, str] = Field(description="Catalog actions not proposed, and why.")
     currency: str
@@ -169,8 +180,13 @@ def recommend_for(
     parameters: dict[str, float] | None = None,
     max_actions: int = 5,
     random_state: int = 0,
+    ahead: Ahead | None = None,
 ) -> tuple[list[RecommendedAction], dict[str, str], float]:
     """Rank catalog actions for a diagnosed cell (pure but for the data the case holds).
+
+    With ``ahead`` the actions are for a later day: each effect on the cell is scaled to the
+    excess the forecast still expects then (:mod:`tools.catalog.ahead`), and the cost is one
+    day's.
 
     Returns:
         (actions, skipped action ids with reasons, late deliveries on the affected cells).
@@ -194,6 +210,12 @@ def recommend_for(
             skipped[action.id] = why_not
             continue
         cap = _cap(diagnosis)
+        if ahead is not None and ahead.excess < MIN_AVOIDED:
+            skipped[action.id] = (
+                f"the forecast expects no problem on {ahead.day} (late rate "
+                f"{ahead.late_rate:.1%} against {ahead.normal:.1%} normally)"
+            )
+            continue
         if cap <= 0 or diagnosis.within_normal:
             skipped[action.id] = (
                 "the late rate is within its normal range: nothing to avoid"
@@ -225,6 +247,12 @@ def recommend_for(
             random_state=random_state,
         )
         late_after = (float(rows.late.sum()) - avoided) / resolved if resolved else None
+        if ahead is not None:
+            k = ahead.scale
+            avoided, beyond, cap = round(avoided * k, 1), round(beyond * k, 1), round(cap * k, 1)
+            ci = (round(ci[0] * k, 1), round(ci[1] * k, 1))
+            cost = round(cost / case.grain, 2)
+            late_after = None  # a forecast day's late rate with the action: not modelled
         per100 = round(100 * avoided / cost, 2) if cost > 0 else float("inf")
         cause = addressed[0]
         ranked.append(
@@ -330,6 +358,9 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
     causes = _causes(args, diagnosis, case.graph.cause_names)
     first = args.day - timedelta(days=case.grain - 1)
     late_within = late_within_counter(ctx.backend, case.window.stores, first, args.day)
+    ahead = None
+    if args.apply_on is not None and not diagnosis.within_normal and diagnosis.late_excess > 0:
+        ahead = expected_ahead(ctx, diagnosis, args.apply_on)
     actions, skipped, late = recommend_for(
         case,
         diagnosis,
@@ -339,12 +370,15 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
         parameters=args.parameters,
         max_actions=args.max_actions,
         random_state=ctx.random_state,
+        ahead=ahead,
     )
     numbers: dict[str, float] = {
         "late_deliveries": late,
         "late_excess": diagnosis.late_excess,
         "interval": ACTION_INTERVAL,
     }
+    if ahead is not None:
+        numbers |= {"expected_excess": ahead.excess, "forecast_late_rate": ahead.late_rate}
     for a in actions:
         numbers[f"{a.action_id}.expected_avoided"] = a.expected_avoided
         numbers[f"{a.action_id}.ci_low"], numbers[f"{a.action_id}.ci_high"] = a.avoided_ci
@@ -357,7 +391,7 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
         for name, v in a.parameters.items():
             numbers[f"{a.action_id}.{name}"] = v
     summary = (
-        f"{len(actions)} action(s) for {args.target} on {args.day} "
+        f"{len(actions)} action(s) for {args.target} on {args.apply_on or args.day} "
         f"({', '.join(causes) or 'no cause carries enough of the excess'})"
         + (
             f"; best: {actions[0].action_id} avoids ~{actions[0].expected_avoided:g} "
@@ -373,6 +407,8 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
         "day": diagnosis.day.isoformat(),
         "within_normal": str(diagnosis.within_normal).lower(),
     }
+    if args.apply_on is not None:
+        facts["apply_on"] = args.apply_on.isoformat()
     evidence = ctx.evidence.register(
         "recommend_actions", args.model_dump(mode="json"), numbers, summary, facts
     )
@@ -384,6 +420,8 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
         causes=causes,
         late_deliveries=late,
         late_excess=diagnosis.late_excess,
+        apply_on=args.apply_on,
+        expected_excess=None if ahead is None else ahead.excess,
         actions=actions,
         skipped=skipped,
         currency=actions_catalog.currency,

@@ -155,6 +155,18 @@ def triage(
     _emit(service, view, fmt, out_file, out_dir)
 
 
+TodayOption = Annotated[
+    date | None,
+    typer.Option(
+        parser=_day,
+        metavar="YYYY-MM-DD",
+        help="The day the question is asked: 'yesterday' and 'tomorrow' count from it, and "
+        "actions are only proposed for its eve or later (default: LASTMILE_TODAY, else the "
+        "morning after the data ends).",
+    ),
+]
+
+
 @user_errors
 def ask(
     question: Annotated[
@@ -165,17 +177,18 @@ def ask(
     db: DbOption = None,
     state_db: StateOption = None,
     as_json: JsonFlag = False,
+    today: TodayOption = None,
 ) -> None:
     """Ask a question; the model chooses the tools and writes a cited plan."""
     fmt = "json" if as_json else fmt
     service = _service(db, state_db)
     with err.status("thinking..."):
-        view = service.ask(question)
+        view = service.ask(question, **({"today": today} if today else {}))
     _emit(service, view, fmt, out_file, None)
 
 
 @user_errors
-def chat(db: DbOption = None, state_db: StateOption = None) -> None:
+def chat(db: DbOption = None, state_db: StateOption = None, today: TodayOption = None) -> None:
     """Terminal chat: each question streams its tool steps, then the plan."""
     from rich.markdown import Markdown
 
@@ -193,7 +206,8 @@ def chat(db: DbOption = None, state_db: StateOption = None) -> None:
         if not question:
             break
         view = None
-        for step in service.stream_ask(question, thread_id=thread_id):
+        asked_on = {"today": today} if today else {}
+        for step in service.stream_ask(question, thread_id=thread_id, **asked_on):
             if "done" in step:
                 view = step["done"]
                 continue

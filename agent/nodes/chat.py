@@ -23,6 +23,7 @@ from langgraph.runtime import Runtime
 from agent import llm
 from agent.context import Context
 from agent.nodes.common import call_tool, llm_event, merge, tool_context
+from agent.periods import latest_known_day
 from agent.state import State
 from agent.untrusted import untrusted
 from prompts import load_prompt
@@ -64,6 +65,7 @@ def system_prompt(context: Context) -> tuple[str, str, str]:
         store_count=len(stores),
         store_examples=", ".join(stores[:5]),
         today=(context.today or catalog.last_day + timedelta(days=1)).isoformat(),
+        known_day=latest_known_day(context.today, catalog.first_day, catalog.last_day),
     )
     return text, prompt.id, prompt.sha256
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from agent.context import Context
+from agent.periods import latest_known_day
 from agent.state import State
 from tools import TOOLS, ToolError
+from tools.analytics.scope import load_catalog
 from tools.core.context import ToolContext
 from tools.core.evidence import EvidenceStore
 from tools.data.backend import DuckDBBackend
@@ -54,6 +56,19 @@ def llm_event(
         "output_tokens": usage.get("output_tokens", 0),
         **extra,
     }
+
+
+def known_day(state: State, context: Context) -> date:
+    """Return the run's latest complete day: a triage's own day, else the day before today.
+
+    Actions may treat a cell of this day (or be for a day to come); an earlier cell is over.
+    """
+    if state.mode == "triage" and state.day:
+        return date.fromisoformat(state.day)
+    catalog = load_catalog(DuckDBBackend(context.db))
+    if state.mode == "triage":
+        return catalog.last_day
+    return latest_known_day(context.today, catalog.first_day, catalog.last_day)
 
 
 def forecast_scope(diagnosis: dict[str, Any]) -> dict[str, Any]:

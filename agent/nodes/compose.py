@@ -12,7 +12,7 @@ from langgraph.runtime import Runtime
 
 from agent import llm
 from agent.context import Context
-from agent.nodes.common import llm_event, now
+from agent.nodes.common import known_day, llm_event, now
 from agent.prompting import (
     bounded_evidence,
     bounded_json,
@@ -51,11 +51,12 @@ def standing_notes(notes: list[str], trace: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys([*notes, *standing]))
 
 
-def _request(state: State) -> dict[str, Any]:
+def _request(state: State, context: Context) -> dict[str, Any]:
     return {
         "mode": state.mode,
         "question": state.question,
         "day": state.day,
+        "known_day": known_day(state, context).isoformat(),
         "scope": {"level": state.scope_level, "ids": state.scope_ids},
         "notes": run_notes(state),
     }
@@ -66,7 +67,12 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     context = runtime.context
     attempts = state.compose_attempts + 1
     if attempts > context.max_compose_attempts:
-        plan = template_plan(state.results, run_notes(state), fallback=True)
+        plan = template_plan(
+            state.results,
+            run_notes(state),
+            known_day=known_day(state, context),
+            fallback=True,
+        )
         event = {
             "at": now(),
             "kind": "node",
@@ -91,7 +97,7 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         )
     text = prompt.format(
         causes=", ".join(sorted(load_graph().causes.values())),
-        request=json.dumps(_request(state), default=str),
+        request=json.dumps(_request(state, context), default=str),
         results=bounded_json(compact_results(state.results), MAX_RESULT_CHARS),
         evidence=bounded_evidence(prompt_evidence(state.evidence), MAX_RESULT_CHARS),
         feedback=feedback,
@@ -136,7 +142,7 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"plan": plan.model_dump(mode="json"), "compose_attempts": attempts, "trace": [event]}
 
 
-def verify_plan(state: State) -> dict[str, Any]:
+def verify_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Check the plan against the evidence (no LLM): ids, numbers, catalog actions."""
     if state.plan is None:
         return {}  # the composer already recorded why there is no plan
@@ -144,6 +150,7 @@ def verify_plan(state: State) -> dict[str, Any]:
         ActionPlan.model_validate(state.plan),
         {e["id"]: e for e in state.evidence},
         run_notes(state),
+        known_day=known_day(state, runtime.context),
     )
     event = {
         "at": now(),

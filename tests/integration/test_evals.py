@@ -79,7 +79,7 @@ def test_a_suite_written_by_someone_else_runs_unchanged(tmp_path: Path) -> None:
     # the results file says what produced it
     meta = report["meta"]
     assert meta["mode"] == "offline" and meta["model"] == "offline-planner"
-    assert set(meta["prompts"]) == {"chat_system@v2", "compose_plan@v1"}
+    assert set(meta["prompts"]) == {"chat_system@v3", "compose_plan@v2"}
     assert "llm_model" in meta["settings"] and len(meta["tool_schemas_sha256"]) == 64
     assert len(suite["sha256"]) == 64
     md = (tmp_path / "report" / "report.md").read_text()
@@ -118,7 +118,11 @@ def test_replay_needs_no_network_and_no_model_server(
 def edited_prompts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     copy = tmp_path / "prompts"
     shutil.copytree(prompts.PROMPTS_DIR, copy, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    system = copy / "chat_system" / "v2.md"
+    # the chat prompt a run sends now (the run context's default)
+    name, _, version = next(p for p in cassettes.PROMPTS if p.startswith("chat_system@")).partition(
+        "@"
+    )
+    system = copy / name / f"{version}.md"
     system.write_text(system.read_text() + "\nKeep answers under 100 words.\n")
     monkeypatch.setattr(prompts, "PROMPTS_DIR", copy)
     return copy
@@ -131,7 +135,7 @@ def test_a_changed_prompt_without_new_cassettes_says_how_to_rerecord(
         tmp_path, "--suite", "replay_smollm2", "--mode", "replay", "--work-dir", str(work)
     )
     assert result.exit_code == 1
-    assert "chat_system@v2" in result.output and "make eval-record" in result.output
+    assert "chat_system@v3" in result.output and "make eval-record" in result.output
 
 
 def test_a_changed_tool_result_no_longer_matches_the_cassette(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from tests.integration.openai_stub import OpenAIStub, StubBehaviour
 pytestmark = pytest.mark.integration
 
 QUESTION = "why were deliveries late at store S003 on 2026-02-10?"
+ASKED_ON = date(2026, 2, 11)  # the morning after: the day's actions can still act
 
 
 @pytest.fixture
@@ -45,7 +47,7 @@ def test_a_question_is_answered_through_the_endpoint(
 ) -> None:
     service = _service(small_world_db, tmp_path)
     try:
-        view = service.ask(QUESTION)
+        view = service.ask(QUESTION, today=ASKED_ON)
         record = service.record(view.run_id)
     finally:
         service.close()
@@ -93,7 +95,7 @@ def test_server_errors_are_retried(
     endpoint.behaviour.fail_first = 2
     service = _service(small_world_db, tmp_path)
     try:
-        view = service.ask(QUESTION)
+        view = service.ask(QUESTION, today=ASKED_ON)
     finally:
         service.close()
     assert view.status == "waiting_approval"
@@ -108,7 +110,7 @@ def test_a_stalled_request_times_out_and_is_retried(
     service = _service(small_world_db, tmp_path)
     started = time.perf_counter()
     try:
-        view = service.ask(QUESTION)
+        view = service.ask(QUESTION, today=ASKED_ON)
     finally:
         service.close()
     assert view.status == "waiting_approval"
@@ -123,7 +125,7 @@ def test_a_dead_endpoint_fails_the_run_with_a_clear_error(
     service = _service(small_world_db, tmp_path)
     try:
         with pytest.raises(Exception, match="scripted failure"):
-            service.ask(QUESTION)
+            service.ask(QUESTION, today=ASKED_ON)
         (run,) = service.store.list_runs()
         record = service.record(run["run_id"])
     finally:

@@ -315,8 +315,9 @@ def diagnose_cell(
     findings.sort(key=lambda c: -c.contribution)
     late_z = finite(z_row[target])
     within = _within_normal(late_z, value - exp_value, findings)
+    judged = _judged_shares(findings, positive, graph.regional_causes, str(cell["level"]))
     for f in findings[:3]:
-        if not within and f.contribution > 0 and f.share >= MIN_CAUSE_SHARE:
+        if not within and f.contribution > 0 and judged[f.cause] >= MIN_CAUSE_SHARE:
             verdicts = model.refutations(f.variable, random_state)
             f.refutations_passed = sum(r.passed for r in verdicts)
             f.refutations_run = len(verdicts)
@@ -348,7 +349,7 @@ def diagnose_cell(
         late_excess=round((value - exp_value) * float(cell["resolved"]), 1),
         resolved=int(cell["resolved"]),
         causes=findings,
-        hypotheses=[] if within else _hypotheses(findings),
+        hypotheses=[] if within else _hypotheses(findings, judged),
         confidence="low" if within else _confidence(findings, unexplained_share),
         unexplained=round(unexplained, 4),
         late_z=None if late_z is None else round(late_z, 2),
@@ -419,18 +420,48 @@ def _within_normal(late_z: float | None, excess: float, findings: list[CauseFind
     )
 
 
-def _hypotheses(findings: list[CauseFinding]) -> list[Hypothesis]:
-    """Causes that carry at least :data:`MIN_CAUSE_SHARE` of the excess, top three."""
+def _judged_shares(
+    findings: list[CauseFinding], positive: float, regional: set[str], level: str
+) -> dict[str, float]:
+    """Return the share each cause is judged by (hypothesis or not, and its confidence).
+
+    A cause's share of the whole excess; but at a store inside a regional event (a cause
+    measured per region carrying :data:`MIN_CAUSE_SHARE` or more), the store's own causes
+    are judged by their share of what the regional causes leave: a driver shortage under a
+    storm is the store's own problem even when the storm carries most of the excess.
+    """
+    shares = {f.cause: f.share for f in findings}
+    shared = sum(
+        max(f.contribution, 0.0)
+        for f in findings
+        if f.cause in regional and f.share >= MIN_CAUSE_SHARE
+    )
+    rest = positive - shared
+    if level != "store" or shared <= 0 or rest <= 0:
+        return shares
+    return {
+        f.cause: f.share if f.cause in regional else round(max(f.contribution, 0.0) / rest, 3)
+        for f in findings
+    }
+
+
+def _hypotheses(findings: list[CauseFinding], judged: dict[str, float]) -> list[Hypothesis]:
+    """Causes that carry at least :data:`MIN_CAUSE_SHARE` of the excess, top three.
+
+    Shares are as :func:`_judged_shares` gives them (a store's own causes under a regional
+    event: of the excess the event leaves).
+    """
     out: list[Hypothesis] = []
     for f in findings[:3]:
-        if f.contribution <= 0 or f.share < MIN_CAUSE_SHARE:
+        share = judged.get(f.cause, f.share)
+        if f.contribution <= 0 or share < MIN_CAUSE_SHARE:
             continue
         robust = 0 < f.refutations_run == f.refutations_passed
         conf: Confidence = (
             "high"
-            if f.share >= CONFIDENCE_HIGH_SHARE and robust
+            if share >= CONFIDENCE_HIGH_SHARE and robust
             else "medium"
-            if f.share >= CONFIDENCE_MEDIUM_SHARE
+            if share >= CONFIDENCE_MEDIUM_SHARE
             else "low"
         )
         out.append(

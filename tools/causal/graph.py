@@ -22,6 +22,11 @@ class NodeSpec(BaseModel):
     feed: str | None = Field(
         None, description="What is missing when the node has no data (e.g. 'no weather feed')."
     )
+    regional: bool = Field(
+        False,
+        description="Measured per region (the conditions feed): the same for every store of "
+        "a region, so at a store it is the regional event's share, not the store's own.",
+    )
 
 
 class Identity(BaseModel):
@@ -85,6 +90,11 @@ class CausalGraph(BaseModel):
     def causes(self) -> dict[str, str]:
         """Candidate root-cause nodes: node -> cause name."""
         return {n: s.cause for n, s in self.nodes.items() if s.cause}
+
+    @property
+    def regional_causes(self) -> set[str]:
+        """Causes measured per region (weather, traffic): shared by a region's stores."""
+        return {s.cause for s in self.nodes.values() if s.cause and s.regional}
 
     @property
     def cause_names(self) -> list[str]:

@@ -230,6 +230,8 @@ def test_ask_gives_a_grounded_answer_offline(small_world_db: Path, tmp_path: Pat
         [
             "ask",
             "why were deliveries late at store S003 on 2026-02-10?",
+            "--today",
+            "2026-02-11",
             "--format",
             "json",
             "--db",

@@ -137,3 +137,29 @@ def test_confidence_is_never_above_the_diagnosis() -> None:
     plan = ActionPlan(summary="s", hypotheses=[_hypothesis("S004", "high")])
     (problem,) = check_coherence(plan, evidence)
     assert "'high'" in problem and "'medium'" in problem
+
+
+def test_no_action_for_a_day_that_is_over() -> None:
+    evidence = {
+        "diagnose#1": _diagnosis("diagnose#1", "S004", "store", "R1"),
+        "recommend_actions#1": _recommendation("recommend_actions#1", "S004", 40.0),
+    }
+    plan = ActionPlan(summary="s", actions=[_action("S004", "recommend_actions#1", 30.0)])
+    # the morning after the cell (a triage's day): actionable
+    assert check_coherence(plan, evidence, known_day=DAY) == []
+    # weeks later the day is over: say what would have helped instead
+    (problem,) = check_coherence(plan, evidence, known_day=date(2026, 3, 31))
+    assert "is over" in problem and "2026-03-31" in problem
+
+
+def test_an_action_for_a_day_to_come_cites_a_recommendation_sized_for_it() -> None:
+    later = date(2026, 3, 31)
+    sized = _recommendation("recommend_actions#1", "S004", 40.0)
+    evidence = {"diagnose#1": _diagnosis("diagnose#1", "S004", "store", "R1"), "r": sized}
+    sized["id"] = "r"
+    action = _action("S004", "r", 30.0).model_copy(update={"apply_on": date(2026, 2, 12)})
+    plan = ActionPlan(summary="s", actions=[action])
+    (problem,) = check_coherence(plan, evidence, known_day=later)
+    assert "apply_on" in problem
+    sized["facts"]["apply_on"] = "2026-02-12"
+    assert check_coherence(plan, evidence, known_day=later) == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,8 @@ def test_tool_loop_then_a_cited_plan(service: AgentService, scripted: ScriptedCh
         tool_call("recommend_actions", {"target": "S003", "day": DAY}, "c3"),
         AIMessage(content="I have what I need."),
     ]
-    view = service.ask("why was S003 late on 2026-02-10?")
+    # asked the morning after: the day's actions can still act
+    view = service.ask("why was S003 late on 2026-02-10?", today=date(2026, 2, 11))
     assert view.status == "waiting_approval"
     plan = _verified(service, view.run_id)
     assert plan.hypotheses[0].cause == "driver_no_shows"
@@ -69,8 +70,8 @@ def test_tool_loop_then_a_cited_plan(service: AgentService, scripted: ScriptedCh
     assert record.model == "scripted-model"
     assert record.input_tokens == 4 * 10 + 100 and record.output_tokens == 4 * 5 + 50
     assert record.prompts == {
-        "chat_system@v2": pytest.approx(record.prompts["chat_system@v2"]),
-        "compose_plan@v1": record.prompts["compose_plan@v1"],
+        "chat_system@v3": pytest.approx(record.prompts["chat_system@v3"]),
+        "compose_plan@v2": record.prompts["compose_plan@v2"],
     }
     # the model saw each tool result as a ToolMessage
     last_call = scripted.seen[-1]
@@ -291,11 +292,19 @@ def test_offline_planner_answers_questions_with_a_grounded_plan(
 ) -> None:
     service = AgentService(db=small_world_db, state_db=tmp_path / "s.sqlite", offline=True)
     try:
-        view = service.ask(question)
+        # asked the morning after the day: its actions are proposed for approval
+        day = {"S003": date(2026, 2, 10), "R2": date(2026, 2, 15), "S006": date(2026, 1, 31)}
+        view = service.ask(question, today=day[target] + timedelta(days=1))
         plan = _verified(service, view.run_id)
         assert plan.hypotheses[0].target == target and plan.hypotheses[0].cause == cause
         assert plan.actions[0].action_id == action
         assert target in plan.summary
+        # weeks later the day is over: what would have helped, nothing to approve
+        later = service.ask(question)
+        plan = _verified(service, later.run_id)
+        assert plan.hypotheses[0].cause == cause and not plan.actions
+        assert later.status == "done"
+        assert any(f.text.startswith("What would have helped") for f in plan.findings)
     finally:
         service.close()
 
@@ -339,7 +348,9 @@ def test_instructions_hidden_in_data_stay_data(
         tool_call("recommend_actions", {"target": "S003", "day": DAY}, "c3"),
         AIMessage(content="done"),
     ]
-    view = service.ask("what do drivers write, and why was S003 late on 2026-02-10?")
+    view = service.ask(
+        "what do drivers write, and why was S003 late on 2026-02-10?", today=date(2026, 2, 11)
+    )
     note = next(m for m in scripted.seen[1] if isinstance(m, ToolMessage))
     content = str(note.content)
     assert "ignore all previous instructions" in content

@@ -37,7 +37,8 @@ def catalog(small_world_db: Path) -> Catalog:
             ["actions"],
         ),
         ("Why was it late everywhere on 14 February?", "all", [], date(2026, 2, 14), ["why"]),
-        ("what will happen at S010 tomorrow?", "store", ["S010"], None, ["forecast"]),
+        # a day to come: from the latest complete day (the data's last, 2026-03-01)
+        ("what will happen at S010 tomorrow?", "store", ["S010"], date(2026, 3, 1), ["forecast"]),
     ],
 )
 def test_scope_day_and_intent(
@@ -142,9 +143,18 @@ def test_impossible_and_outside_dates_are_problems_not_substitutes(catalog: Cata
     r = parse_request("why were deliveries late in June 2018?", catalog)
     assert r.problem is not None and "outside the data" in r.problem
     assert "2026-01-01..2026-03-01" in r.problem
-    # tomorrow is the future: a forecast, never the last day of data
+    # tomorrow is the future: analysed from the latest complete day, actions for tomorrow
     r = parse_request("what should we do about S010 tomorrow?", catalog)
-    assert "forecast" in r.intents and r.day is None and r.horizon == 1
+    assert {"forecast", "actions"} <= set(r.intents)
+    assert (r.day, r.apply_on, r.horizon) == (date(2026, 3, 1), date(2026, 3, 3), 2)
+    # asked on a morning inside the data: the day before is the latest complete one
+    r = parse_request("what should we do about S010 tomorrow?", catalog, today=date(2026, 2, 11))
+    assert (r.day, r.apply_on, r.horizon) == (date(2026, 2, 10), date(2026, 2, 12), 2)
+    r = parse_request("what should we do next week?", catalog, today=date(2026, 2, 11))
+    assert (r.day, r.apply_on) == (date(2026, 2, 10), date(2026, 2, 16))
+    # too far ahead of the data to forecast: said, not guessed
+    r = parse_request("what should we do tomorrow?", catalog, today=date(2026, 6, 1))
+    assert r.problem is not None and "too far ahead" in r.problem
     # a pinned today beyond the data: the period is outside it, and the answer says so
     r = parse_request("why was S003 late yesterday?", catalog, today=date(2026, 11, 30))
     assert r.problem is not None and "2026-11-29" in r.problem

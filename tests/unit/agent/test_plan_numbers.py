@@ -21,7 +21,10 @@ def shortage_plan(
     state = tmp_path_factory.mktemp("state") / "s.sqlite"
     service = AgentService(db=small_world_db, state_db=state, offline=True)
     try:
-        view = service.ask(f"why was S003 late on {SMALL_WORLD.day(40)} and what should we do?")
+        view = service.ask(
+            f"why was S003 late on {SMALL_WORLD.day(40)} and what should we do?",
+            today=SMALL_WORLD.day(41),
+        )
         record = service.record(view.run_id)
     finally:
         service.close()

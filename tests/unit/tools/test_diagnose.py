@@ -179,3 +179,42 @@ def test_a_factor_that_moved_only_on_the_day_is_said_to_have_no_past() -> None:
     )
     _, dropped = prune(graph, cells.head(29), devs.head(29), reference.head(29))
     assert dropped["no_show_rate"] == "driver no-show rate never varies in the data"
+
+
+def test_a_stores_own_cause_under_a_regional_event_is_judged_on_what_the_event_leaves() -> None:
+    """Measured at S026 on a storm day in the demo world: rain carries 45 % of the excess and
+    a cluster of no-shows (44 % of drivers) 17 %: below a fifth of the whole, but a third of
+    what the storm leaves, so it is named as the store's own cause."""
+    from tools.causal.diagnosis import _hypotheses, _judged_shares
+    from tools.causal.findings import CauseFinding
+
+    def finding(cause: str, contribution: float, share: float) -> CauseFinding:
+        return CauseFinding(
+            cause=cause,
+            variable=cause,
+            value=1.0,
+            expected=0.0,
+            z=5.0,
+            contribution=contribution,
+            share=share,
+            linear_contribution=contribution,
+            effect=0.0,
+            effect_ci=(0.0, 0.0),
+            refutations_passed=0,
+            refutations_run=0,
+        )
+
+    findings = [
+        finding("weather", 0.1435, 0.449),
+        finding("driver_no_shows", 0.0538, 0.168),
+        finding("carrier_transit", 0.0248, 0.078),
+    ]
+    positive = 0.1435 / 0.449
+    judged = _judged_shares(findings, positive, {"weather", "traffic"}, "store")
+    assert judged["weather"] == 0.449 and judged["driver_no_shows"] > 0.3
+    assert judged["carrier_transit"] < 0.2
+    assert [h.cause for h in _hypotheses(findings, judged)] == ["weather", "driver_no_shows"]
+    # a region's cell, or a store without a regional event: shares of the whole excess
+    for level, regional in (("region", {"weather"}), ("store", set())):
+        plain = _judged_shares(findings, positive, regional, level)
+        assert [h.cause for h in _hypotheses(findings, plain)] == ["weather"]

@@ -136,3 +136,15 @@ def test_a_carrier_outage_in_progress_is_judged_with_its_driver(outage_ctx: Tool
     # a store without an outage is not given one
     calm = forecast(outage_ctx, ForecastInput(scope="store", ids=["S005"], as_of=world.day(47)))
     assert "carrier" not in calm.model
+
+
+def test_a_storm_in_the_weather_forecast_is_a_problem_coming(ctx: ToolContext) -> None:
+    """The day before a storm is normal, but its forecast is not: 'coming', with the day."""
+    from tests.conftest import SMALL_WORLD
+
+    f = forecast(ctx, ForecastInput(scope="region", ids=["R2"], as_of=SMALL_WORLD.day(44)))
+    assert f.persistence == "coming" and f.coming_day == SMALL_WORLD.day(45)
+    assert str(SMALL_WORLD.day(45)) in f.explanation
+    # a store without anything coming stays normal
+    calm = forecast(ctx, ForecastInput(scope="store", ids=["S002"], as_of=SMALL_WORLD.day(20)))
+    assert calm.persistence in ("normal", "fades") and calm.coming_day is None

@@ -100,3 +100,29 @@ def test_a_broken_catalog_file_is_rejected(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="treats"):
         load_catalog(bad)
+
+
+def test_actions_for_a_day_to_come_are_sized_by_the_forecast(ctx: ToolContext) -> None:
+    """Day 1 of a two-day storm: for day 2 the forecast still expects most of the excess;
+    for the day after, none (the weather feed says it is over)."""
+    from tests.conftest import SMALL_WORLD
+
+    day = SMALL_WORLD.day(45)
+    base = recommend_actions(ctx, RecommendActionsInput(target="R2", day=day))
+    ahead = recommend_actions(
+        ctx, RecommendActionsInput(target="R2", day=day, apply_on=SMALL_WORLD.day(46))
+    )
+    assert ahead.apply_on == SMALL_WORLD.day(46) and ahead.expected_excess is not None
+    assert 0 < ahead.expected_excess
+    top = ahead.actions[0]
+    assert top.action_id == base.actions[0].action_id
+    # never more than either the cell's excess or what the forecast expects that day
+    assert top.expected_avoided <= min(ahead.late_excess, ahead.expected_excess) + 0.05
+    assert top.expected_avoided <= base.actions[0].expected_avoided
+    over = recommend_actions(
+        ctx, RecommendActionsInput(target="R2", day=day, apply_on=SMALL_WORLD.day(47))
+    )
+    assert over.actions == [] and over.expected_excess == 0
+    assert all("expects no problem" in why for why in over.skipped.values() if "forecast" in why)
+    with pytest.raises(ToolError, match="days after"):
+        recommend_actions(ctx, RecommendActionsInput(target="R2", day=day, apply_on=day))
