@@ -20,7 +20,7 @@ from tools.data.files import ingest_files
 from tools.data.olist import ingest_olist
 from tools.data.store import LoadMode
 from tools.data.synthetic import WorldConfig, generate_world, load_incident_specs
-from tools.data.truth_file import TRUTH_KEY, TruthMissingError, read_truth
+from tools.data.truth_file import TRUTH_KEY, TruthMissingError, read_truth, truth_path
 from tools.data.views import STORE_DAY_COLUMNS
 
 KPI_COLUMNS = [c for c in STORE_DAY_COLUMNS if c not in ("date", "store_id", "region", "market")]
@@ -213,7 +213,11 @@ def info(db: DbOption = None, as_json: JsonOption = False) -> None:
     if world:
         out.print(f"synthetic world: {world}")
     if len(incidents):
-        _print_frame("Ground truth (injected first)", incidents)
+        _print_frame(
+            f"Ground truth (injected first), from {truth_path(_db(db)).name}: no agent tool "
+            "reads it",
+            incidents,
+        )
 
 
 def _ground_truth(backend: DuckDBBackend) -> pd.DataFrame:
