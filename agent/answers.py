@@ -99,6 +99,9 @@ def kpi_findings(results: list[dict[str, Any]]) -> list[Finding]:
                 if value is not None
                 else f"{label}: not in the data ({_FEEDS.get(kpi, 'no values')})"
             )
+        if t.get("late") is not None and t.get("late_rate") is not None:
+            late = round(t["late"])
+            parts[0:0] = [f"{late:,} late deliver{'y' if late == 1 else 'ies'}"]
         if t.get("orders") is not None:
             parts.append(f"over {_orders(t['orders'])}")
         when = f"on {r['start']}" if r["start"] == r["end"] else f"{r['start']} to {r['end']}"

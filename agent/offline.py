@@ -24,11 +24,14 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from agent.nodes.common import forecast_scope
 from agent.nodes.triage import triage_order
-from agent.parsing import Request, parse_request
+from agent.parsing import SQL_QUERY, Request, parse_request
 from agent.templates import template_plan
 from agent.untrusted import strip_untrusted
 from tools.analytics.scope import Catalog, load_catalog
 from tools.data.backend import DuckDBBackend
+
+MAX_OUTLOOK_REGIONS = 12
+"""Regions forecast for a day to come when nothing stands out yet (one Prophet fit each)."""
 
 _TAG = re.compile(r"<(?P<tag>tool_results|request)>\s*(?P<body>.*?)\s*</(?P=tag)>", re.S)
 
@@ -132,7 +135,8 @@ class OfflinePlanner(BaseChatModel):
         if request.intents == ["sql"]:
             if _called(done, "run_sql"):
                 return AIMessage(content="Here is the query's result.")
-            return call(("run_sql", {"sql": question.strip()}))
+            m = SQL_QUERY.match(question)
+            return call(("run_sql", {"sql": m.group("sql").strip() if m else question.strip()}))
         if request.intents == ["kpis"]:
             return self._kpis(request, done, call)
         if request.intents == ["forecast"]:
@@ -210,6 +214,8 @@ class OfflinePlanner(BaseChatModel):
                 }
             return call(("scan_anomalies", {**scope, **when}))
         targets = self._targets(request, scan)
+        if not targets and request.apply_on is not None:
+            return self._outlooks(request, done, call)
         if not targets:
             return AIMessage(content="Nothing stands out in that scope and day.")
         steps: list[tuple[str, dict[str, Any]]] = []
@@ -236,6 +242,26 @@ class OfflinePlanner(BaseChatModel):
         if steps:
             return call(*steps)
         return AIMessage(content="Diagnosis, outlook and actions are ready.")
+
+    def _outlooks(self, request: Request, done: list[_Outcome], call: _Call) -> AIMessage:
+        """Forecast every region (or the scope asked) for a day to come with nothing wrong yet."""
+        if _called(done, "forecast"):
+            return AIMessage(content="Nothing stands out yet; here is the outlook.")
+        if request.scope_level == "all":
+            scopes = [("region", [r]) for r in self._catalog().regions[:MAX_OUTLOOK_REGIONS]]
+        else:
+            scopes = [(request.scope_level, request.scope_ids)]
+        as_of = request.day.isoformat() if request.day else None
+        return call(
+            *[
+                (
+                    "forecast",
+                    {"scope": level, "ids": ids, "kpi": "late_rate", "horizon": request.horizon}
+                    | ({"as_of": as_of} if as_of else {}),
+                )
+                for level, ids in scopes
+            ]
+        )
 
     def _targets(
         self, request: Request, scan: dict[str, Any]

@@ -54,6 +54,11 @@ _NOT_STORE_NAMES = frozenset(
 )
 """Words after "store" or "region" that are not a name ("that store tomorrow")."""
 _RANK = re.compile(r"\b(worst|best|rank\w*|top\s+\d+|most late|which (stores|regions|markets))\b")
+SQL_QUERY = re.compile(
+    r"^\s*(?:(?:run_sql|run sql|sql)\s*:?\s*)?(?P<sql>(?:select|with)\s.*)", re.I | re.S
+)
+"""An analyst's own query, with or without a 'run_sql' / 'sql:' prefix."""
+
 _COMPARE = re.compile(r"\b(compare\w*|comparison|versus|vs\.?)(?=\s|$)")
 
 
@@ -193,11 +198,13 @@ def parse_request(
     """
     text = question.strip()
     lowered = text.lower()
-    if re.match(r"(select|with)\s", lowered):  # an analyst's own query: run it, guarded
+    if SQL_QUERY.match(text):  # an analyst's own query: run it, guarded
         return Request(intents=["sql"])
     today = today or catalog.last_day + timedelta(days=1)
     stores, regions, unknown = _scopes(text, catalog)
     named = [v for k, v in KPI_WORDS.items() if k in lowered]
+    if re.search(r"\b(how many|number of|count of) late\b", lowered):
+        named = ["late", *named]  # a count of late deliveries, not their rate
     intents, explicit = _intents(
         lowered, len(stores) + len(regions) + len(unknown), bool(named) and named[0] != "late_rate"
     )
@@ -242,12 +249,17 @@ def parse_request(
 
 
 def _unknown_place(text: str, catalog: Catalog) -> str | None:
-    """Say so when a place-like word ("in Huston") names no store, region or market."""
+    """Say so when a name-like word ("Huston", "Dalas") is close to a market or store name.
+
+    Any capitalised word (or two) that is not a market, month or weekday but within a typo
+    of one (difflib, ratio 0.75) is taken as a misspelt place: the answer names the close
+    matches rather than silently answering for every store.
+    """
     markets = sorted({str(m) for m in catalog.stores.market})
     names = [str(n) for n in catalog.stores.get("name", [])]
     months = {m.capitalize() for m in MONTHS} | {m[:3].capitalize() for m in MONTHS}
     weekdays = {d for d in calendar.day_name}
-    for m in re.finditer(r"\b(?:in|at|for|of)\s+([A-Z][a-z]{2,}(?:\s[A-Z][a-z]+)?)\b", text):
+    for m in re.finditer(r"\b([A-Z][a-z]{2,}(?:\s[A-Z][a-z]+)?)\b", text):
         word = m.group(1)
         if word in months or word in weekdays or word in markets or word in _NOT_PLACES:
             continue
@@ -280,8 +292,10 @@ def _place_period(request: Request, catalog: Catalog, today: date) -> None:
     period = request.period
     if period is None:
         return
-    if period.start > today:
-        if {"forecast", "actions"} & set(request.intents):
+    acting = {"forecast", "actions"} & set(request.intents)
+    # today is still being delivered: what to do today (or later) is a day to come
+    if period.start > today or (period.start == today and acting):
+        if acting:
             # "what will happen / what should we do tomorrow": from the latest day known
             known = latest_known_day(today, catalog.first_day, catalog.last_day)
             if (period.start - known).days > FORECAST_MAX_HORIZON:

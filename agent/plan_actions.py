@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.schemas import Finding, PlannedAction
-from agent.wording import avoided_text, cause_label, place
+from agent.schemas import Finding, Outlook, PlannedAction
+from agent.wording import avoided_text, cause_label, deliveries, place
 from tools.catalog import load_catalog
 
 _ANY_CAUSE = {"widen_windows": "wider windows", "extend_promises": "later promised dates"}
@@ -32,10 +32,10 @@ def planned_actions(rec: dict[str, Any], d: dict[str, Any]) -> list[PlannedActio
         avoided = avoided_text(a["expected_avoided"], lo, hi)
         on_top = f" on top of {', '.join(a['on_top_of'])}" if a.get("on_top_of") else ""
         if not on_top and a["expected_avoided"] >= excess - 0.05:
-            effect = f"avoids all {a['expected_avoided']:,.1f} {extra}"
+            effect = f"avoids all {deliveries(a['expected_avoided'])} {extra}"
         else:
             effect = (
-                f"avoids about {avoided[0]} of the {excess:,.1f} {extra}{on_top} "
+                f"avoids about {avoided[0]} of the {deliveries(excess)} {extra}{on_top} "
                 f"(80% interval {avoided[1]} to {avoided[2]})"
             )
         if spec.lever.kind in _ANY_CAUSE:
@@ -46,7 +46,7 @@ def planned_actions(rec: dict[str, Any], d: dict[str, Any]) -> list[PlannedActio
             )
         if a.get("beyond_normal", 0) >= 0.05:
             effect += (
-                f"; the lever would avoid {a['beyond_normal']:,.1f} more, below the normal "
+                f"; the lever would avoid {deliveries(a['beyond_normal'])} more, below the normal "
                 "late rate: not counted"
             )
         out.append(
@@ -103,9 +103,9 @@ def hindsight(rec: dict[str, Any], d: dict[str, Any]) -> Finding | None:
     spec = load_catalog().get(a["action_id"])
     avoided = avoided_text(a["expected_avoided"], *a["avoided_ci"])[0]
     share = (
-        f"all {res['late_excess']:,.1f}"
+        f"all {deliveries(res['late_excess'])}"
         if a["expected_avoided"] >= res["late_excess"] - 0.05
-        else f"about {avoided} of the {res['late_excess']:,.1f}"
+        else f"about {avoided} of the {deliveries(res['late_excess'])}"
     )
     return Finding(
         text=f"What would have helped at {place(d['level'], d['target'])} on {res['day']}: "
@@ -116,13 +116,14 @@ def hindsight(rec: dict[str, Any], d: dict[str, Any]) -> Finding | None:
     )
 
 
-def nothing_ahead(rec: dict[str, Any], d: dict[str, Any]) -> Finding | None:
+def nothing_ahead(rec: dict[str, Any], d: dict[str, Any]) -> Outlook | None:
     """Say so when actions were asked for a day to come that the forecast expects normal."""
     res = rec["result"]
     expected = res.get("expected_excess")
     if not res.get("apply_on") or res["actions"] or expected is None or expected >= 1:
         return None
-    return Finding(
+    return Outlook(
+        target=d["target"],
         text=f"Nothing to do at {place(d['level'], d['target'])} for {res['apply_on']}: the "
         "forecast expects the late rate back within its normal range by then.",
         evidence_ids=[rec["id"]],

@@ -206,9 +206,10 @@ def _count(x: float) -> str:
 def _outlook(plan: _Plan, fc: dict[str, Any], d: dict[str, Any], diagnosis_id: str) -> None:
     """Add the forecast of a diagnosed target, against the diagnosis's normal (one per plan)."""
     f = fc["result"]
+    first = f["points"][0]["date"] if f["points"] else "the next open day"
     verb = {
-        "persists": "the deviation is expected to persist.",
-        "fades": "the deviation is expected to fade.",
+        "persists": f"the deviation is expected to persist on {first}.",
+        "fades": f"the deviation is expected to fade by {first}.",
         "normal": "the deviation is within the usual range.",
     }.get(f["persistence"]) or coming_text(f)
     if d.get("within_normal") and f["persistence"] not in ("persists", "coming"):
@@ -359,9 +360,17 @@ def template_plan(
             said = hindsight(rec, d)
             plan.findings += [said] if said else []
         elif rec is not None:
-            plan.actions += planned_actions(rec, d)
+            proposed = planned_actions(rec, d)
+            plan.actions += proposed
+            fading = fc is not None and fc["result"]["persistence"] in ("fades", "normal")
+            if proposed and fading and not rec["result"].get("apply_on"):
+                plan.caveats.append(
+                    f"The forecast expects {place(d['level'], d['target'])} back near normal "
+                    f"after {d['day']}: approve its actions only if the problem is still there "
+                    "today."
+                )
             nothing = nothing_ahead(rec, d)
-            plan.findings += [nothing] if nothing else []
+            plan.outlook += [nothing] if nothing else []
     ranking = _answers(plan, results, used_forecasts)
     scans = _by_tool(results, "scan_anomalies")
     if scans:
@@ -381,7 +390,7 @@ def template_plan(
     if plan.normal:
         summary += f" Within the normal range: {', '.join(plan.normal)}; nothing to treat there."
     coming_up = [o for o in plan.outlook if o.persistence == "coming"]
-    if coming_up:
+    if coming_up and "a problem is coming" not in summary:
         summary += (
             " But the forecast expects a problem at "
             + ", ".join(target_name(o.target) for o in coming_up)

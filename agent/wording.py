@@ -95,8 +95,13 @@ def avoided_text(point: float, lo: float, hi: float) -> tuple[str, str, str]:
     >>> avoided_text(5.9, 5.7, 6.1)
     ('5.9', '5.7', '6.1')
     """
-    digits = 0 if hi - lo >= 2 else 1
+    digits = 0 if hi - lo >= 2 or point >= 100 else 1
     return f"{point:,.{digits}f}", f"{lo:,.{digits}f}", f"{hi:,.{digits}f}"
+
+
+def deliveries(x: float) -> str:
+    """Format a count of deliveries: whole from 100 up ('1,029'), else one decimal ('33.1')."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.1f}"
 
 
 def place(level: str, target: str) -> str:

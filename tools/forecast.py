@@ -333,20 +333,27 @@ def _judge(
     The latest value is "off" when it is outside the first forecast day's interval width
     around normal; it *persists* when tomorrow's forecast still keeps at least half of it.
     Only a deviation in the bad direction can persist (a late rate below normal is "normal");
-    orders count both ways. A late rate that was normal is *coming* when a later forecast day
-    has a problem (:func:`coming`).
+    orders count both ways. When nothing persists, a problem is *coming* if a later forecast
+    day has one (:func:`coming`).
     """
+    verdict, why = _carries(kpi, last, normal, points)
+    ahead = coming(kpi, normal, points) if verdict != "persists" else None
+    if ahead is not None:
+        return (
+            "coming",
+            f"{why}; but the forecast for {ahead.date} is {ahead.yhat:.4g} "
+            f"(at least {ahead.lower:.4g})",
+        )
+    return verdict, why
+
+
+def _carries(
+    kpi: str, last: float, normal: float, points: list[ForecastPoint]
+) -> tuple[Verdict, str]:
+    """Whether the latest deviation persists, fades, or there was none (see :func:`_judge`)."""
     first = points[0]
     band = max((first.upper - first.lower) / 2, 1e-9)
     excess = last - normal
-    if abs(excess) < band or (excess < 0 and kpi != "orders"):
-        ahead = coming(kpi, normal, points)
-        if ahead is not None:
-            return (
-                "coming",
-                f"{kpi} {last:.4g} was not above its usual {normal:.4g}, but the forecast for "
-                f"{ahead.date} is {ahead.yhat:.4g} (at least {ahead.lower:.4g})",
-            )
     if abs(excess) < band:
         return "normal", f"{kpi} {last:.4g} is within the usual range around {normal:.4g}"
     if excess < 0 and kpi != "orders":

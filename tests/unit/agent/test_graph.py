@@ -358,3 +358,21 @@ def test_instructions_hidden_in_data_stay_data(
     # whatever the data says, nothing is approved or dispatched without a manager
     assert view.status == "waiting_approval" and view.dispatched == []
     _verified(service, view.run_id)
+
+
+def test_a_day_to_come_with_nothing_wrong_yet_is_forecast_region_by_region(
+    small_world_db: Path, tmp_path: Path
+) -> None:
+    """'What should we do next week?' on a quiet morning: every region's outlook, and the
+    problem the forecast expects (here the R2 storm of 2026-02-15) said to be coming."""
+    service = AgentService(db=small_world_db, state_db=tmp_path / "s.sqlite", offline=True)
+    try:
+        view = service.ask("what should we do next week?", today=date(2026, 2, 10))
+        plan = _verified(service, view.run_id)
+        assert not plan.actions and view.status == "done"
+        coming = {o.target: o for o in plan.outlook if o.persistence == "coming"}
+        assert "region R2" in coming and "2026-02-15" in coming["region R2"].text
+        assert len(plan.outlook) == 2  # one per region
+        assert "expects a problem" in plan.summary
+    finally:
+        service.close()

@@ -198,3 +198,22 @@ def test_follow_ups(catalog: Catalog) -> None:
     # nothing to count from: said so, not answered for the last day
     alone = parse_request("and the day after?", catalog)
     assert alone.problem is not None and "needs a day" in alone.problem
+
+
+def test_newcomer_trial_kinds(catalog: Catalog) -> None:
+    """Each kind a newcomer hit, as a rule (issue 10's trial on a fresh clone)."""
+    market = str(catalog.stores.market.iloc[0])
+    typo = market[:2] + market[3:]  # one letter dropped: "Dalas", "Huston"
+    # a misspelt market anywhere in the question is unknown, never the whole chain
+    for question in (f"what should we do about {typo} tomorrow?", f"why was {typo} late?"):
+        r = parse_request(question, catalog)
+        assert r.problem is not None and market in r.problem, question
+    # what to do today is a day to come: today is still being delivered
+    r = parse_request("what should we do about R2 today?", catalog, today=date(2026, 2, 16))
+    assert (r.day, r.apply_on) == (date(2026, 2, 15), date(2026, 2, 16))
+    # a count of late deliveries is the count, not the rate
+    r = parse_request("how many late deliveries did S003 have on 2026-02-10?", catalog)
+    assert r.kpi == "late" and r.intents == ["kpis"]
+    # SQL with a tool-name prefix is SQL, not store ids
+    assert parse_request("run_sql SELECT count(*) FROM stores", catalog).intents == ["sql"]
+    assert parse_request("sql: select 1", catalog).intents == ["sql"]
