@@ -30,8 +30,10 @@ from agent.untrusted import strip_untrusted
 from tools.analytics.scope import Catalog, load_catalog
 from tools.data.backend import DuckDBBackend
 
-MAX_OUTLOOK_REGIONS = 12
-"""Regions forecast for a day to come when nothing stands out yet (one Prophet fit each)."""
+MAX_OUTLOOK_REGIONS = 8
+"""Regions forecast one by one for a day to come when nothing stands out yet (one Prophet fit
+each, within the chat's tool budget of 12 with the scan); more regions (a national network,
+Olist's 20+ states): the chain's forecast only."""
 
 _TAG = re.compile(r"<(?P<tag>tool_results|request)>\s*(?P<body>.*?)\s*</(?P=tag)>", re.S)
 
@@ -244,11 +246,15 @@ class OfflinePlanner(BaseChatModel):
         return AIMessage(content="Diagnosis, outlook and actions are ready.")
 
     def _outlooks(self, request: Request, done: list[_Outcome], call: _Call) -> AIMessage:
-        """Forecast every region (or the scope asked) for a day to come with nothing wrong yet."""
+        """Forecast the scope asked (the chain: and its regions) for a day to come."""
         if _called(done, "forecast"):
             return AIMessage(content="Nothing stands out yet; here is the outlook.")
         if request.scope_level == "all":
-            scopes = [("region", [r]) for r in self._catalog().regions[:MAX_OUTLOOK_REGIONS]]
+            # the chain, and each region when there are few enough to forecast one by one
+            regions = self._catalog().regions
+            scopes: list[tuple[str, list[str]]] = [("all", [])]
+            if len(regions) <= MAX_OUTLOOK_REGIONS:
+                scopes += [("region", [r]) for r in regions]
         else:
             scopes = [(request.scope_level, request.scope_ids)]
         as_of = request.day.isoformat() if request.day else None

@@ -372,7 +372,7 @@ def test_a_day_to_come_with_nothing_wrong_yet_is_forecast_region_by_region(
         assert not plan.actions and view.status == "done"
         coming = {o.target: o for o in plan.outlook if o.persistence == "coming"}
         assert "region R2" in coming and "2026-02-15" in coming["region R2"].text
-        assert len(plan.outlook) == 2  # one per region
+        assert len(plan.outlook) == 3  # the chain and each region
         assert "expects a problem" in plan.summary
     finally:
         service.close()
