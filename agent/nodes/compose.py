@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any, Literal, cast
 
@@ -28,6 +29,9 @@ from prompts import load_prompt
 from tools.causal.graph import load_graph
 
 MAX_RESULT_CHARS = 60_000
+MIN_RESULT_CHARS = 4_000
+"""The smallest result budget a context-length refusal shrinks the compose input to (each
+refusal halves what was sent)."""
 
 
 def run_notes(state: State) -> list[str]:
@@ -62,30 +66,65 @@ def _request(state: State, context: Context) -> dict[str, Any]:
     }
 
 
+def _fallback(
+    state: State, context: Context, attempts: int, reason: str, **details: Any
+) -> dict[str, Any]:
+    """Replace the model's plan with the verified template plan, saying why in the trace."""
+    notes = [details.pop("note")] if "note" in details else []
+    plan = template_plan(
+        state.results,
+        run_notes(state) + notes,
+        known_day=known_day(state, context),
+        fallback=True,
+    )
+    event = {
+        "at": now(),
+        "kind": "node",
+        "node": "compose_plan",
+        "fallback": True,
+        "reason": reason,
+        **details,
+    }
+    return {
+        "plan": plan.model_dump(mode="json"),
+        "compose_attempts": attempts,
+        "trace": [event],
+        "notes": notes,
+    }
+
+
+def _is_context_length(exc: openai.APIStatusError) -> bool:
+    """Whether the endpoint refused the request only because the prompt is too long."""
+    code = getattr(exc, "code", None)
+    return code == "context_length_exceeded" or bool(_CONTEXT_LENGTH.search(str(exc)))
+
+
+_CONTEXT_LENGTH = re.compile(
+    r"context length|context window|maximum context|too many tokens|prompt is too long|"
+    r"exceeds? the (?:model's )?(?:maximum|max)",
+    re.I,
+)
+
+
 def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Ask the model for a structured ActionPlan; after the last attempt, use the template."""
+    """Ask the model for a structured ActionPlan; after the last attempt, use the template.
+
+    Error policy: a context-length refusal is retried at once with half the results sent
+    (whole results dropped, down to :data:`MIN_RESULT_CHARS`); any other 4xx ends the compose
+    step with the template plan, the refusal in its caveats and a typed
+    ``model_request_rejected`` event in the trace (5xx, timeouts and 429 are the client's
+    retries).
+    """
     context = runtime.context
     attempts = state.compose_attempts + 1
     if attempts > context.max_compose_attempts:
-        plan = template_plan(
-            state.results,
-            run_notes(state),
-            known_day=known_day(state, context),
-            fallback=True,
+        return _fallback(
+            state,
+            context,
+            attempts,
+            "the model's plans failed verification",
+            problems=state.verify_problems,
         )
-        event = {
-            "at": now(),
-            "kind": "node",
-            "node": "compose_plan",
-            "fallback": True,
-            "reason": "the model's plans failed verification",
-            "problems": state.verify_problems,
-        }
-        return {
-            "plan": plan.model_dump(mode="json"),
-            "compose_attempts": attempts,
-            "trace": [event],
-        }
     name, _, version = context.compose_prompt.partition("@")
     prompt = load_prompt(name, version or None)
     feedback = ""
@@ -95,31 +134,53 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             + "\n".join(f"- {p}" for p in state.verify_problems)
             + "\n</feedback>"
         )
-    text = prompt.format(
-        causes=", ".join(sorted(load_graph().causes.values())),
-        request=json.dumps(_request(state, context), default=str),
-        results=bounded_json(compact_results(state.results), MAX_RESULT_CHARS),
-        evidence=bounded_evidence(prompt_evidence(state.evidence), MAX_RESULT_CHARS),
-        feedback=feedback,
-    )
     model = llm.load_chat_model(context)
     structured = model.with_structured_output(
         ActionPlan, include_raw=True, method=get_settings().llm_structured_output
     )
+    budget = MAX_RESULT_CHARS
     started = time.perf_counter()
-    try:
-        out = cast(
-            dict[str, Any],
-            structured.invoke(
-                [SystemMessage(content=text), HumanMessage(content="Write the action plan.")]
-            ),
+    while True:
+        results = bounded_json(compact_results(state.results), budget)
+        evidence = bounded_evidence(prompt_evidence(state.evidence), budget)
+        text = prompt.format(
+            causes=", ".join(sorted(load_graph().causes.values())),
+            request=json.dumps(_request(state, context), default=str),
+            results=results,
+            evidence=evidence,
+            feedback=feedback,
         )
-    except openai.BadRequestError as exc:  # e.g. the prompt exceeds a small model's context
-        out = {
-            "raw": None,
-            "parsed": None,
-            "parsing_error": f"the model rejected the request: {exc}",
-        }
+        try:
+            out = cast(
+                dict[str, Any],
+                structured.invoke(
+                    [SystemMessage(content=text), HumanMessage(content="Write the action plan.")]
+                ),
+            )
+            break
+        except openai.APIStatusError as exc:
+            if not 400 <= exc.status_code < 500 or exc.status_code in (408, 409, 429):
+                raise
+            if _is_context_length(exc) and budget > MIN_RESULT_CHARS:
+                # half of what was sent (whole results dropped, never cut JSON)
+                budget = max(MIN_RESULT_CHARS, min(budget, max(len(results), len(evidence))) // 2)
+                continue
+            why = "too long even at the smallest input" if _is_context_length(exc) else ""
+            return _fallback(
+                state,
+                context,
+                context.max_compose_attempts + 1,
+                "the model endpoint rejected the plan request",
+                error={
+                    "type": "model_request_rejected",
+                    "status": exc.status_code,
+                    "message": str(exc)[:500],
+                },
+                result_chars=budget,
+                note=f"The model endpoint rejected the plan request (HTTP {exc.status_code}"
+                + (f", {why}" if why else "")
+                + "): this plan was written from the evidence by templates.",
+            )
     raw, parsed, error = out.get("raw"), out.get("parsed"), out.get("parsing_error")
     event = llm_event(
         "compose_plan",
@@ -129,6 +190,8 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         raw,
         attempt=attempts,
     )
+    if budget < MAX_RESULT_CHARS:
+        event["result_chars"] = budget  # shrunk after a context-length refusal
     if parsed is None:
         problem = f"the plan did not match the ActionPlan schema: {error}"
         event["error"] = problem

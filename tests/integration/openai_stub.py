@@ -29,6 +29,8 @@ class StubBehaviour:
     stall_first: int = 0
     stall_seconds: float = 3.0
     always_fail: bool = False
+    plan_errors: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    """Answers to the next plan requests (ActionPlan), in order: (HTTP status, error body)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     served: int = 0
@@ -101,6 +103,10 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if b.served <= b.fail_first + b.stall_first:
             time.sleep(b.stall_seconds)
+        wants_plan = [t["function"]["name"] for t in body.get("tools", [])] == ["ActionPlan"]
+        if wants_plan and b.plan_errors:
+            status, error = b.plan_errors.pop(0)
+            return self._send(status, {"error": error})
         return self._send(200, respond(body, b))
 
     def _send(self, status: int, payload: dict[str, Any]) -> None:

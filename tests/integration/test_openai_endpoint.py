@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -150,3 +152,61 @@ def test_the_factory_picks_the_endpoint_only_when_configured(
     monkeypatch.setenv("LASTMILE_LLM_OFFLINE", "true")
     get_settings.cache_clear()
     assert not get_settings().uses_llm_endpoint
+
+
+CONTEXT_TOO_LONG = {
+    "message": "This model's maximum context length is 8192 tokens. However, your messages "
+    "resulted in 31000 tokens.",
+    "type": "invalid_request_error",
+    "code": "context_length_exceeded",
+}
+SCHEMA_REJECTED = {
+    "message": "Invalid schema for function 'ActionPlan': 'additionalProperties' is required",
+    "type": "invalid_request_error",
+    "code": "invalid_function_parameters",
+}
+
+
+def _plan_requests(stub: OpenAIStub) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in stub.behaviour.requests
+        if [t["function"]["name"] for t in r.get("tools", [])] == ["ActionPlan"]
+    ]
+
+
+def test_a_context_length_refusal_is_retried_with_a_smaller_input(
+    endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path
+) -> None:
+    endpoint.behaviour.plan_errors = [(400, CONTEXT_TOO_LONG)]
+    service = _service(small_world_db, tmp_path)
+    try:
+        view = service.ask(QUESTION, today=ASKED_ON)
+        record = service.record(view.run_id)
+    finally:
+        service.close()
+    first, second = _plan_requests(endpoint)
+    assert len(json.dumps(second)) < len(json.dumps(first))  # half the result budget
+    plan = ActionPlan.model_validate(record.plan)
+    assert not plan.fallback and view.status == "waiting_approval"
+    (event,) = [e for e in record.trace if e.get("node") == "compose_plan"]
+    assert event["result_chars"] < 60_000
+
+
+def test_any_other_refusal_ends_composing_with_the_template_and_says_why(
+    endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path
+) -> None:
+    endpoint.behaviour.plan_errors = [(400, SCHEMA_REJECTED)] * 3
+    service = _service(small_world_db, tmp_path)
+    try:
+        view = service.ask(QUESTION, today=ASKED_ON)
+        record = service.record(view.run_id)
+    finally:
+        service.close()
+    assert len(_plan_requests(endpoint)) == 1  # not retried: the same request fails the same
+    plan = ActionPlan.model_validate(record.plan)
+    assert plan.fallback and plan.actions  # the template plan, verified, still actionable
+    assert any("rejected the plan request (HTTP 400)" in c for c in plan.caveats)
+    (event,) = [e for e in record.trace if e.get("node") == "compose_plan"]
+    assert event["error"]["type"] == "model_request_rejected" and event["error"]["status"] == 400
+    assert view.status == "waiting_approval"
