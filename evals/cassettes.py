@@ -27,7 +27,8 @@ from agent.nodes.chat import tool_schemas
 from agent.settings import get_settings
 from prompts import load_prompt
 
-CASSETTES_DIR = Path(__file__).parent / "cassettes"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CASSETTES_DIR = REPO_ROOT / "evals" / "cassettes"
 PROMPTS = tuple(
     str(f.default)
     for f in dataclasses.fields(Context)
@@ -81,14 +82,26 @@ def git_sha() -> str | None:
 
 
 def git_dirty() -> bool | None:
-    """Return whether tracked files had uncommitted changes (then the code is not git_sha)."""
+    """Return whether tracked files had uncommitted changes (then the code is not git_sha).
+
+    The cassettes themselves are left out: a recording rewrites them before this is read.
+    """
+    shipped = REPO_ROOT / "evals" / "cassettes"
     try:
         out = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                f":(exclude){shipped.relative_to(REPO_ROOT).as_posix()}",
+            ],
             capture_output=True,
             text=True,
             check=True,
-            cwd=Path(__file__).parent,
+            cwd=REPO_ROOT,
         )
         return bool(out.stdout.strip())
     except (OSError, subprocess.CalledProcessError):

@@ -13,8 +13,9 @@ import pytest
 
 from agent.llm import load_chat_model
 from agent.schemas import ActionPlan
-from agent.service import AgentService
+from agent.service import AgentService, RunView
 from agent.settings import get_settings
+from agent.store import RunRecord
 from agent.verify import verify_plan
 from tests.integration.openai_stub import OpenAIStub, StubBehaviour
 
@@ -44,15 +45,20 @@ def _service(db: Path, tmp_path: Path) -> AgentService:
     return service
 
 
+def _ask(db: Path, tmp_path: Path) -> tuple[RunView, RunRecord]:
+    """Ask the question through the endpoint; return the run's view and stored record."""
+    service = _service(db, tmp_path)
+    try:
+        view = service.ask(QUESTION, today=ASKED_ON)
+        return view, service.record(view.run_id)
+    finally:
+        service.close()
+
+
 def test_a_question_is_answered_through_the_endpoint(
     endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path
 ) -> None:
-    service = _service(small_world_db, tmp_path)
-    try:
-        view = service.ask(QUESTION, today=ASKED_ON)
-        record = service.record(view.run_id)
-    finally:
-        service.close()
+    view, record = _ask(small_world_db, tmp_path)
     assert view.status == "waiting_approval"
     plan = ActionPlan.model_validate(record.plan)
     assert verify_plan(plan, {e["id"]: e for e in record.evidence}).ok
@@ -179,12 +185,7 @@ def test_a_context_length_refusal_is_retried_with_a_smaller_input(
     endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path
 ) -> None:
     endpoint.behaviour.plan_errors = [(400, CONTEXT_TOO_LONG)]
-    service = _service(small_world_db, tmp_path)
-    try:
-        view = service.ask(QUESTION, today=ASKED_ON)
-        record = service.record(view.run_id)
-    finally:
-        service.close()
+    view, record = _ask(small_world_db, tmp_path)
     first, second = _plan_requests(endpoint)
     assert len(json.dumps(second)) < len(json.dumps(first))  # half the result budget
     plan = ActionPlan.model_validate(record.plan)
@@ -197,12 +198,7 @@ def test_any_other_refusal_ends_composing_with_the_template_and_says_why(
     endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path
 ) -> None:
     endpoint.behaviour.plan_errors = [(400, SCHEMA_REJECTED)] * 3
-    service = _service(small_world_db, tmp_path)
-    try:
-        view = service.ask(QUESTION, today=ASKED_ON)
-        record = service.record(view.run_id)
-    finally:
-        service.close()
+    view, record = _ask(small_world_db, tmp_path)
     assert len(_plan_requests(endpoint)) == 1  # not retried: the same request fails the same
     plan = ActionPlan.model_validate(record.plan)
     assert plan.fallback and plan.actions  # the template plan, verified, still actionable
