@@ -252,8 +252,7 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
     else:
         normal = round(float(before.y.median()), 4)
     mean_fc = round(float(np.mean([p.yhat for p in points])), 4)
-    persistence, explanation = _judge(args.kpi, last_value, normal, points)
-    ahead = coming(args.kpi, normal, points)
+    persistence, explanation, ahead = _judge(args.kpi, last_value, normal, points)
     numbers: dict[str, float] = {}
     if outage is not None:
         numbers["carrier_part"] = round(outage.late_part, 4)
@@ -282,7 +281,7 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
             "target": scope.ids[0] if len(scope.ids) == 1 else "all" if not scope.ids else "",
             "kpi": args.kpi,
             "persistence": persistence,
-            **({"coming_day": str(ahead.date)} if persistence == "coming" and ahead else {}),
+            **({"coming_day": str(ahead.date)} if ahead else {}),
         },
     )
     return ForecastResult(
@@ -297,7 +296,7 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
         closed_days=closed,
         mean_forecast=mean_fc,
         persistence=persistence,
-        coming_day=ahead.date if persistence == "coming" and ahead else None,
+        coming_day=ahead.date if ahead else None,
         explanation=explanation,
         model="Prophet (weekly seasonality, promo share and holiday regressors"
         + (f"; {' and '.join(weather)} from the weather feed's forecast" if weather else "")
@@ -327,14 +326,14 @@ def coming(kpi: str, normal: float, points: list[ForecastPoint]) -> ForecastPoin
 
 def _judge(
     kpi: str, last: float, normal: float, points: list[ForecastPoint]
-) -> tuple[Verdict, str]:
+) -> tuple[Verdict, str, ForecastPoint | None]:
     """Judge whether the latest deviation carries into the next days, or a problem comes.
 
     The latest value is "off" when it is outside the first forecast day's interval width
     around normal; it *persists* when tomorrow's forecast still keeps at least half of it.
     Only a deviation in the bad direction can persist (a late rate below normal is "normal");
     orders count both ways. When nothing persists, a problem is *coming* if a later forecast
-    day has one (:func:`coming`).
+    day has one (:func:`coming`): that day is returned too (else None).
     """
     verdict, why = _carries(kpi, last, normal, points)
     ahead = coming(kpi, normal, points) if verdict != "persists" else None
@@ -343,8 +342,9 @@ def _judge(
             "coming",
             f"{why}; but the forecast for {ahead.date} is {ahead.yhat:.4g} "
             f"(at least {ahead.lower:.4g})",
+            ahead,
         )
-    return verdict, why
+    return verdict, why, None
 
 
 def _carries(

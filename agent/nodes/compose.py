@@ -67,10 +67,18 @@ def _request(state: State, context: Context) -> dict[str, Any]:
 
 
 def _fallback(
-    state: State, context: Context, attempts: int, reason: str, **details: Any
+    state: State,
+    context: Context,
+    attempts: int,
+    reason: str,
+    note: str | None = None,
+    **details: Any,
 ) -> dict[str, Any]:
-    """Replace the model's plan with the verified template plan, saying why in the trace."""
-    notes = [details.pop("note")] if "note" in details else []
+    """Replace the model's plan with the verified template plan, saying why in the trace.
+
+    ``note`` becomes a caveat of the plan (and a run note); ``details`` go to the trace event.
+    """
+    notes = [note] if note else []
     plan = template_plan(
         state.results,
         run_notes(state) + notes,

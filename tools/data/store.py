@@ -24,7 +24,6 @@ from pydantic import BaseModel
 from tools.data.connection import DatabaseUnavailableError, connect
 from tools.data.schema import CONTRACT_TABLES, TableSchema
 from tools.data.truth_file import TRUTH_KEY, discard_truth, publish_truth, stage_truth
-from tools.data.truth_file import truth_id as truth_id_of
 from tools.data.validate import DataValidationError, Problem, quote_ident, stage
 from tools.data.views import DEFAULT_LATE_RULE, LateRule, views
 
@@ -279,8 +278,7 @@ class AtomicLoad:
         staged = None
         new_world = "deliveries" in self._replaced
         if self._truth is not None:
-            staged = stage_truth(self.db, *self._truth)
-            self._metadata[TRUTH_KEY] = truth_id_of(*self._truth)
+            staged, self._metadata[TRUTH_KEY] = stage_truth(self.db, *self._truth)
         elif new_world:
             # The ground truth belongs to the deliveries being replaced.
             self._metadata[TRUTH_KEY] = None

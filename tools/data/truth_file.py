@@ -45,8 +45,10 @@ def truth_id(incidents: pd.DataFrame, specs: list[dict[str, object]]) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def stage_truth(db: str | Path, incidents: pd.DataFrame, specs: list[dict[str, object]]) -> Path:
-    """Write the truth to a temporary file beside the database and return its path.
+def stage_truth(
+    db: str | Path, incidents: pd.DataFrame, specs: list[dict[str, object]]
+) -> tuple[Path, str]:
+    """Write the truth to a temporary file beside the database.
 
     Args:
         db: the database the truth belongs to.
@@ -54,11 +56,13 @@ def stage_truth(db: str | Path, incidents: pd.DataFrame, specs: list[dict[str, o
         specs: the incident specs the world was generated from (JSON-able mappings).
 
     Returns:
-        The temporary file, to pass to :func:`publish_truth` once the database has committed.
+        The temporary file, to pass to :func:`publish_truth` once the database has committed,
+        and the truth's digest (:func:`truth_id`), for the database's metadata.
     """
     final = truth_path(db)
     tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
     tmp.unlink(missing_ok=True)
+    digest = truth_id(incidents, specs)
     con = connect(tmp)
     try:
         con.execute(INCIDENTS.ddl())
@@ -68,12 +72,12 @@ def stage_truth(db: str | Path, incidents: pd.DataFrame, specs: list[dict[str, o
         con.execute("CREATE TABLE metadata (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
         con.execute(
             "INSERT INTO metadata VALUES (?, ?), (?, ?)",
-            [TRUTH_KEY, json.dumps(truth_id(incidents, specs)), "specs", json.dumps(specs)],
+            [TRUTH_KEY, json.dumps(digest), "specs", json.dumps(specs)],
         )
         con.execute("CHECKPOINT")
     finally:
         con.close()
-    return tmp
+    return tmp, digest
 
 
 def publish_truth(staged: Path, db: str | Path) -> None:
