@@ -1,11 +1,66 @@
-"""Per-run knobs of the graph (LangGraph ``context_schema``); defaults come from Settings."""
+"""Per-run knobs of the graph (LangGraph ``context_schema``).
+
+The service resolves :class:`~agent.settings.Settings` once and builds each run's context
+from them (:meth:`Context.from_settings`), so nodes never read the environment. The field
+defaults (read from the process's settings) only serve a graph started without the service,
+such as ``langgraph dev`` on ``langgraph.json``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any, Literal
 
-from agent.settings import get_settings
+from pydantic import SecretStr
+
+from agent.settings import Settings, get_settings
+
+StructuredOutput = Literal["function_calling", "json_schema", "json_mode"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """The model endpoint a run talks to, resolved once from the settings.
+
+    ``base_url`` None and ``api_key`` None mean no endpoint: the offline planner answers.
+    """
+
+    base_url: str | None = None
+    name: str = "gpt-4o-mini"
+    api_key: SecretStr | None = None
+    timeout_s: float = 60.0
+    max_retries: int = 2
+    temperature: float = 0.0
+    max_tokens: int = 2048
+    structured_output: StructuredOutput = "function_calling"
+    redact: bool = False
+    """Redact driver ids, customer zones and free text before a request leaves the machine."""
+    context_tokens: int = 8192
+    """The model's context window: the compose input and chat history are built to fit it."""
+    strict_tools: bool = False
+    """Send tool schemas in OpenAI strict mode (every field required, optional ones null)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelConfig:
+        """Return the endpoint the settings name (``redact`` resolved for a non-local one)."""
+        return cls(
+            base_url=settings.llm_base_url,
+            name=settings.llm_model,
+            api_key=settings.llm_api_key,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+            temperature=settings.llm_temperature,
+            max_tokens=settings.llm_max_tokens,
+            structured_output=settings.llm_structured_output,
+            redact=settings.redacts,
+            context_tokens=settings.llm_context_tokens,
+            strict_tools=settings.llm_strict_tools,
+        )
+
+
+def _settings() -> Settings:
+    return get_settings()
 
 
 @dataclass(kw_only=True)
@@ -13,29 +68,36 @@ class Context:
     """What one run is allowed and asked to do. Immutable for the run."""
 
     db: str = field(
-        default_factory=lambda: str(get_settings().db),
+        default_factory=lambda: str(_settings().db),
         metadata={"description": "DuckDB database the tools read."},
     )
     state_db: str = field(
-        default_factory=lambda: str(get_settings().state_db),
+        default_factory=lambda: str(_settings().state_db),
         metadata={"description": "SQLite file where dispatched actions are recorded."},
     )
     offline: bool = field(
-        default_factory=lambda: not get_settings().uses_llm_endpoint,
+        default_factory=lambda: not _settings().uses_llm_endpoint,
         metadata={"description": "Use the deterministic offline planner instead of an endpoint."},
     )
+    model: ModelConfig = field(
+        default_factory=lambda: ModelConfig.from_settings(_settings()),
+        metadata={"description": "The model endpoint, its name and limits."},
+    )
     chat_prompt: str = field(
-        default="chat_system@v3", metadata={"description": "Prompt id of the tool-choosing model."}
+        default="chat_system@v4", metadata={"description": "Prompt id of the tool-choosing model."}
+    )
+    tools_prompt: str = field(
+        default="tools@v1", metadata={"description": "Prompt id of the tool descriptions."}
     )
     compose_prompt: str = field(
-        default="compose_plan@v2", metadata={"description": "Prompt id of the plan composer."}
+        default="compose_plan@v3", metadata={"description": "Prompt id of the plan composer."}
     )
     max_tool_calls: int = field(
-        default_factory=lambda: get_settings().max_tool_calls,
+        default_factory=lambda: _settings().max_tool_calls,
         metadata={"description": "Tool budget of a chat run; then the plan is composed."},
     )
     max_diagnoses: int = field(
-        default_factory=lambda: get_settings().max_diagnoses,
+        default_factory=lambda: _settings().max_diagnoses,
         metadata={"description": "Anomalies diagnosed in a triage, highest score first."},
     )
     max_compose_attempts: int = field(
@@ -43,15 +105,41 @@ class Context:
     )
     horizon_days: int = field(default=7, metadata={"description": "Forecast horizon."})
     today: date | None = field(
-        default_factory=lambda: get_settings().today,
+        default_factory=lambda: _settings().today,
         metadata={"description": "The day questions are asked (None: the day after the data)."},
     )
     random_state: int = field(default=0, metadata={"description": "Seed of the tools."})
     late_grace_min: float = field(
-        default_factory=lambda: get_settings().late_grace_min,
+        default_factory=lambda: _settings().late_grace_min,
         metadata={"description": "Minutes past the promise a delivery still counts on time."},
     )
     late_failed_is_late: bool = field(
-        default_factory=lambda: get_settings().late_failed_is_late,
+        default_factory=lambda: _settings().late_failed_is_late,
         metadata={"description": "Whether a failed delivery counts as late."},
     )
+    sql_max_rows: int = field(
+        default_factory=lambda: _settings().sql_max_rows,
+        metadata={"description": "Rows a run_sql query may return (not the model's to set)."},
+    )
+    sql_timeout_s: float = field(
+        default_factory=lambda: _settings().sql_timeout_s,
+        metadata={"description": "Seconds a run_sql query may take (not the model's to set)."},
+    )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> Context:
+        """Return a run's context, every default from ``settings`` (then ``overrides``)."""
+        values: dict[str, Any] = {
+            "db": str(settings.db),
+            "state_db": str(settings.state_db),
+            "offline": not settings.uses_llm_endpoint,
+            "model": ModelConfig.from_settings(settings),
+            "max_tool_calls": settings.max_tool_calls,
+            "max_diagnoses": settings.max_diagnoses,
+            "today": settings.today,
+            "late_grace_min": settings.late_grace_min,
+            "late_failed_is_late": settings.late_failed_is_late,
+            "sql_max_rows": settings.sql_max_rows,
+            "sql_timeout_s": settings.sql_timeout_s,
+        }
+        return cls(**{**values, **overrides})

@@ -6,22 +6,168 @@ import errno
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
 
 class RunFailedError(RuntimeError):
-    """A run stopped on an internal error; its record (status failed) says which."""
+    """A run stopped on an internal error; its record (status failed) says which.
+
+    ``summary`` says what went wrong without the run id: the run record's ``error``.
+    """
 
     def __init__(self, run_id: str, cause: BaseException) -> None:
-        super().__init__(
-            f"run {run_id} failed: {type(cause).__name__}: {cause} "
-            f"(`lastmile runs show {run_id}` has its trace; -v logs the traceback)"
-        )
         self.run_id = run_id
         self.cause = cause
+        self.summary = self.describe(cause)
+        super().__init__(f"run {run_id} failed: {self.summary} ({self.hint()})")
+
+    def describe(self, cause: BaseException) -> str:
+        """Say what went wrong (subclasses phrase their cause for people)."""
+        return f"{type(cause).__name__}: {cause}"
+
+    def hint(self) -> str:
+        """Where to look next."""
+        return f"`lastmile runs show {self.run_id}` has its trace; -v logs the traceback"
+
+
+class ModelEndpointError(RunFailedError):
+    """The model endpoint failed a request after the client's retries (the run failed).
+
+    The message names the endpoint's problem, the tries made and how to fix it.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        cause: BaseException,
+        *,
+        base_url: str | None,
+        tries: int,
+        timeout_s: float,
+    ) -> None:
+        self.endpoint = base_url or "OpenAI's API (LASTMILE_LLM_BASE_URL is not set)"
+        self.tries = tries
+        self.timeout_s = timeout_s
+        super().__init__(run_id, cause)
+
+    def _tries(self) -> str:
+        tries = f"{self.tries} {'try' if self.tries == 1 else 'tries'}"
+        return f"{tries} (LASTMILE_LLM_MAX_RETRIES={self.tries - 1})"
+
+    def hint(self) -> str:
+        """Where to look next (no traceback: the message says it all)."""
+        return f"`lastmile runs show {self.run_id}` has its trace"
+
+
+class ModelUnavailableError(ModelEndpointError):
+    """The endpoint answered with errors (5xx, 429) or could not be reached, on every try."""
+
+    def describe(self, cause: BaseException) -> str:
+        """Name the endpoint's problem, the tries and the fix."""
+        status = getattr(cause, "status_code", None)
+        where = f"the model endpoint {self.endpoint}"
+        if status == 429:
+            return (
+                f"{where} is unavailable: rate limited (HTTP 429: {_said(cause)}) on all "
+                f"{self._tries()}; wait and ask again, check the quota of the key in "
+                "LASTMILE_LLM_API_KEY, or raise LASTMILE_LLM_MAX_RETRIES"
+            )
+        if status is not None:
+            return (
+                f"{where} is unavailable: HTTP {status} ({_said(cause)}) on all "
+                f"{self._tries()}; check the model server's health and logs, and that "
+                "LASTMILE_LLM_BASE_URL names it"
+            )
+        return (
+            f"{where} is unavailable: no response ({_transport(cause)}) on all "
+            f"{self._tries()}; check that the model server is running and that "
+            "LASTMILE_LLM_BASE_URL names it"
+        )
+
+
+class ModelTimeoutError(ModelEndpointError):
+    """The endpoint did not answer within the configured timeout, on every try."""
+
+    def describe(self, cause: BaseException) -> str:
+        """Name the timeout, the tries and the fix."""
+        return (
+            f"the model endpoint {self.endpoint} timed out: no answer within "
+            f"LASTMILE_LLM_TIMEOUT_S={self.timeout_s:g} s on any of {self._tries()}; check "
+            "that the model server at LASTMILE_LLM_BASE_URL is up and not overloaded, or "
+            "raise LASTMILE_LLM_TIMEOUT_S for a slow model"
+        )
+
+
+def _said(cause: BaseException, limit: int = 200) -> str:
+    """Return the error message an endpoint sent (its JSON ``error.message``), shortened."""
+    body = getattr(cause, "body", None)
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        body = body["error"]
+    said = body.get("message") if isinstance(body, Mapping) else None
+    text = " ".join(str(said or getattr(cause, "message", None) or cause).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _transport(cause: BaseException) -> str:
+    """Return the network's reason under a client's connection error (a non-client cause)."""
+    reason: BaseException | None = cause
+    while reason is not None and type(reason).__module__.split(".")[0] in (
+        "openai",
+        "langchain_openai",
+    ):
+        reason = reason.__cause__
+    return _said(reason or cause)
+
+
+class ModelEndpoint(Protocol):
+    """The endpoint settings a failure message names (``agent.context.ModelConfig``)."""
+
+    @property
+    def base_url(self) -> str | None:
+        """The endpoint's base URL (None: OpenAI's API)."""
+
+    @property
+    def max_retries(self) -> int:
+        """The client's retries (``LASTMILE_LLM_MAX_RETRIES``)."""
+
+    @property
+    def timeout_s(self) -> float:
+        """The client's timeout per try (``LASTMILE_LLM_TIMEOUT_S``)."""
+
+
+def run_failure(run_id: str, cause: BaseException, model: ModelEndpoint) -> RunFailedError:
+    """Return the error a failed run raises: typed when the model endpoint failed it.
+
+    After the client's retries, a timeout is a :class:`ModelTimeoutError`; a connection
+    error, an HTTP 5xx or a rate limit (429) is a :class:`ModelUnavailableError`; anything
+    else a :class:`RunFailedError` with the cause's own words.
+
+    Args:
+        run_id: the failed run.
+        cause: what the graph raised.
+        model: the run's model endpoint (its URL, retries and timeout).
+    """
+    import openai  # here, so that importing this module stays light
+
+    kind: type[ModelEndpointError]
+    if isinstance(cause, openai.APITimeoutError):  # before its base, APIConnectionError
+        kind = ModelTimeoutError
+    elif isinstance(cause, openai.APIConnectionError | openai.RateLimitError) or (
+        isinstance(cause, openai.APIStatusError) and cause.status_code >= 500
+    ):
+        kind = ModelUnavailableError
+    else:
+        return RunFailedError(run_id, cause)
+    return kind(
+        run_id,
+        cause,
+        base_url=model.base_url,
+        tries=model.max_retries + 1,
+        timeout_s=model.timeout_s,
+    )
 
 
 class StateStoreUnavailableError(ValueError):

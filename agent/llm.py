@@ -9,42 +9,43 @@ from langchain_core.language_models import BaseChatModel
 
 from agent.context import Context
 from agent.offline import OfflinePlanner
-from agent.settings import Settings, get_settings
+from agent.redact import Redactor
 
 
-def load_chat_model(context: Context, settings: Settings | None = None) -> BaseChatModel:
-    """Return the chat model a run uses.
+def load_chat_model(context: Context) -> BaseChatModel:
+    """Return the chat model a run uses, from the run's context alone.
 
-    With ``LASTMILE_LLM_BASE_URL`` or ``LASTMILE_LLM_API_KEY`` set (and the run not forced
-    offline), any OpenAI-compatible endpoint through ``langchain-openai`` - OpenAI, Azure
+    With an endpoint in ``context.model`` (a base URL or an API key) and the run not
+    offline, any OpenAI-compatible endpoint through ``langchain-openai`` - OpenAI, Azure
     OpenAI's v1 endpoint, vLLM, Ollama, llama.cpp's server - with explicit timeouts and
     retries; otherwise the deterministic offline planner.
     """
-    settings = settings or get_settings()
-    if context.offline or not settings.uses_llm_endpoint:
+    config = context.model
+    if context.offline or (config.base_url is None and config.api_key is None):
         return OfflinePlanner(
             db=context.db,
             max_diagnoses=context.max_diagnoses,
             horizon=context.horizon_days,
             today=context.today,
         )
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+    key = config.api_key.get_secret_value() if config.api_key else "not-needed"
     return _endpoint_class()(
-        model=settings.llm_model,
-        base_url=settings.llm_base_url,
+        redactor=Redactor.for_db(context.db) if config.redact else None,
+        model=config.name,
+        base_url=config.base_url,
         api_key=key,  # type: ignore[arg-type]
-        timeout=settings.llm_timeout_s,
-        max_retries=settings.llm_max_retries,
-        temperature=settings.llm_temperature,
-        max_completion_tokens=settings.llm_max_tokens,
+        timeout=config.timeout_s,
+        max_retries=config.max_retries,
+        temperature=config.temperature,
+        max_completion_tokens=config.max_tokens,
         # Small local servers (llama.cpp) ignore max_completion_tokens: send max_tokens too.
-        extra_body={"max_tokens": settings.llm_max_tokens},
+        extra_body={"max_tokens": config.max_tokens},
     )
 
 
 @lru_cache(maxsize=1)
 def _endpoint_class() -> type[BaseChatModel]:
-    """ChatOpenAI that sends an empty string, not null, as a tool-calling turn's content.
+    """ChatOpenAI that redacts its requests and sends "" (not null) as a tool turn's content.
 
     The OpenAI API accepts both; strict servers (llama-cpp-python's) reject null, which
     broke every run after its first tool call. Imported lazily: only real endpoints need it.
@@ -52,6 +53,9 @@ def _endpoint_class() -> type[BaseChatModel]:
     from langchain_openai import ChatOpenAI
 
     class EndpointChatModel(ChatOpenAI):
+        redactor: Redactor | None = None
+        """Redacts every request body (None: requests go as built)."""
+
         def _get_request_payload(
             self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any
         ) -> dict[str, Any]:
@@ -59,7 +63,8 @@ def _endpoint_class() -> type[BaseChatModel]:
             for message in payload.get("messages", []):
                 if message.get("role") == "assistant" and message.get("content") is None:
                     message["content"] = ""
-            return payload
+            # the one place a request is built: nothing leaves unredacted when redaction is on
+            return self.redactor.payload(payload) if self.redactor else payload
 
     return EndpointChatModel
 

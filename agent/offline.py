@@ -9,8 +9,6 @@ messages in, same messages and structured outputs out.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -26,7 +24,7 @@ from agent.nodes.common import forecast_scope
 from agent.nodes.triage import triage_order
 from agent.parsing import SQL_QUERY, Request, parse_request
 from agent.templates import template_plan
-from agent.untrusted import strip_untrusted
+from agent.untrusted import DATA_NAME, compose_data, unfence
 from tools.analytics.scope import Catalog, load_catalog
 from tools.data.backend import DuckDBBackend
 
@@ -34,8 +32,6 @@ MAX_OUTLOOK_REGIONS = 8
 """Regions forecast one by one for a day to come when nothing stands out yet (one Prophet fit
 each, within the chat's tool budget of 12 with the scan); more regions (a national network,
 Olist's 20+ states): the chain's forecast only."""
-
-_TAG = re.compile(r"<(?P<tag>tool_results|request)>\s*(?P<body>.*?)\s*</(?P=tag)>", re.S)
 
 
 class OfflinePlanner(BaseChatModel):
@@ -69,9 +65,9 @@ class OfflinePlanner(BaseChatModel):
 
         def compose(messages: Any) -> Any:
             text = "\n".join(str(m.content) for m in _as_messages(messages))
-            sections = {m.group("tag"): m.group("body") for m in _TAG.finditer(text)}
-            results = json.loads(sections.get("tool_results") or "[]")
-            request = json.loads(sections.get("request") or "{}")
+            data = compose_data(text)
+            results = data.get("tool_results", [])
+            request = data.get("request", {})
             known = request.get("known_day")
             plan = template_plan(
                 results,
@@ -97,7 +93,9 @@ class OfflinePlanner(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        asked = [str(m.content) for m in messages if isinstance(m, HumanMessage)]
+        asked = [
+            str(m.content) for m in messages if isinstance(m, HumanMessage) and m.name != DATA_NAME
+        ]
         message = self.next_step(asked[-1] if asked else "", messages, asked[:-1])
         message.response_metadata = {"model_name": self.model_name}
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -350,8 +348,8 @@ def _tool_outcomes(messages: Sequence[BaseMessage]) -> list[_Outcome]:
                 out.append(_Outcome(name=c["name"], args=c["args"], error=str(m.content)))
             else:
                 try:
-                    result = json.loads(strip_untrusted(str(m.content)))
-                except json.JSONDecodeError:
+                    result = unfence(str(m.content))
+                except ValueError:  # JSONDecodeError is one
                     result = {"text": str(m.content)}
                 out.append(_Outcome(name=c["name"], args=c["args"], result=result))
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.schemas import Finding, Outlook, PlannedAction
+from agent.schemas import Finding, LeverSetting, Outlook, PlannedAction
 from agent.wording import avoided_text, cause_label, deliveries, place
 from tools.catalog import load_catalog
 
@@ -53,9 +53,10 @@ def planned_actions(rec: dict[str, Any], d: dict[str, Any]) -> list[PlannedActio
             PlannedAction(
                 action_id=a["action_id"],
                 target=d["target"],
-                parameters={param: value},
+                parameters=[LeverSetting(name=param, value=value)],
                 expected_avoided=a["expected_avoided"],
-                avoided_ci=(lo, hi),
+                avoided_low=lo,
+                avoided_high=hi,
                 cost=a["cost"],
                 needs_approval=spec.needs_approval,
                 rationale=(f"For {ahead}: treats" if ahead else "Treats")

@@ -8,6 +8,7 @@ z-scores.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 _DROP_CAUSE_FIELDS = {
@@ -60,6 +61,27 @@ def _shorten(obj: Any, items: int) -> Any:
     return obj
 
 
+def bounded_result(tool: str, result: dict[str, Any], limit: int) -> dict[str, Any]:
+    """Return a tool result whose JSON fits ``limit`` characters (long lists cut).
+
+    The full result stays in the run's evidence; the cut result says how many items each
+    list had (``truncated``), so the model never reads a list as complete when it was not.
+    """
+    if len(json.dumps(result, default=str)) <= limit:
+        return result
+    for items in (20, 10, 5, 3, 1):
+        shortened = _shorten(result, items)
+        shortened["truncated"] = {
+            k: len(v) for k, v in result.items() if isinstance(v, list) and len(v) > items
+        }
+        if len(json.dumps(shortened, default=str)) <= limit:
+            return dict(shortened)
+    return {
+        "evidence_id": result.get("evidence_id"),
+        "truncated": f"the {tool} result is too long to show; it is kept as evidence",
+    }
+
+
 def bounded_json(results: list[dict[str, Any]], limit: int) -> str:
     """Serialise results as valid JSON of at most ``limit`` characters.
 
@@ -109,3 +131,74 @@ def prompt_evidence(evidence: list[dict[str, Any]]) -> dict[str, dict[str, float
             numbers = {k: v for k, v in numbers.items() if k.count(".") < 2 or ".late_rate." in k}
         out[e["id"]] = {k: v for k, v in numbers.items() if not k.endswith(".z")}
     return out
+
+
+CHARS_PER_TOKEN = 4
+"""Characters per token of the offline estimate (LangChain's ``count_tokens_approximately``
+uses the same ratio): tokenizer files cannot be downloaded here, and a 20 % margin covers
+its error on English and JSON."""
+TOKEN_MARGIN = 0.8
+RESULTS_SHARE = 0.6
+"""Share of the data budget for tool results; the evidence numbers get the rest."""
+
+
+def data_budget_chars(context_tokens: int, reply_tokens: int, fixed_chars: int) -> int:
+    """Characters of data a prompt may carry so that prompt and reply fit the context.
+
+    Args:
+        context_tokens: the model's context window.
+        reply_tokens: tokens reserved for the reply (the request's max tokens).
+        fixed_chars: characters of everything else sent (instructions, output schema).
+    """
+    usable = int((context_tokens - reply_tokens) * TOKEN_MARGIN * CHARS_PER_TOKEN)
+    return max(0, usable - fixed_chars)
+
+
+@dataclass
+class ComposeInput:
+    """The data of a compose request, built to a budget by whole items."""
+
+    payload: dict[str, Any]
+    """``{"request", "tool_results", "evidence"}``."""
+    budget_chars: int | None
+    dropped_results: list[str] = field(default_factory=list)
+    dropped_evidence: list[str] = field(default_factory=list)
+
+    def trace(self) -> dict[str, Any]:
+        """Return what the budget did, for the run's trace."""
+        return {
+            "budget_chars": self.budget_chars,
+            "data_chars": len(json.dumps(self.payload, default=str)),
+            "dropped_results": self.dropped_results,
+            "dropped_evidence": self.dropped_evidence,
+        }
+
+
+def compose_input(
+    request: dict[str, Any],
+    results: list[dict[str, Any]],
+    evidence: list[dict[str, Any]],
+    budget_chars: int | None,
+) -> ComposeInput:
+    """Build the compose data within ``budget_chars``, by whole results; never cut JSON.
+
+    ``budget_chars`` None sends everything (the offline planner has no context limit).
+    """
+    compact = compact_results(results)
+    numbers = prompt_evidence(evidence)
+    if budget_chars is None:
+        return ComposeInput(
+            payload={"request": request, "tool_results": compact, "evidence": numbers},
+            budget_chars=None,
+        )
+    results_text = bounded_json(compact, int(budget_chars * RESULTS_SHARE))
+    kept = [r for r in json.loads(results_text) if "id" in r]
+    evidence_text = bounded_evidence(numbers, max(1, budget_chars - len(results_text)))
+    kept_numbers = json.loads(evidence_text)
+    kept_ids = {r["id"] for r in kept}
+    return ComposeInput(
+        payload={"request": request, "tool_results": kept, "evidence": kept_numbers},
+        budget_chars=budget_chars,
+        dropped_results=[r["id"] for r in compact if r["id"] not in kept_ids],
+        dropped_evidence=[i for i in numbers if i not in kept_numbers],
+    )

@@ -84,7 +84,7 @@ def render_markdown(view: RunView, record: RunRecord) -> str:
         ]
         for i, a in enumerate(plan.actions):
             spec = catalog.get(a.action_id)
-            ((param, value),) = a.parameters.items()
+            ((param, value),) = a.lever.items()
             d = decided.get(i)
             decision = "pending" if d is None else f"{d['decision']} by {d['by']}"
             if i in done:

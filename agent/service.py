@@ -22,7 +22,7 @@ from langgraph.types import Command
 from pydantic import BaseModel, Field
 
 from agent.context import Context
-from agent.errors import RunFailedError
+from agent.errors import run_failure
 from agent.graph import builder
 from agent.nodes.approval import validate_decisions
 from agent.nodes.compose import standing_notes
@@ -81,6 +81,21 @@ class AgentService:
         self._conn = sqlite3.connect(self.state_db, check_same_thread=False)
         self.checkpointer = self._make_checkpointer()
         self.graph = builder.compile(checkpointer=self.checkpointer, name="lastmile-agent")
+        if self.settings.trace_retention_days is not None:
+            self.purge(self.settings.trace_retention_days)
+
+    def purge(self, older_than_days: int) -> int:
+        """Delete run records and their checkpoints older than ``older_than_days`` days.
+
+        Runs waiting for a decision and dispatched actions are kept (see
+        :meth:`RunStore.purge_runs`). Returns the number of threads whose history was deleted.
+        """
+        threads = self.store.purge_runs(older_than_days)
+        for thread_id in threads:
+            self.checkpointer.delete_thread(thread_id)
+        if threads:
+            logger.info("purged %d run threads older than %d days", len(threads), older_than_days)
+        return len(threads)
 
     def _make_checkpointer(self) -> BaseCheckpointSaver[Any]:
         if self.settings.postgres_url is not None:
@@ -106,8 +121,12 @@ class AgentService:
     # -- helpers ---------------------------------------------------------------------------
     def context(self, **overrides: Any) -> Context:
         """Build the per-run context for this service's database."""
-        return Context(
-            db=str(self.db), state_db=str(self.state_db), offline=self.offline, **overrides
+        return Context.from_settings(
+            self.settings,
+            db=str(self.db),
+            state_db=str(self.state_db),
+            offline=self.offline,
+            **overrides,
         )
 
     def _config(self, run_id: str, context: Context) -> RunnableConfig:
@@ -233,8 +252,9 @@ class AgentService:
                         "events": (values or {}).get("trace", []),
                     }
         except Exception as exc:  # record the failure, then let the caller see it
-            self._record(run_id, error=f"{type(exc).__name__}: {exc}")
-            raise RunFailedError(run_id, exc) from exc
+            failure = run_failure(run_id, exc, context.model)
+            self._record(run_id, error=failure.summary)
+            raise failure from exc
         yield {"run_id": run_id, "done": self._record(run_id)}
 
     # -- approvals -------------------------------------------------------------------------
@@ -327,8 +347,9 @@ class AgentService:
             return self._record(run_id, error="the run hit its step limit before finishing")
         except Exception as exc:
             logger.debug("run %s failed", run_id, exc_info=True)
-            self._record(run_id, error=f"{type(exc).__name__}: {exc}")
-            raise RunFailedError(run_id, exc) from exc
+            failure = run_failure(run_id, exc, context.model)
+            self._record(run_id, error=failure.summary)
+            raise failure from exc
         return self._record(run_id)
 
     def _record(self, run_id: str, *, error: str | None = None) -> RunView:

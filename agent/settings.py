@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +59,23 @@ class Settings(BaseSettings):
     llm_offline: bool = Field(
         default=False, description="Force the offline planner even when an endpoint is set."
     )
+    llm_context_tokens: int = Field(
+        default=8192,
+        ge=2048,
+        le=2_000_000,
+        description="The model's context window in tokens: prompts are built to fit it.",
+    )
+    llm_strict_tools: bool = Field(
+        default=False,
+        description="Send tool schemas in OpenAI strict mode (OpenAI and Azure OpenAI; "
+        "most local servers ignore or reject it).",
+    )
+    llm_redact: bool | None = Field(
+        default=None,
+        description="Redact driver ids, customer zones and free-text notes before a request "
+        "leaves the machine, and send the model summaries of run_sql rows; default: on for "
+        "an endpoint that is not on this machine or a private network.",
+    )
 
     # agent
     max_tool_calls: int = Field(default=12, ge=1, le=100, description="Tool budget of a chat run.")
@@ -69,6 +88,18 @@ class Settings(BaseSettings):
         "default: the day after the data's last service date. Pin it for reproducible evals.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    sql_max_rows: int = Field(
+        default=200, ge=1, le=5_000, description="Rows a run_sql query may return."
+    )
+    sql_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="Seconds a run_sql query may take."
+    )
+    trace_retention_days: int | None = Field(
+        default=90,
+        ge=1,
+        description="Days run records (traces, transcripts) are kept; older ones are purged "
+        "when a service starts. None keeps them forever.",
+    )
 
     # the one definition of a late delivery (tools.data.views.LateRule)
     late_grace_min: float = Field(
@@ -96,6 +127,30 @@ class Settings(BaseSettings):
         return not self.llm_offline and (
             self.llm_base_url is not None or self.llm_api_key is not None
         )
+
+    @property
+    def redacts(self) -> bool:
+        """Whether requests to the model are redacted (``llm_redact``, else by endpoint)."""
+        if self.llm_redact is not None:
+            return self.llm_redact
+        return self.uses_llm_endpoint and not is_local_endpoint(self.llm_base_url)
+
+
+def is_local_endpoint(url: str | None) -> bool:
+    """Tell whether a model endpoint is on this machine or a private network.
+
+    Local: a loopback or private IP address, ``localhost``, a ``.local`` / ``.internal``
+    name, or a bare host name without dots (a container or LAN name). ``None`` (OpenAI's
+    public API, the client's default) is not local.
+    """
+    if url is None:
+        return False
+    host = (urlsplit(url).hostname or "").lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost" or host.endswith((".local", ".internal")) or "." not in host
+    return address.is_loopback or address.is_private or address.is_link_local
 
 
 @lru_cache

@@ -33,6 +33,7 @@ from agent.schemas import (
     PlanHypothesis,
     PlannedAction,
 )
+from agent.untrusted import neutralise
 from agent.wording import (
     avoided_text,
     cause_label,
@@ -415,6 +416,7 @@ def template_plan(
         )
     if not results and not plan.caveats:
         plan.caveats.append("No tool result was available to answer from.")
+    # quoted data (a note, an id from the question) never brings markup into the plan
     return ActionPlan(
         summary=summary,
         summary_evidence_ids=list(dict.fromkeys(plan.summary_ids)),
@@ -425,4 +427,4 @@ def template_plan(
         caveats=plan.caveats,
         not_assessed=[NotAssessedCause(cause=c, reason=w) for c, w in plan.not_assessed.items()],
         fallback=fallback,
-    )
+    ).with_texts(neutralise)

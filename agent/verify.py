@@ -19,6 +19,7 @@ Problems come back as concrete instructions the composer can act on.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -28,6 +29,7 @@ from pydantic import BaseModel
 
 from agent.coherence import check_coherence
 from agent.schemas import ActionPlan
+from agent.untrusted import markup_problems
 from tools.catalog import load_catalog
 from tools.causal.graph import load_graph
 
@@ -242,12 +244,12 @@ def verify_plan(
                 f"use one of {', '.join(x.id for x in catalog.actions)}"
             )
             continue
-        unknown = set(a.parameters) - {spec.lever.parameter}
-        if unknown or spec.lever.parameter not in a.parameters:
+        unknown = set(a.lever) - {spec.lever.parameter}
+        if unknown or spec.lever.parameter not in a.lever or len(a.parameters) != 1:
             problems.append(
-                f"{where}: parameters must be exactly {{{spec.lever.parameter!r}: value}}"
+                f"{where}: parameters must be exactly one setting named {spec.lever.parameter!r}"
             )
-        for name, value in a.parameters.items():
+        for name, value in a.lever.items():
             if name == spec.lever.parameter and not spec.lever.min <= value <= spec.lever.max:
                 problems.append(
                     f"{where}: {name}={value:g} is outside "
@@ -259,12 +261,16 @@ def verify_plan(
             )
         ids = cited(where, a.evidence_ids)
         check_value(f"{where} expected_avoided", a.expected_avoided, ids)
-        check_value(f"{where} avoided_ci low", a.avoided_ci[0], ids)
-        check_value(f"{where} avoided_ci high", a.avoided_ci[1], ids)
+        check_value(f"{where} avoided_low", a.avoided_low, ids)
+        check_value(f"{where} avoided_high", a.avoided_high, ids)
         check_value(f"{where} cost", a.cost, ids)
-        for name, value in a.parameters.items():
+        for name, value in a.lever.items():
             check_value(f"{where} {name}", value, ids)
         check_text(f"{where} rationale", a.rationale, a.evidence_ids)
+    evidence_text = json.dumps(evidence, default=str)
+    for where, text in plan.texts():
+        for kind in markup_problems(text, evidence_text):
+            problems.append(f"{where} carries {kind}: write plain sentences only")
     problems += check_coherence(plan, evidence, known_day)
     return VerifyReport(
         ok=not problems, problems=problems, numbers_checked=checked, numbers_grounded=grounded

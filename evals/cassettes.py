@@ -9,9 +9,7 @@ prompt or tool description no longer matches: the run stops and says how to re-r
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,11 +18,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import vcr
+from pydantic import SecretStr
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from agent.context import Context
-from agent.nodes.chat import tool_schemas
-from agent.settings import get_settings
+from agent.settings import Settings, get_settings
+from agent.tool_schemas import tool_definitions_hash
 from prompts import load_prompt
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +31,7 @@ CASSETTES_DIR = REPO_ROOT / "evals" / "cassettes"
 PROMPTS = tuple(
     str(f.default)
     for f in dataclasses.fields(Context)
-    if f.name in ("chat_prompt", "compose_prompt")
+    if f.name in ("chat_prompt", "tools_prompt", "compose_prompt")
 )
 """The prompts a run sends: the run context's defaults."""
 RERECORD = (
@@ -59,11 +58,8 @@ def prompt_hashes() -> dict[str, str]:
 
 
 def tool_schema_hash() -> str:
-    """Hash of the tool schemas the model sees (docstrings are prompts too)."""
-    from langchain_core.utils.function_calling import convert_to_openai_tool
-
-    schemas = [convert_to_openai_tool(t) for t in tool_schemas()]
-    return hashlib.sha256(json.dumps(schemas, sort_keys=True).encode()).hexdigest()
+    """Hash of the tool definitions a run sends (descriptions are prompts too)."""
+    return tool_definitions_hash(Context(db="unused.duckdb"))
 
 
 def git_sha() -> str | None:
@@ -168,34 +164,30 @@ def check_replayable(meta: dict[str, Any]) -> None:
         )
 
 
-@contextmanager
-def endpoint_env(
+def endpoint_settings(
     meta: dict[str, Any] | None, mode: Literal["offline", "replay", "record", "live"]
-) -> Iterator[None]:
-    """Point the settings at the endpoint a mode needs, restoring the environment after."""
-    saved = dict(os.environ)
-    try:
-        if mode == "offline":
-            os.environ["LASTMILE_LLM_OFFLINE"] = "true"
-        elif mode == "replay":
-            assert meta is not None
-            os.environ.update(
-                {
-                    "LASTMILE_LLM_OFFLINE": "false",
-                    "LASTMILE_LLM_BASE_URL": str(meta["base_url"]),
-                    "LASTMILE_LLM_MODEL": str(meta["model"]),
-                    "LASTMILE_LLM_API_KEY": "replay",
-                    "LASTMILE_LLM_MAX_RETRIES": "0",
-                }
-            )
-            for key, value in meta.get("settings", {}).items():
-                os.environ[f"LASTMILE_{key.upper()}"] = str(value)
-        get_settings.cache_clear()
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
+) -> Settings:
+    """Return the settings a mode runs with: the process's, pointed at its endpoint.
+
+    Nothing in the process environment changes: the service passes these settings to each
+    run through its context.
+    """
+    settings = get_settings()
+    if mode == "offline":
+        return settings.model_copy(update={"llm_offline": True})
+    if mode != "replay":
+        return settings
+    assert meta is not None
+    update: dict[str, Any] = {
+        "llm_offline": False,
+        "llm_base_url": str(meta["base_url"]),
+        "llm_model": str(meta["model"]),
+        "llm_api_key": SecretStr("replay"),
+        "llm_max_retries": 0,
+    }
+    for key, value in meta.get("settings", {}).items():
+        update[key] = value
+    return Settings.model_validate({**settings.model_dump(), **update})
 
 
 def is_cassette_miss(exc: BaseException) -> bool:

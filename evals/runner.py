@@ -131,32 +131,32 @@ class SuiteRun:
                 old.unlink()
             (self.cassette_dir / "meta.json").unlink(missing_ok=True)
         out: list[CaseResult] = []
-        with cassettes.endpoint_env(meta, self.mode):
-            service = AgentService(
-                db=self.db, state_db=self.state_db, offline=self.mode == "offline"
-            )
-            progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            try:
-                with progress:
-                    task = progress.add_task(
-                        f"{self.suite.name} ({self.mode})", total=len(self.suite.cases) * repeat
-                    )
-                    for i, case in enumerate(self.suite.cases):
-                        for r in range(repeat):
-                            cid = self.suite.case_id(i)
-                            path = self.cassette_dir / f"{cid}.r{r}.yaml"
-                            with cassettes.cassette(path, self.mode):
-                                out.append(self.run_case(service, cid, case, r))
-                            progress.advance(task)
-            finally:
-                service.close()
+        settings = cassettes.endpoint_settings(meta, self.mode)
+        service = AgentService(
+            settings, db=self.db, state_db=self.state_db, offline=self.mode == "offline"
+        )
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        try:
+            with progress:
+                task = progress.add_task(
+                    f"{self.suite.name} ({self.mode})", total=len(self.suite.cases) * repeat
+                )
+                for i, case in enumerate(self.suite.cases):
+                    for r in range(repeat):
+                        cid = self.suite.case_id(i)
+                        path = self.cassette_dir / f"{cid}.r{r}.yaml"
+                        with cassettes.cassette(path, self.mode):
+                            out.append(self.run_case(service, cid, case, r))
+                        progress.advance(task)
+        finally:
+            service.close()
         if self.mode == "record":
             failed = [r for r in out if r.error]
             if failed:  # a half-recorded set would only fail later, in someone else's replay
@@ -400,7 +400,7 @@ class SuiteRun:
                                     truth.stores[truth.stores.region == alarm.region].store_id
                                 )
                             )
-                            (value,) = action.parameters.values()
+                            (value,) = action.lever.values()
                             simulated = simulated_avoided(
                                 self.world, action.action_id, value, alarm.date, stores
                             )

@@ -6,8 +6,6 @@ Patched in at ``agent.llm.load_chat_model``, it lets the tests drive every path 
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +17,7 @@ from pydantic import ConfigDict, Field
 
 from agent.schemas import ActionPlan
 from agent.templates import template_plan
+from agent.untrusted import compose_data
 
 Reply = AIMessage | Callable[[list[BaseMessage]], AIMessage]
 PlanScript = ActionPlan | dict[str, Any] | Callable[[str], ActionPlan | dict[str, Any]]
@@ -31,14 +30,12 @@ def tool_call(name: str, args: dict[str, Any], call_id: str) -> AIMessage:
 
 def results_in(prompt: str) -> list[dict[str, Any]]:
     """The tool results a compose prompt carries."""
-    m = re.search(r"<tool_results>\s*(.*?)\s*</tool_results>", prompt, re.S)
-    return json.loads(m.group(1)) if m else []
+    return list(compose_data(prompt).get("tool_results", []))
 
 
 def template_from_prompt(prompt: str) -> ActionPlan:
     """What a well-behaved model would write: the template plan of the prompt's results."""
-    m = re.search(r"<request>\s*(.*?)\s*</request>", prompt, re.S)
-    notes = json.loads(m.group(1)).get("notes", []) if m else []
+    notes = compose_data(prompt).get("request", {}).get("notes", [])
     return template_plan(results_in(prompt), notes)
 
 

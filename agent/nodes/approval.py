@@ -118,7 +118,7 @@ def dispatch_actions(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             continue
         action = plan.actions[d["index"]]
         params, avoided, ci, cost, ids = (
-            action.parameters,
+            action.lever,
             action.expected_avoided,
             list(action.avoided_ci),
             action.cost,

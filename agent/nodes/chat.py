@@ -3,8 +3,11 @@
 The tools node is ours rather than LangGraph's ``ToolNode`` so that every call's evidence
 joins the run state (a run resumed in another process continues the same evidence ids) and
 the trace records arguments and latency; it keeps ToolNode's contract: every tool call gets
-a ToolMessage, recoverable errors (bad arguments, ``ToolError``) go back to the model with
-``status="error"``, anything else fails the run.
+a ToolMessage, recoverable errors (bad arguments, an unknown tool, ``ToolError``) go back to
+the model with ``status="error"``, anything else fails the run. Calls of one turn run one
+after another, not in parallel as ToolNode would: evidence ids are numbered in call order
+(``diagnose#2``), which plans cite and cassettes replay, and the tools share one DuckDB
+file whose analyses already use the machine's cores.
 """
 
 from __future__ import annotations
@@ -12,62 +15,97 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any, Literal
 
 import openai
-from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
-from langchain_core.tools import BaseTool, StructuredTool
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    trim_messages,
+)
+from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.runtime import Runtime
 
 from agent import llm
 from agent.context import Context
 from agent.nodes.common import call_tool, llm_event, merge, tool_context
+from agent.offline import OfflinePlanner
 from agent.periods import latest_known_day
+from agent.prompting import TOKEN_MARGIN, bounded_result
 from agent.state import State
-from agent.untrusted import untrusted
+from agent.tool_schemas import tool_definitions, tool_input
+from agent.untrusted import DATA_NAME, fence, neutralise
 from prompts import load_prompt
-from tools import TOOLS
 from tools.analytics.scope import load_catalog
 from tools.data.backend import DuckDBBackend
 
 MAX_TOOL_MESSAGE_CHARS = 12_000
 
 
-@lru_cache(maxsize=1)
-def tool_schemas() -> list[BaseTool]:
-    """Return the registry as LangChain tools for ``bind_tools`` (schemas only: we run them)."""
-
-    def never_called(**_: Any) -> str:  # pragma: no cover - the tools node runs the tools
-        raise RuntimeError("tool schemas are not executed directly")
-
-    return [
-        StructuredTool.from_function(
-            func=never_called,
-            name=name,
-            description=spec.fn.__doc__ or spec.description,
-            args_schema=spec.input_model,
-        )
-        for name, spec in TOOLS.items()
-    ]
-
-
 def system_prompt(context: Context) -> tuple[str, str, str]:
-    """Build the chat system prompt for this database: (text, prompt id, sha256)."""
+    """Build the chat system prompt (instructions and dates only): (text, prompt id, sha256)."""
     name, _, version = context.chat_prompt.partition("@")
     prompt = load_prompt(name, version or None)
     catalog = load_catalog(DuckDBBackend(context.db))
-    stores = catalog.stores.store_id.astype(str).tolist()
     text = prompt.format(
         first_day=catalog.first_day.isoformat(),
         last_day=catalog.last_day.isoformat(),
-        regions=", ".join(catalog.regions[:30]),
-        store_count=len(stores),
-        store_examples=", ".join(stores[:5]),
         today=(context.today or catalog.last_day + timedelta(days=1)).isoformat(),
         known_day=latest_known_day(context.today, catalog.first_day, catalog.last_day),
     )
     return text, prompt.id, prompt.sha256
+
+
+def data_message(context: Context) -> HumanMessage:
+    """Return the database's regions and store ids, fenced: names from the field are data."""
+    catalog = load_catalog(DuckDBBackend(context.db))
+    stores = catalog.stores.store_id.astype(str).tolist()
+    facts = {
+        "regions": list(catalog.regions[:30]),
+        "region_count": len(catalog.regions),
+        "store_count": len(stores),
+        "store_examples": stores[:5],
+    }
+    return HumanMessage(content=fence(facts), name=DATA_NAME)
+
+
+def trim_history(
+    messages: list[AnyMessage],
+    context: Context,
+    head: list[BaseMessage],
+    tools: list[dict[str, Any]],
+) -> tuple[list[BaseMessage], int]:
+    """Fit the thread into the model's context: (messages to send, messages left out).
+
+    The current question and its tool calls are always sent; earlier turns are kept newest
+    first, whole turns only (LangChain's ``trim_messages`` starting on a question, so no
+    tool result is sent without its call), within the tokens the context has left.
+    """
+    last_question = max(
+        (i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0
+    )
+    earlier, current = messages[:last_question], messages[last_question:]
+    fixed = count_tokens_approximately([*head, *current]) + len(json.dumps(tools)) // 4
+    room = int((context.model.context_tokens - context.model.max_tokens) * TOKEN_MARGIN - fixed)
+    if not earlier:
+        return list(current), 0
+    kept = (
+        trim_messages(
+            earlier,
+            max_tokens=room,
+            token_counter=count_tokens_approximately,
+            strategy="last",
+            start_on="human",
+        )
+        if room > 0
+        else []
+    )
+    out: list[BaseMessage] = [*kept, *current]
+    return out, len(earlier) - len(kept)
 
 
 def call_model(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -81,10 +119,16 @@ def call_model(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return {"messages": [AIMessage(content=note)], "notes": [note]}
     model = llm.load_chat_model(context)
     text, prompt_id, sha = system_prompt(context)
-    bound = model.bind_tools(tool_schemas(), tool_choice="auto")
+    tools = tool_definitions(context)
+    head: list[BaseMessage] = [SystemMessage(content=text), data_message(context)]
+    history: list[BaseMessage] = list(state.messages)
+    trimmed = 0
+    if not isinstance(model, OfflinePlanner):  # the offline planner has no context limit
+        history, trimmed = trim_history(state.messages, context, head, tools)
+    bound = model.bind_tools(tools, tool_choice="auto")
     started = time.perf_counter()
     try:
-        reply = bound.invoke([SystemMessage(content=text), *state.messages])
+        reply = bound.invoke([*head, *history])
     except openai.BadRequestError as exc:  # e.g. the transcript outgrew a small model's context
         note = "The model could not continue the conversation; the plan uses what was found."
         return {
@@ -107,12 +151,13 @@ def call_model(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         started,
         reply,
         tool_calls=[c["name"] for c in getattr(reply, "tool_calls", [])],
+        history={"sent": len(history), "trimmed": trimmed},
     )
     update: dict[str, Any] = {"messages": [reply], "trace": [event]}
     if not getattr(reply, "tool_calls", None) and state.tool_calls == 0 and reply.content:
         # an answer given without looking at the data says why (a date that does not exist):
         # it is part of the answer
-        update["notes"] = [str(reply.content)]
+        update["notes"] = [neutralise(str(reply.content))]
     return update
 
 
@@ -121,7 +166,7 @@ def route_after_model(state: State) -> Literal["run_tools", "compose_plan"]:
     last = state.messages[-1] if state.messages else None
     if not isinstance(last, AIMessage):
         raise ValueError(f"expected an AIMessage after call_model, got {type(last).__name__}")
-    return "run_tools" if last.tool_calls else "compose_plan"
+    return "run_tools" if last.tool_calls or last.invalid_tool_calls else "compose_plan"
 
 
 def run_tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -143,7 +188,8 @@ def run_tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 )
             )
             continue
-        outcome = call_tool(ctx, call["name"], dict(call["args"]), "run_tools")
+        args = tool_input(call["name"], dict(call["args"]), runtime.context)
+        outcome = call_tool(ctx, call["name"], args, "run_tools")
         outcomes.append(outcome)
         if outcome.error is not None:
             messages.append(
@@ -155,17 +201,28 @@ def run_tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 )
             )
         else:
-            content = json.dumps(outcome.result, default=str)
-            if len(content) > MAX_TOOL_MESSAGE_CHARS:
-                content = (
-                    content[:MAX_TOOL_MESSAGE_CHARS]
-                    + ' ... (truncated; the full result is kept as evidence)"'
-                )
-            # Results carry data (store names, driver notes, SQL rows): delimited, never orders.
-            content = untrusted(content)
+            # Results carry data (store names, driver notes, SQL rows): fenced, never orders.
+            content = fence(
+                bounded_result(call["name"], outcome.result or {}, MAX_TOOL_MESSAGE_CHARS)
+            )
             messages.append(
                 ToolMessage(content=content, tool_call_id=call["id"], name=call["name"])
             )
+    # calls whose arguments are not JSON (LangChain's invalid_tool_calls): the model is told,
+    # and they count against the budget (a model repeating one cannot loop for ever)
+    unreadable = [
+        ToolMessage(
+            content=f"invalid arguments for {bad['name']}: not a JSON object; "
+            "call it again with its arguments as JSON",
+            tool_call_id=bad["id"] or "",
+            name=bad["name"] or "",
+            status="error",
+        )
+        for bad in last.invalid_tool_calls
+    ]
     return merge(
-        outcomes, notes=False, messages=messages, tool_calls=state.tool_calls + len(outcomes)
+        outcomes,
+        notes=False,
+        messages=[*messages, *unreadable],
+        tool_calls=state.tool_calls + len(outcomes) + len(unreadable),
     )

@@ -9,26 +9,25 @@ from typing import Any, Literal, cast
 
 import openai
 from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.runtime import Runtime
 
 from agent import llm
 from agent.context import Context
 from agent.nodes.common import known_day, llm_event, now
-from agent.prompting import (
-    bounded_evidence,
-    bounded_json,
-    compact_results,
-    prompt_evidence,
-)
+from agent.offline import OfflinePlanner
+from agent.prompting import compose_input, data_budget_chars
 from agent.schemas import ActionPlan
-from agent.settings import get_settings
 from agent.state import State
 from agent.templates import template_plan
+from agent.untrusted import DATA_NAME, fence
 from agent.verify import verify_plan as check_plan
 from prompts import load_prompt
 from tools.causal.graph import load_graph
 
 MAX_RESULT_CHARS = 60_000
+"""The most data a compose request carries, whatever the model's context (a long prompt
+dilutes a model's attention and costs tokens)."""
 MIN_RESULT_CHARS = 4_000
 """The smallest result budget a context-length refusal shrinks the compose input to (each
 refusal halves what was sent)."""
@@ -132,6 +131,8 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             attempts,
             "the model's plans failed verification",
             problems=state.verify_problems,
+            note="The model's plan could not be used (unreadable, or rejected by the "
+            "verifier): this plan was written from the evidence by templates.",
         )
     name, _, version = context.compose_prompt.partition("@")
     prompt = load_prompt(name, version or None)
@@ -144,34 +145,34 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         )
     model = llm.load_chat_model(context)
     structured = model.with_structured_output(
-        ActionPlan, include_raw=True, method=get_settings().llm_structured_output
+        ActionPlan, include_raw=True, method=context.model.structured_output
     )
-    budget = MAX_RESULT_CHARS
+    instructions = prompt.format(causes=", ".join(sorted(load_graph().causes.values())))
+    ask = "Write the action plan." + feedback
+    budget: int | None = None  # the offline planner reads everything
+    if not isinstance(model, OfflinePlanner):
+        fixed = len(instructions) + len(ask) + len(json.dumps(ActionPlan.model_json_schema()))
+        budget = data_budget_chars(context.model.context_tokens, context.model.max_tokens, fixed)
+        budget = max(MIN_RESULT_CHARS, min(MAX_RESULT_CHARS, budget))
+    request = _request(state, context)
     started = time.perf_counter()
     while True:
-        results = bounded_json(compact_results(state.results), budget)
-        evidence = bounded_evidence(prompt_evidence(state.evidence), budget)
-        text = prompt.format(
-            causes=", ".join(sorted(load_graph().causes.values())),
-            request=json.dumps(_request(state, context), default=str),
-            results=results,
-            evidence=evidence,
-            feedback=feedback,
-        )
+        data = compose_input(request, state.results, state.evidence, budget)
+        messages = [
+            SystemMessage(content=instructions),
+            HumanMessage(content=fence(data.payload), name=DATA_NAME),
+            HumanMessage(content=ask),
+        ]
         try:
-            out = cast(
-                dict[str, Any],
-                structured.invoke(
-                    [SystemMessage(content=text), HumanMessage(content="Write the action plan.")]
-                ),
-            )
+            out = cast(dict[str, Any], structured.invoke(messages))
             break
         except openai.APIStatusError as exc:
             if not 400 <= exc.status_code < 500 or exc.status_code in (408, 409, 429):
                 raise
-            if _is_context_length(exc) and budget > MIN_RESULT_CHARS:
+            if _is_context_length(exc) and (budget is None or budget > MIN_RESULT_CHARS):
                 # half of what was sent (whole results dropped, never cut JSON)
-                budget = max(MIN_RESULT_CHARS, min(budget, max(len(results), len(evidence))) // 2)
+                sent = len(json.dumps(data.payload, default=str))
+                budget = max(MIN_RESULT_CHARS, min(budget or sent, sent) // 2)
                 continue
             why = "too long even at the smallest input" if _is_context_length(exc) else ""
             return _fallback(
@@ -184,7 +185,7 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                     "status": exc.status_code,
                     "message": str(exc)[:500],
                 },
-                result_chars=budget,
+                input=data.trace(),
                 note=f"The model endpoint rejected the plan request (HTTP {exc.status_code}"
                 + (f", {why}" if why else "")
                 + "): this plan was written from the evidence by templates.",
@@ -198,8 +199,8 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         raw,
         attempt=attempts,
     )
-    if budget < MAX_RESULT_CHARS:
-        event["result_chars"] = budget  # shrunk after a context-length refusal
+    event["input"] = data.trace()
+    event["input_tokens_estimate"] = count_tokens_approximately(messages)
     if parsed is None:
         problem = f"the plan did not match the ActionPlan schema: {error}"
         event["error"] = problem

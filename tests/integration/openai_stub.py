@@ -2,21 +2,37 @@
 
 ``POST /v1/chat/completions`` answers like an OpenAI model would: tool calls for the chat
 steps (scan -> diagnose -> recommend -> final reply), and, when asked for the ``ActionPlan``
-function (structured output), a plan built from the tool results in the prompt. It can fail
-(HTTP 500) or stall (longer than the client's timeout) on the first requests, to exercise
-retries and timeouts, and it records every request.
+function (structured output), a plan built from the tool results in the prompt. It records
+every request, and it can misbehave the way real endpoints and models do:
+
+* transport faults (:data:`FAULTS`) on the first requests or on every one: HTTP 429 with or
+  without ``Retry-After``, HTTP 500, a connection reset without a response, a hang longer
+  than the client's timeout;
+* plan faults: an HTTP error (``plan_errors``), or a malformed or empty reply
+  (``plan_replies``) to the next plan requests;
+* model faults in the chat: bad tool calls first (``bad_calls``: invalid arguments, an
+  unknown tool, arguments that are not JSON), or tool calls forever (``endless``).
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 from tests.fakes import template_from_prompt
+
+Fault = Literal["500", "429", "429-retry-after", "reset", "hang"]
+FAULTS: tuple[Fault, ...] = ("500", "429", "429-retry-after", "reset", "hang")
+"""Transport faults: what a request gets instead of an answer."""
+
+PlanReply = Literal["malformed", "empty"]
+BadCall = Literal["invalid-args", "unknown-tool", "not-json"]
 
 
 @dataclass
@@ -25,15 +41,38 @@ class StubBehaviour:
 
     target: str = "S003"
     day: str = "2026-02-10"
-    fail_first: int = 0
-    stall_first: int = 0
+    faults: list[Fault] = field(default_factory=list)
+    """Faults of the next requests, in order (then normal service)."""
+    always: Fault | None = None
+    """A fault every request gets (a dead, rate-limited or hung endpoint)."""
+    retry_after: str = "1"
+    """The ``Retry-After`` header of a ``429-retry-after`` fault, in seconds."""
     stall_seconds: float = 3.0
-    always_fail: bool = False
+    """How long a ``hang`` lasts (longer than the client's timeout)."""
     plan_errors: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     """Answers to the next plan requests (ActionPlan), in order: (HTTP status, error body)."""
+    plan_replies: list[PlanReply] = field(default_factory=list)
+    """Broken answers (HTTP 200) to the next plan requests, in order."""
+    bad_calls: list[BadCall] = field(default_factory=list)
+    """Bad tool calls the model makes before its good ones, one a turn."""
+    endless: bool = False
+    """Never answer: keep calling tools, two a turn."""
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)
+    """When each request arrived (``time.monotonic()``)."""
     served: int = 0
+
+    def next_fault(self) -> Fault | None:
+        """The fault the request being served gets, if any."""
+        if self.always is not None:
+            return self.always
+        return self.faults.pop(0) if self.faults else None
+
+
+def wants_plan(body: dict[str, Any]) -> bool:
+    """Whether a request asks for the ActionPlan (the compose step), not a chat step."""
+    return [t["function"]["name"] for t in body.get("tools", [])] == ["ActionPlan"]
 
 
 def _completion(model: str, message: dict[str, Any], finish: str) -> dict[str, Any]:
@@ -47,38 +86,58 @@ def _completion(model: str, message: dict[str, Any], finish: str) -> dict[str, A
     }
 
 
-def _tool_message(name: str, args: dict[str, Any], n: int) -> dict[str, Any]:
-    return {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {
-                "id": f"call_{n}",
-                "type": "function",
-                "function": {"name": name, "arguments": json.dumps(args)},
-            }
-        ],
-    }
+def _call(name: str, args: dict[str, Any] | str, call_id: str) -> dict[str, Any]:
+    arguments = args if isinstance(args, str) else json.dumps(args)
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-def respond(body: dict[str, Any], behaviour: StubBehaviour) -> dict[str, Any]:
-    """The scripted answer to one chat-completions request."""
+def _calls(*calls: dict[str, Any]) -> dict[str, Any]:
+    return {"role": "assistant", "content": None, "tool_calls": list(calls)}
+
+
+def _bad_call(kind: BadCall, b: StubBehaviour, call_id: str) -> dict[str, Any]:
+    if kind == "invalid-args":  # a day no parser reads
+        return _call("diagnose", {"target": b.target, "day": "last tuesday"}, call_id)
+    if kind == "unknown-tool":
+        return _call("get_weather", {"city": "Lyon"}, call_id)
+    return _call("diagnose", '{"target": "' + b.target + '", "day": ', call_id)  # cut JSON
+
+
+def _plan_reply(model: str, messages: list[dict[str, Any]], broken: PlanReply | None) -> Any:
+    if broken == "empty":  # HTTP 200, but the model said nothing and called nothing
+        return _completion(model, {"role": "assistant", "content": ""}, "stop")
+    prompt = "\n".join(str(m.get("content") or "") for m in messages)
+    plan: str | dict[str, Any] = template_from_prompt(prompt).model_dump(mode="json")
+    if broken == "malformed":  # JSON cut in the middle, as by a token limit
+        text = json.dumps(plan)
+        plan = text[: len(text) // 2]
+    return _completion(model, _calls(_call("ActionPlan", plan, "call_99")), "tool_calls")
+
+
+def respond(body: dict[str, Any], b: StubBehaviour) -> dict[str, Any]:
+    """The scripted answer (HTTP 200) to one chat-completions request."""
     model = body.get("model", "stub")
-    tools = [t["function"]["name"] for t in body.get("tools", [])]
     messages = body.get("messages", [])
-    if tools == ["ActionPlan"]:
-        prompt = "\n".join(str(m.get("content") or "") for m in messages)
-        plan = template_from_prompt(prompt).model_dump(mode="json")
-        return _completion(model, _tool_message("ActionPlan", plan, 99), "tool_calls")
-    done = sum(1 for m in messages if m.get("role") == "tool")
+    if wants_plan(body):
+        return _plan_reply(model, messages, b.plan_replies.pop(0) if b.plan_replies else None)
     steps = [
-        ("scan_anomalies", {"scope": "store", "ids": [behaviour.target], "day": behaviour.day}),
-        ("diagnose", {"target": behaviour.target, "day": behaviour.day}),
-        ("recommend_actions", {"target": behaviour.target, "day": behaviour.day}),
+        ("scan_anomalies", {"scope": "store", "ids": [b.target], "day": b.day}),
+        ("diagnose", {"target": b.target, "day": b.day}),
+        ("recommend_actions", {"target": b.target, "day": b.day}),
     ]
+    done = sum(1 for m in messages if m.get("role") == "tool")
+    if b.endless:  # two calls a turn, round and round the steps
+        pair = [steps[(done + i) % len(steps)] for i in (0, 1)]
+        calls = [_call(name, args, f"call_{done + i + 1}") for i, (name, args) in enumerate(pair)]
+        return _completion(model, _calls(*calls), "tool_calls")
+    if done < len(b.bad_calls):
+        return _completion(
+            model, _calls(_bad_call(b.bad_calls[done], b, f"call_bad_{done + 1}")), "tool_calls"
+        )
+    done -= len(b.bad_calls)
     if done < len(steps):
         name, args = steps[done]
-        return _completion(model, _tool_message(name, args, done + 1), "tool_calls")
+        return _completion(model, _calls(_call(name, args, f"call_{done + 1}")), "tool_calls")
     return _completion(model, {"role": "assistant", "content": "The shortage explains it."}, "stop")
 
 
@@ -94,31 +153,48 @@ class _Handler(BaseHTTPRequestHandler):
         b = self.behaviour
         b.requests.append(body)
         b.headers.append({k.lower(): v for k, v in self.headers.items()})
+        b.arrived.append(time.monotonic())
         b.served += 1
         if not self.path.endswith("/chat/completions"):
             return self._send(404, {"error": {"message": f"no route {self.path}"}})
-        if b.always_fail or b.served <= b.fail_first:
-            return self._send(
-                500, {"error": {"message": "scripted failure", "type": "server_error"}}
-            )
-        if b.served <= b.fail_first + b.stall_first:
+        fault = b.next_fault()
+        if fault == "500":
+            error = {"message": "scripted failure", "type": "server_error"}
+            return self._send(500, {"error": error})
+        if fault in ("429", "429-retry-after"):
+            error = {"message": "Rate limit reached: scripted", "type": "rate_limit_exceeded"}
+            wait = {"Retry-After": b.retry_after} if fault == "429-retry-after" else {}
+            return self._send(429, {"error": error}, wait)
+        if fault == "reset":
+            return self._reset()
+        if fault == "hang":
             time.sleep(b.stall_seconds)
-        wants_plan = [t["function"]["name"] for t in body.get("tools", [])] == ["ActionPlan"]
-        if wants_plan and b.plan_errors:
+        if wants_plan(body) and b.plan_errors:
             status, error = b.plan_errors.pop(0)
             return self._send(status, {"error": error})
         return self._send(200, respond(body, b))
 
-    def _send(self, status: int, payload: dict[str, Any]) -> None:
+    def _send(
+        self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(payload).encode()
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
             pass
+
+    def _reset(self) -> None:
+        """Close the connection at once with a TCP reset, sending no response."""
+        linger = struct.pack("ii", 1, 0)  # on, 0 s: close() sends RST, not FIN
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        self.connection.close()
+        self.close_connection = True
 
 
 class OpenAIStub:
@@ -128,7 +204,9 @@ class OpenAIStub:
         self.behaviour = behaviour or StubBehaviour()
         handler = type("Handler", (_Handler,), {"behaviour": self.behaviour})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:

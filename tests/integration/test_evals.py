@@ -79,7 +79,7 @@ def test_a_suite_written_by_someone_else_runs_unchanged(tmp_path: Path) -> None:
     # the results file says what produced it
     meta = report["meta"]
     assert meta["mode"] == "offline" and meta["model"] == "offline-planner"
-    assert set(meta["prompts"]) == {"chat_system@v3", "compose_plan@v2"}
+    assert set(meta["prompts"]) == {"chat_system@v4", "tools@v1", "compose_plan@v3"}
     assert "llm_model" in meta["settings"] and len(meta["tool_schemas_sha256"]) == 64
     assert len(suite["sha256"]) == 64
     md = (tmp_path / "report" / "report.md").read_text()
@@ -135,7 +135,7 @@ def test_a_changed_prompt_without_new_cassettes_says_how_to_rerecord(
         tmp_path, "--suite", "replay_smollm2", "--mode", "replay", "--work-dir", str(work)
     )
     assert result.exit_code == 1
-    assert "chat_system@v3" in result.output and "make eval-record" in result.output
+    assert "chat_system@v4" in result.output and "make eval-record" in result.output
 
 
 def test_a_changed_tool_result_no_longer_matches_the_cassette(
@@ -211,3 +211,15 @@ def test_make_eval_runs_every_suite_offline_then_the_cassettes() -> None:
     ).stdout
     assert "lastmile eval --suite all --mode offline" in out
     assert "lastmile eval --suite all --mode replay" in out
+
+
+def test_every_committed_cassette_set_was_recorded_from_this_code() -> None:
+    """A cassette set is evidence of what a model did with this code: recorded from a
+    committed tree, with the prompts and tool schemas the code sends now."""
+    sets = sorted(p.parent for p in cassettes.CASSETTES_DIR.glob("*/meta.json"))
+    assert sets, f"no cassette set under {cassettes.CASSETTES_DIR}"
+    for folder in sets:
+        meta = cassettes.read_meta(folder)
+        assert meta.get("git_dirty") is False, f"{folder.name}: recorded from a dirty tree"
+        assert meta.get("git_sha"), f"{folder.name}: no commit recorded"
+        cassettes.check_replayable(meta)  # raises naming the prompt or schema that changed

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from agent.errors import ModelUnavailableError
 from agent.llm import load_chat_model
 from agent.schemas import ActionPlan
 from agent.service import AgentService, RunView
@@ -100,7 +101,7 @@ def test_a_question_is_answered_through_the_endpoint(
 def test_server_errors_are_retried(
     endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path
 ) -> None:
-    endpoint.behaviour.fail_first = 2
+    endpoint.behaviour.faults = ["500", "500"]
     service = _service(small_world_db, tmp_path)
     try:
         view = service.ask(QUESTION, today=ASKED_ON)
@@ -113,7 +114,7 @@ def test_server_errors_are_retried(
 def test_a_stalled_request_times_out_and_is_retried(
     endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path
 ) -> None:
-    endpoint.behaviour.stall_first = 1
+    endpoint.behaviour.faults = ["hang"]
     endpoint.behaviour.stall_seconds = 2.5  # longer than the 1 s client timeout
     service = _service(small_world_db, tmp_path)
     started = time.perf_counter()
@@ -129,16 +130,17 @@ def test_a_stalled_request_times_out_and_is_retried(
 def test_a_dead_endpoint_fails_the_run_with_a_clear_error(
     endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path
 ) -> None:
-    endpoint.behaviour.always_fail = True
+    endpoint.behaviour.always = "500"
     service = _service(small_world_db, tmp_path)
     try:
-        with pytest.raises(Exception, match="scripted failure"):
+        with pytest.raises(ModelUnavailableError, match="scripted failure") as failed:
             service.ask(QUESTION, today=ASKED_ON)
         (run,) = service.store.list_runs()
         record = service.record(run["run_id"])
     finally:
         service.close()
-    assert record.status == "failed" and "scripted failure" in (record.error or "")
+    assert "HTTP 500 (scripted failure) on all 3 tries" in str(failed.value)
+    assert record.status == "failed" and record.error == failed.value.summary
     assert endpoint.behaviour.served == 3  # one try and two retries
 
 
@@ -191,7 +193,8 @@ def test_a_context_length_refusal_is_retried_with_a_smaller_input(
     plan = ActionPlan.model_validate(record.plan)
     assert not plan.fallback and view.status == "waiting_approval"
     (event,) = [e for e in record.trace if e.get("node") == "compose_plan"]
-    assert event["result_chars"] < 60_000
+    # the budget and what it left out are in the trace
+    assert event["input"]["budget_chars"] < 60_000 and "dropped_results" in event["input"]
 
 
 def test_any_other_refusal_ends_composing_with_the_template_and_says_why(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 
 from agent import llm
 from agent.schemas import ActionPlan, Decision
@@ -30,7 +30,7 @@ DAY = "2026-02-10"  # S003's driver shortage in the small world
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedChatModel:
     model = ScriptedChatModel()
-    monkeypatch.setattr(llm, "load_chat_model", lambda context, settings=None: model)
+    monkeypatch.setattr(llm, "load_chat_model", lambda context: model)
     return model
 
 
@@ -70,8 +70,8 @@ def test_tool_loop_then_a_cited_plan(service: AgentService, scripted: ScriptedCh
     assert record.model == "scripted-model"
     assert record.input_tokens == 4 * 10 + 100 and record.output_tokens == 4 * 5 + 50
     assert record.prompts == {
-        "chat_system@v3": pytest.approx(record.prompts["chat_system@v3"]),
-        "compose_plan@v2": record.prompts["compose_plan@v2"],
+        "chat_system@v4": pytest.approx(record.prompts["chat_system@v4"]),
+        "compose_plan@v3": record.prompts["compose_plan@v3"],
     }
     # the model saw each tool result as a ToolMessage
     last_call = scripted.seen[-1]
@@ -354,7 +354,12 @@ def test_instructions_hidden_in_data_stay_data(
     note = next(m for m in scripted.seen[1] if isinstance(m, ToolMessage))
     content = str(note.content)
     assert "ignore all previous instructions" in content
-    assert content.startswith("<untrusted>") and content.endswith("</untrusted>")
+    assert content.startswith("<data>") and content.endswith("</data>")
+    assert content.count("<") == 2  # the data itself can open or close no tag
+    # the model's first call saw the database's facts as a data message, not in its prompt
+    system, facts = scripted.seen[0][:2]
+    assert isinstance(system, SystemMessage) and "S003" not in str(system.content)
+    assert facts.name == "data" and str(facts.content).startswith("<data>")
     # whatever the data says, nothing is approved or dispatched without a manager
     assert view.status == "waiting_approval" and view.dispatched == []
     _verified(service, view.run_id)

@@ -78,7 +78,7 @@ def test_a_grounded_plan_passes() -> None:
         ({"actions": [_action(parameters={"drivers": 40.0})]}, "drivers=40 is outside 1..15"),
         (
             {"actions": [_action(parameters={"vans": 7.0})]},
-            "parameters must be exactly {'drivers': value}",
+            "parameters must be exactly one setting named 'drivers'",
         ),
         ({"actions": [_action(needs_approval=False)]}, "needs_approval must be True"),
         (

@@ -1,0 +1,177 @@
+"""The tools as a model sees them: written for a model, closed vocabularies, no limits to set.
+
+* **Descriptions** come from a versioned prompt (``prompts/tools/vN.md``: what a tool
+  answers, when to call it, an example), not from developer docstrings; ``run_sql``'s is
+  followed by the data dictionary (:func:`tools.data.dictionary.data_dictionary`).
+* **Vocabularies** are enums generated from the reviewed files: ``causes`` from the causal
+  graph, action ids from the action catalog. A value outside them is still a tool error
+  naming the valid ones (a model may ignore an enum; the tool does not).
+* **Limits** (``run_sql``'s row cap and timeout, ``query_kpis``' row cap) are not in the
+  schema: :func:`tool_input` sets them from the run's context.
+* **Shapes** are what OpenAI strict mode accepts (no free-form dicts, no tuples): a lever
+  override is a list of ``{action_id, value}``. ``tests/unit/agent/test_tool_schemas.py``
+  checks every schema with the openai package's own strict conversion.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from functools import cache, lru_cache
+from typing import Any, Literal
+
+from openai.lib._pydantic import to_strict_json_schema
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
+
+from agent.context import Context
+from prompts import load_prompt
+from tools import TOOLS
+from tools.catalog import load_catalog as load_action_catalog
+from tools.causal.graph import load_graph
+from tools.data.dictionary import data_dictionary
+from tools.data.views import LateRule
+
+HIDDEN: dict[str, tuple[str, ...]] = {
+    "run_sql": ("max_rows", "timeout_s"),
+    "query_kpis": ("max_rows",),
+}
+"""Arguments that are the operator's limits, not the model's choice."""
+
+_SECTION = re.compile(r"^## (?P<name>\w+)\n(?P<body>.*?)(?=^## |\Z)", re.S | re.M)
+
+
+def _literal(values: list[str]) -> Any:
+    return Literal[tuple(values)]
+
+
+class _ActionSetting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action_id: str = Field(description="Catalog action whose lever to set.")
+    value: float = Field(description="The lever's value, in the unit the catalog gives.")
+
+
+@lru_cache(maxsize=1)
+def _vocabulary_types() -> tuple[Any, type[BaseModel]]:
+    """(cause literal, action-setting model) from the reviewed graph and catalog."""
+    cause = _literal(load_graph().cause_names)
+    action = _literal([a.id for a in load_action_catalog().actions])
+    setting = create_model(
+        "ActionSetting",
+        __base__=_ActionSetting,
+        action_id=(action, Field(description="Catalog action whose lever to set.")),
+    )
+    return cause, setting
+
+
+def _override(name: str, field: str, info: FieldInfo) -> tuple[Any, Any]:
+    cause, setting = _vocabulary_types()
+    if (name, field) == ("recommend_actions", "causes"):
+        return list[cause] | None, Field(  # type: ignore[valid-type]
+            None, description="Diagnosed root causes, most likely first (default: diagnose now)."
+        )
+    if (name, field) == ("recommend_actions", "parameters"):
+        return list[setting], Field(  # type: ignore[valid-type]
+            default_factory=list, description="Lever settings that override the catalog's."
+        )
+    return info.annotation, copy.copy(info)
+
+
+@cache
+def model_args(name: str) -> type[BaseModel]:
+    """Return the arguments model of tool ``name`` as the model sees it (no limits).
+
+    Raises:
+        KeyError: an unknown tool.
+    """
+    spec = TOOLS[name]
+    fields: dict[str, Any] = {
+        field: _override(name, field, info)
+        for field, info in spec.input_model.model_fields.items()
+        if field not in HIDDEN.get(name, ())
+    }
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        name, __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return model
+
+
+@lru_cache(maxsize=8)
+def descriptions(version: str | None = None) -> dict[str, str]:
+    """Tool name -> its description for a model, from ``prompts/tools``.
+
+    Raises:
+        ValueError: a registered tool without a section (or a section for no tool).
+    """
+    prompt = load_prompt("tools", version)
+    found = {m["name"]: m["body"].strip() for m in _SECTION.finditer(prompt.template)}
+    if set(found) != set(TOOLS):
+        raise ValueError(f"{prompt.id} describes {sorted(found)}, the registry has {sorted(TOOLS)}")
+    return found
+
+
+def tool_definitions(context: Context) -> list[dict[str, Any]]:
+    """Return the tools in OpenAI's format, for ``bind_tools``.
+
+    With ``context.model.strict_tools`` the parameters are OpenAI strict schemas (every
+    field required, optional ones nullable) and ``strict`` is set.
+    """
+    name, _, version = context.tools_prompt.partition("@")
+    text = descriptions(version or None)
+    rule = LateRule(grace_min=context.late_grace_min, failed_is_late=context.late_failed_is_late)
+    out = []
+    for tool in TOOLS:
+        description = text[tool]
+        if tool == "run_sql":
+            description += "\n\n" + data_dictionary(rule)
+        args = model_args(tool)
+        strict = context.model.strict_tools
+        parameters = _untitled(to_strict_json_schema(args) if strict else args.model_json_schema())
+        function: dict[str, Any] = {
+            "name": tool,
+            "description": description,
+            "parameters": parameters,
+        }
+        if strict:
+            function["strict"] = True
+        out.append({"type": "function", "function": function})
+    return out
+
+
+def _untitled(schema: Any) -> Any:
+    """Drop pydantic's ``title`` keys from a schema (tokens a model does not need)."""
+    if isinstance(schema, dict):
+        return {
+            k: _untitled(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))
+        }
+    if isinstance(schema, list):
+        return [_untitled(v) for v in schema]
+    return schema
+
+
+def tool_definitions_hash(context: Context) -> str:
+    """SHA-256 of what the model is sent about the tools (it is part of the prompt)."""
+    payload = json.dumps(tool_definitions(context), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def tool_input(name: str, args: dict[str, Any], context: Context) -> dict[str, Any]:
+    """Turn a model's arguments into the tool's input: shapes converted, limits set.
+
+    A hidden limit the model sent anyway is overwritten, never obeyed.
+    """
+    out = dict(args)
+    if name == "recommend_actions" and isinstance(out.get("parameters"), list):
+        out["parameters"] = {
+            str(s.get("action_id")): s.get("value")
+            for s in out["parameters"]
+            if isinstance(s, dict)
+        }
+    for hidden in HIDDEN.get(name, ()):
+        out.pop(hidden, None)
+    if name == "run_sql":
+        out["max_rows"] = context.sql_max_rows
+        out["timeout_s"] = context.sql_timeout_s
+    return out
