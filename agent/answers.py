@@ -54,7 +54,9 @@ def _orders(n: float) -> str:
 
 def coming_text(f: dict[str, Any]) -> str:
     """Say which day a forecast expects a problem: 'a problem is coming: 2026-03-14 ...'."""
-    point = next(p for p in f["points"] if str(p["date"]) == str(f["coming_day"]))
+    point = next((p for p in f["points"] if str(p["date"]) == str(f["coming_day"])), None)
+    if point is None:  # a result shortened for a prompt: the day, without its figures
+        return f"a problem is coming: {f['coming_day']}."
     return (
         f"a problem is coming: {point['date']} is forecast at {pct(point['yhat'])} "
         f"(at least {pct(point['lower'])})."

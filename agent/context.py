@@ -90,7 +90,7 @@ class Context:
         default="tools@v1", metadata={"description": "Prompt id of the tool descriptions."}
     )
     compose_prompt: str = field(
-        default="compose_plan@v3", metadata={"description": "Prompt id of the plan composer."}
+        default="compose_plan@v4", metadata={"description": "Prompt id of the plan composer."}
     )
     max_tool_calls: int = field(
         default_factory=lambda: _settings().max_tool_calls,

@@ -53,6 +53,9 @@ class State(InputState):
     """Tools called so far in chat mode (the budget)."""
     plan: dict[str, Any] | None = None
     """The latest composed ActionPlan."""
+    plan_by_model: bool = False
+    """The plan came from a model (its numbers are evidence references until verified and
+    rendered), not from the templates."""
     compose_attempts: int = 0
     verify_problems: list[str] = field(default_factory=list)
     """Problems the verifier found in the latest plan (empty: verified)."""

@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from agent.coherence import check_coherence
+from agent.references import REFERENCE, allowed_literals, reference_problems
 from agent.schemas import ActionPlan
 from agent.untrusted import markup_problems
 from tools.catalog import load_catalog
@@ -148,6 +149,9 @@ def verify_plan(
     notes: Iterable[str] = (),
     *,
     known_day: date | None = None,
+    by_model: bool = False,
+    question: str | None = None,
+    levels: Iterable[float] = (),
 ) -> VerifyReport:
     """Check ``plan`` against the run's evidence records (id -> record dict).
 
@@ -157,6 +161,11 @@ def verify_plan(
         notes: the run's notes (failed tool calls); caveats may repeat their numbers.
         known_day: the run's latest complete day; an action for an earlier cell is over
             (None: not checked).
+        by_model: the plan was written by a model: its numbers must be references to
+            evidence fields (:mod:`agent.references`), not literals; a plan code wrote from
+            the evidence (the template) is checked number by number at its precision.
+        question: the question asked (numbers it names may be written as literals).
+        levels: numbers the run's settings name (interval level, horizon): literals too.
 
     Returns:
         The report; ``ok`` is False when anything is wrong, with one instruction per problem.
@@ -178,8 +187,19 @@ def verify_plan(
 
     noted = [v for n in notes for v, _, _ in extract_numbers(n, names)]
 
+    allowed = allowed_literals(plan, question, levels)
+
     def check_text(where: str, text: str, ids: list[str], extra: Iterable[float] = ()) -> None:
         nonlocal checked, grounded
+        if by_model:
+            found, n, ok = reference_problems(
+                where, text, cited(where, ids), evidence, allowed, names
+            )
+            problems.extend(found)
+            checked, grounded = checked + n, grounded + ok
+            return
+        if REFERENCE.search(text):
+            problems.append(f"{where}: an unrendered reference; write the number itself")
         pool = _numbers_of(cited(where, ids), evidence) + list(extra)
         for value, decimals, percent in extract_numbers(text, names):
             checked += 1
@@ -201,6 +221,23 @@ def verify_plan(
         else:
             problems.append(
                 f"{where} = {value:g} is not a number of its cited evidence ({', '.join(ids)})"
+            )
+
+    def check_field(where: str, value: float, ids: list[str], key: str) -> None:
+        """Check a structured number is the one field of its cited evidence it stands for."""
+        nonlocal checked, grounded
+        checked += 1
+        fields = [
+            float(evidence[i]["numbers"][key])
+            for i in ids
+            if i in evidence and key in evidence[i].get("numbers", {})
+        ]
+        if any(abs(value - e) <= 1e-6 + 1e-6 * abs(e) for e in fields):
+            grounded += 1
+        else:
+            problems.append(
+                f"{where} = {value:g} is not {key} of its cited evidence ({', '.join(ids)})"
+                + (f": that is {fields[0]:g}" if fields else "")
             )
 
     check_text("summary", plan.summary, plan.summary_evidence_ids, noted)
@@ -260,12 +297,14 @@ def verify_plan(
                 f"{where}: needs_approval must be {spec.needs_approval} (catalog policy)"
             )
         ids = cited(where, a.evidence_ids)
-        check_value(f"{where} expected_avoided", a.expected_avoided, ids)
-        check_value(f"{where} avoided_low", a.avoided_low, ids)
-        check_value(f"{where} avoided_high", a.avoided_high, ids)
-        check_value(f"{where} cost", a.cost, ids)
-        for name, value in a.lever.items():
-            check_value(f"{where} {name}", value, ids)
+        for field, value, key in (
+            ("expected_avoided", a.expected_avoided, "expected_avoided"),
+            ("avoided_low", a.avoided_low, "ci_low"),
+            ("avoided_high", a.avoided_high, "ci_high"),
+            ("cost", a.cost, "cost"),
+            *((name, v, name) for name, v in a.lever.items()),
+        ):
+            check_field(f"{where} {field}", value, ids, f"{a.action_id}.{key}")
         check_text(f"{where} rationale", a.rationale, a.evidence_ids)
     evidence_text = json.dumps(evidence, default=str)
     for where, text in plan.texts():

@@ -58,6 +58,7 @@ FAMILIES = {
     "test_tool_schemas.py": "tool schema family",
     "test_untrusted.py": "untrusted-data family",
     "test_prompt_injection.py": "prompt injection family",
+    "test_grounding_corpus.py": "grounding corpus (perturbed plans rejected, by kind)",
 }
 """Module file name -> the family's name in the figure."""
 

@@ -15,6 +15,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import ConfigDict, Field
 
+from agent.references import plan_to_references
 from agent.schemas import ActionPlan
 from agent.templates import template_plan
 from agent.untrusted import compose_data
@@ -35,8 +36,12 @@ def results_in(prompt: str) -> list[dict[str, Any]]:
 
 def template_from_prompt(prompt: str) -> ActionPlan:
     """What a well-behaved model would write: the template plan of the prompt's results."""
-    notes = compose_data(prompt).get("request", {}).get("notes", [])
-    return template_plan(results_in(prompt), notes)
+    data = compose_data(prompt)
+    notes = data.get("request", {}).get("notes", [])
+    plan = template_plan(results_in(prompt), notes)
+    # a well-behaved model refers to the evidence for every number it writes
+    evidence = {i: {"numbers": n} for i, n in data.get("evidence", {}).items()}
+    return plan_to_references(plan, evidence)
 
 
 class ScriptedChatModel(BaseChatModel):

@@ -17,12 +17,14 @@ from agent.context import Context
 from agent.nodes.common import known_day, llm_event, now
 from agent.offline import OfflinePlanner
 from agent.prompting import compose_input, data_budget_chars
+from agent.references import render_plan
 from agent.schemas import ActionPlan
 from agent.state import State
 from agent.templates import template_plan
 from agent.untrusted import DATA_NAME, fence
 from agent.verify import verify_plan as check_plan
 from prompts import load_prompt
+from tools.analytics.thresholds import ACTION_INTERVAL
 from tools.causal.graph import load_graph
 
 MAX_RESULT_CHARS = 60_000
@@ -94,6 +96,7 @@ def _fallback(
     }
     return {
         "plan": plan.model_dump(mode="json"),
+        "plan_by_model": False,
         "compose_attempts": attempts,
         "trace": [event],
         "notes": notes,
@@ -211,18 +214,29 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             "trace": [event],
         }
     plan = parsed if isinstance(parsed, ActionPlan) else ActionPlan.model_validate(parsed)
-    return {"plan": plan.model_dump(mode="json"), "compose_attempts": attempts, "trace": [event]}
+    return {
+        "plan": plan.model_dump(mode="json"),
+        # the offline planner's plans are the templates: code wrote their numbers
+        "plan_by_model": not isinstance(model, OfflinePlanner),
+        "compose_attempts": attempts,
+        "trace": [event],
+    }
 
 
 def verify_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Check the plan against the evidence (no LLM): ids, numbers, catalog actions."""
     if state.plan is None:
         return {}  # the composer already recorded why there is no plan
+    plan = ActionPlan.model_validate(state.plan)
+    evidence = {e["id"]: e for e in state.evidence}
     report = check_plan(
-        ActionPlan.model_validate(state.plan),
-        {e["id"]: e for e in state.evidence},
+        plan,
+        evidence,
         run_notes(state),
         known_day=known_day(state, runtime.context),
+        by_model=state.plan_by_model,
+        question=state.question,
+        levels=(100 * ACTION_INTERVAL, runtime.context.horizon_days),
     )
     event = {
         "at": now(),
@@ -237,7 +251,11 @@ def verify_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         raise RuntimeError(
             "the template plan failed verification: " + "; ".join(report.problems[:5])
         )
-    return {"verify_problems": report.problems, "trace": [event]}
+    update: dict[str, Any] = {"verify_problems": report.problems, "trace": [event]}
+    if report.ok and state.plan_by_model:  # code writes the numbers the model referred to
+        update["plan"] = render_plan(plan, evidence).model_dump(mode="json")
+        update["plan_by_model"] = False
+    return update
 
 
 def route_after_verify(state: State) -> Literal["compose_plan", "approve_actions", "__end__"]:

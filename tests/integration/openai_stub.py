@@ -55,6 +55,8 @@ class StubBehaviour:
     """Broken answers (HTTP 200) to the next plan requests, in order."""
     bad_calls: list[BadCall] = field(default_factory=list)
     """Bad tool calls the model makes before its good ones, one a turn."""
+    sql: str | None = None
+    """A run_sql query the model makes first (e.g. reading driver notes)."""
     endless: bool = False
     """Never answer: keep calling tools, two a turn."""
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -125,6 +127,8 @@ def respond(body: dict[str, Any], b: StubBehaviour) -> dict[str, Any]:
         ("diagnose", {"target": b.target, "day": b.day}),
         ("recommend_actions", {"target": b.target, "day": b.day}),
     ]
+    if b.sql:
+        steps.insert(0, ("run_sql", {"sql": b.sql}))
     done = sum(1 for m in messages if m.get("role") == "tool")
     if b.endless:  # two calls a turn, round and round the steps
         pair = [steps[(done + i) % len(steps)] for i in (0, 1)]

@@ -71,7 +71,7 @@ def test_tool_loop_then_a_cited_plan(service: AgentService, scripted: ScriptedCh
     assert record.input_tokens == 4 * 10 + 100 and record.output_tokens == 4 * 5 + 50
     assert record.prompts == {
         "chat_system@v4": pytest.approx(record.prompts["chat_system@v4"]),
-        "compose_plan@v3": record.prompts["compose_plan@v3"],
+        "compose_plan@v4": record.prompts["compose_plan@v4"],
     }
     # the model saw each tool result as a ToolMessage
     last_call = scripted.seen[-1]
@@ -160,7 +160,7 @@ def test_verify_failure_retries_with_feedback_then_falls_back_to_the_template(
     assert plan.fallback
     assert len(scripted.prompts) == 3  # three model attempts, then the template
     assert "<feedback>" not in scripted.prompts[0]
-    assert "states 99.9%" in scripted.prompts[1]
+    assert "write the number '99.9%' as a reference" in scripted.prompts[1]
     assert "made_up#7" in scripted.prompts[2] and "bribe_the_weather" in scripted.prompts[2]
     verdicts = [
         e["ok"] for e in service.record(view.run_id).trace if e.get("node") == "verify_plan"

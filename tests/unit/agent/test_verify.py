@@ -83,7 +83,7 @@ def test_a_grounded_plan_passes() -> None:
         ({"actions": [_action(needs_approval=False)]}, "needs_approval must be True"),
         (
             {"actions": [_action(expected_avoided=80.0)]},
-            "expected_avoided = 80 is not a number of its cited evidence",
+            "expected_avoided = 80 is not call_backup_drivers.expected_avoided of its cited",
         ),
         ({"caveats": ["Data for 3 stores is missing."]}, "caveats carry no numbers"),
         (
