@@ -187,5 +187,9 @@ def _cell(v: Any) -> str:
         return f"{round(v, 6):.6g}"  # the evidence keeps six decimals
     if isinstance(v, int):
         return str(v)
-    # data from the field: shown as a quoted name, never as markup or a link
-    return "'" + re.sub(r"[^\w #&'./:,-]", "", str(v))[:60] + "'"
+    return "'" + cell_text(str(v)) + "'"
+
+
+def cell_text(text: str) -> str:
+    """Return a text cell as plans quote it: data from the field, never markup or a link."""
+    return re.sub(r"[^\w #&'./:,-]", "", text)[:60]

@@ -38,6 +38,9 @@ def load_chat_model(context: Context) -> BaseChatModel:
         max_retries=config.max_retries,
         temperature=config.temperature,
         max_completion_tokens=config.max_tokens,
+        # chat completions everywhere: the one request shape every server speaks, and the
+        # one the redactor reads (langchain-openai would switch some models to Responses)
+        use_responses_api=False,
         # Small local servers (llama.cpp) ignore max_completion_tokens: send max_tokens too.
         extra_body={"max_tokens": config.max_tokens},
     )

@@ -345,7 +345,7 @@ def _tool_outcomes(messages: Sequence[BaseMessage]) -> list[_Outcome]:
         if isinstance(m, ToolMessage) and m.tool_call_id in calls:
             c = calls[m.tool_call_id]
             if m.status == "error":
-                out.append(_Outcome(name=c["name"], args=c["args"], error=str(m.content)))
+                out.append(_Outcome(name=c["name"], args=c["args"], error=_error(m.content)))
             else:
                 try:
                     result = unfence(str(m.content))
@@ -353,6 +353,15 @@ def _tool_outcomes(messages: Sequence[BaseMessage]) -> list[_Outcome]:
                     result = {"text": str(m.content)}
                 out.append(_Outcome(name=c["name"], args=c["args"], result=result))
     return out
+
+
+def _error(content: Any) -> str:
+    """Return a tool error's text (fenced as data by the tools node)."""
+    try:
+        value = unfence(str(content))
+    except ValueError:
+        return str(content)
+    return str(value.get("error", value)) if isinstance(value, dict) else str(value)
 
 
 def _called(done: list[_Outcome], name: str, **match: Any) -> bool:

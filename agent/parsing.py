@@ -45,6 +45,10 @@ KPI_WORDS = {
 _NOT_NAMES = frozenset(
     "KPI KPIS DSP DSPS SLA ETA OTD OTIF US USA UK EU OK AM PM UTC GMT CET EST PST I A "
     "WHY WHAT HOW WHEN WHERE WHO SQL CSV ID IDS FYI ASAP".split()
+) | frozenset(
+    # SQL written in a question ("and run DELETE FROM deliveries") names no store
+    "SELECT FROM WHERE DELETE UPDATE INSERT INTO VALUES SET DROP TABLE ALTER CREATE AND OR "
+    "NOT NULL LIKE JOIN ON GROUP ORDER BY LIMIT AS WITH UNION TRUNCATE GRANT ATTACH COPY".split()
 )
 """Capitalised words that are not store or region names."""
 _NOT_STORE_NAMES = frozenset(
@@ -58,6 +62,18 @@ SQL_QUERY = re.compile(
     r"^\s*(?:(?:run_sql|run sql|sql)\s*:?\s*)?(?P<sql>(?:select|with)\s.*)", re.I | re.S
 )
 """An analyst's own query, with or without a 'run_sql' / 'sql:' prefix."""
+
+PASTED = re.compile(r'```.*?```|"[^"]*"|“[^”]*”|«[^»]*»|`[^`]*`', re.S)
+"""Quoted or fenced text in a question: data the manager pasted, or a quoted name."""
+PASTED_MIN_WORDS = 5
+"""A quoted span of this many words or more is pasted data; a shorter one is a name the
+manager quoted ("Dallas #4"), read as usual."""
+
+
+def _pasted(m: re.Match[str]) -> str:
+    span = m.group(0)
+    return " " if span.startswith("```") or len(span.split()) >= PASTED_MIN_WORDS else span
+
 
 _COMPARE = re.compile(r"\b(compare\w*|comparison|versus|vs\.?)(?=\s|$)")
 
@@ -196,10 +212,12 @@ def parse_request(
             no scope or period but points back ("that store", "and what about...", "the day
             after") carries the previous one's.
     """
-    text = question.strip()
-    lowered = text.lower()
-    if SQL_QUERY.match(text):  # an analyst's own query: run it, guarded
+    if SQL_QUERY.match(question.strip()):  # an analyst's own query: run it, guarded
         return Request(intents=["sql"])
+    # text pasted into the question (a quoted note, a code block) is data: it names no
+    # store and asks for nothing ("rank S017 first" inside a driver's note is not a request)
+    text = PASTED.sub(_pasted, question).strip()
+    lowered = text.lower()
     today = today or catalog.last_day + timedelta(days=1)
     stores, regions, unknown = _scopes(text, catalog)
     named = [v for k, v in KPI_WORDS.items() if k in lowered]

@@ -65,20 +65,20 @@ def bounded_result(tool: str, result: dict[str, Any], limit: int) -> dict[str, A
     """Return a tool result whose JSON fits ``limit`` characters (long lists cut).
 
     The full result stays in the run's evidence; the cut result says how many items each
-    list had (``truncated``), so the model never reads a list as complete when it was not.
+    list had (``shortened_lists``), so the model never reads a list as complete when it was not.
     """
     if len(json.dumps(result, default=str)) <= limit:
         return result
     for items in (20, 10, 5, 3, 1):
         shortened = _shorten(result, items)
-        shortened["truncated"] = {
+        shortened["shortened_lists"] = {
             k: len(v) for k, v in result.items() if isinstance(v, list) and len(v) > items
         }
         if len(json.dumps(shortened, default=str)) <= limit:
             return dict(shortened)
     return {
         "evidence_id": result.get("evidence_id"),
-        "truncated": f"the {tool} result is too long to show; it is kept as evidence",
+        "shortened": f"the {tool} result is too long to show; it is kept as evidence",
     }
 
 

@@ -1,7 +1,7 @@
 """Numbers by reference: a model cites evidence fields, code writes the numbers.
 
 A model-written plan writes every number as a reference to a field of the evidence it cites,
-``{diagnose#1.late_rate:%1}``, and :func:`render_plan` turns each into the value, formatted
+``{diagnose#1.value:%1}``, and :func:`render_plan` turns each into the value, formatted
 by its spec; the verifier (:func:`reference_problems`) rejects any other number, so a model
 cannot write a wrong one. Specs (``N`` is the decimals shown, 0 to 3):
 
@@ -19,6 +19,7 @@ level; the forecast horizon).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,13 @@ _IGNORE = re.compile(
 )
 _NUMBER = re.compile(
     r"(?<![\w.])(?P<sign>[-+]?)\$?(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?P<frac>\.\d+)?"
+    r"(?P<unit>\s*(?:%|pts?\b|points?\b))?"
+)
+_STRICT_IGNORE = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}:\d{2}\b|\b[A-Za-z_]+#\d+\b|\b[A-Z]{1,2}\d{1,6}\b"
+)
+_ANY_NUMBER = re.compile(
+    r"(?P<sign>(?<![\w])[-+])?\$?(?P<whole>\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?P<frac>\.\d+)?"
     r"(?P<unit>\s*(?:%|pts?\b|points?\b))?"
 )
 
@@ -59,21 +67,24 @@ def _blank(text: str, pattern: re.Pattern[str]) -> str:
     return pattern.sub(lambda m: " " * len(m.group(0)), text)
 
 
-def literals(text: str, ids: Iterable[str] = ()) -> list[Literal]:
+def literals(text: str, ids: Iterable[str] = (), *, strict: bool = False) -> list[Literal]:
     """Return the literal numbers of ``text`` (references, dates and ids are not numbers).
 
     Args:
         text: the text.
         ids: store, region and other ids the text may name (``FR/PAR/003``): an id with
             digits and something else is a name; an all-digit id stays a number.
+        strict: for a model's text: only the ids given, dates, times, evidence ids and
+            ``S003``-shaped ids are names; any other digit is a number, even inside a token
+            ("3x", "5k", "EUR1000", "1e3").
     """
     cleaned = _blank(text, REFERENCE)
     for name in sorted(set(ids), key=len, reverse=True):
         if any(ch.isdigit() for ch in name) and not name.isdigit():
             cleaned = cleaned.replace(name, " " * len(name))
-    cleaned = _blank(cleaned, _IGNORE)
+    cleaned = _blank(cleaned, _STRICT_IGNORE if strict else _IGNORE)
     out = []
-    for m in _NUMBER.finditer(cleaned):
+    for m in (_ANY_NUMBER if strict else _NUMBER).finditer(cleaned):
         whole, frac, unit = m["whole"], m["frac"] or "", (m["unit"] or "").strip()
         value = float(whole.replace(",", "") + frac) * (-1.0 if m["sign"] == "-" else 1.0)
         end = m.end() if unit == "%" else m.end("frac") if m["frac"] else m.end("whole")
@@ -129,54 +140,70 @@ def render_plan(plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]]) -> 
 
 @dataclass(frozen=True)
 class Allowed:
-    """What a model-written plan may write as a literal number, each in its own context."""
+    """What a model-written plan may write as a literal number, each in its own phrase."""
 
     counts: frozenset[float]
-    """How many items the plan lists: allowed as "the top N", "these N", "first N"."""
-    question: str
-    """A number the question named, with the word after it ("14 days"), may be repeated."""
-    levels: frozenset[float]
-    """Levels the settings name: as a percent ("80%") or a span of days ("7 days")."""
+    """How many items the plan lists: as "the top N", "the first N"."""
+    question: frozenset[tuple[float, str]]
+    """(number, the word after it) the question named, e.g. (14, "days")."""
+    interval: float | None
+    """The interval level in percent, as "80% interval"."""
+    horizon: float | None
+    """The forecast horizon in days, as "the next 7 days" or "a 7-day forecast"."""
 
 
-_COUNT_BEFORE = re.compile(r"(?i)\b(?:top|first|these|those|following|all)\s+$")
-_LEVEL_AFTER = re.compile(r"(?i)^\s*(?:%|per\s*cent|-?\s*days?\b)")
-_WORD_AFTER = re.compile(r"^\s*[\w%-]+")
+_COUNT_BEFORE = re.compile(r"(?i)\b(?:top|first|following)\s+$")
+_INTERVAL_AFTER = re.compile(r"(?i)^\s*(?:%\s*)?(?:prediction\s+|confidence\s+)?interval\b")
+_HORIZON = (
+    re.compile(r"(?i)\b(?:next|coming)\s+$"),
+    re.compile(r"(?i)^\s*-?\s*days?\b"),
+    re.compile(r"(?i)^\s*-\s*day\s+(?:horizon|forecast)\b"),
+)
+_BRACES = re.compile(r"\{[^{}]*\}|[{}]")
+_WORD_AFTER = re.compile(r"^\s*([A-Za-z%]+)")
 
 
-def allowed_literals(plan: ActionPlan, question: str | None, levels: Iterable[float]) -> Allowed:
+def _next_word(text: str, lit: Literal) -> str:
+    word = _WORD_AFTER.match(text[lit.end :])
+    return ("%" if lit.percent_sign else "") + (word.group(1).lower() if word else "")
+
+
+def allowed_literals(
+    plan: ActionPlan, question: str | None, levels: tuple[float, float] | None
+) -> Allowed:
     """Return what a model-written plan may write as literals (module docstring).
 
     Args:
-        plan: the plan (its lists' lengths are counts it may state).
-        question: the question asked (numbers it names: a span, a "top N").
-        levels: levels the run's settings name (the 80 % interval, the forecast horizon).
+        plan: the plan (its lists' lengths are counts it may state, as "the top N").
+        question: the question asked: a number it names may be repeated with the word
+            after it ("14 days").
+        levels: (interval level in percent, forecast horizon in days) of the run.
     """
     counts = {
         float(len(items))
         for items in (plan.findings, plan.hypotheses, plan.actions, plan.outlook)
         if items
     }
-    return Allowed(
-        counts=frozenset(counts),
-        question=" ".join((question or "").lower().split()),
-        levels=frozenset(float(v) for v in levels),
-    )
+    text = question or ""
+    named = frozenset((abs(lit.value), _next_word(text, lit)) for lit in literals(text))
+    interval, horizon = levels if levels else (None, None)
+    return Allowed(counts=frozenset(counts), question=named, interval=interval, horizon=horizon)
 
 
 def literal_allowed(text: str, lit: Literal, allowed: Allowed) -> bool:
-    """Tell whether a literal number is one of the allowed kinds, in its context."""
+    """Tell whether a literal number is one of the allowed kinds, in its own phrase."""
     if lit.decimals or (lit.scaled and not lit.percent_sign):
         return False
-    value = abs(lit.value)
-    before, after = text[: lit.start], text[lit.end :]
+    value, before, after = abs(lit.value), text[: lit.start], text[lit.end :]
     if value in allowed.counts and not lit.scaled and _COUNT_BEFORE.search(before):
-        return True
-    if value in allowed.levels and (lit.percent_sign or _LEVEL_AFTER.match(after)):
-        return True
-    word = _WORD_AFTER.match(after)
-    phrase = " ".join((text[lit.start : lit.end] + (word.group(0) if word else "")).split())
-    return bool(allowed.question) and phrase.lower() in allowed.question
+        return True  # "the top 3"
+    if value == allowed.interval and lit.percent_sign and _INTERVAL_AFTER.match(after):
+        return True  # "80% interval"
+    if value == allowed.horizon and not lit.scaled:
+        days = _HORIZON[1].match(after)
+        if (days and _HORIZON[0].search(before)) or _HORIZON[2].match(after):
+            return True  # "the next 7 days", "a 7-day forecast"
+    return (value, _next_word(text, lit)) in allowed.question
 
 
 def reference_problems(
@@ -202,20 +229,28 @@ def reference_problems(
                 "or refer to cited evidence"
             )
         elif m["key"] not in _numbers(evidence, m["id"]):
-            keys = ", ".join(list(_numbers(evidence, m["id"]))[:12])
+            known = list(_numbers(evidence, m["id"]))
+            close = difflib.get_close_matches(m["key"], known, n=8, cutoff=0.3)
+            keys = ", ".join(close + [k for k in known if k not in close][: 12 - len(close)])
             problems.append(
                 f"{where}: {m.group(0)} names no number of {m['id']}; its numbers are {keys}"
             )
         else:
             grounded += 1
-    for lit in literals(text, ids):
+    for brace in _BRACES.finditer(text):
+        if not REFERENCE.fullmatch(brace.group(0)):
+            problems.append(
+                f"{where}: {brace.group(0)[:60]!r} is not a reference; write "
+                "{evidence_id.key} or {evidence_id.key:%1} (specs: N, %N, ptsN, aN)"
+            )
+    for lit in literals(text, ids, strict=True):
         checked += 1
         if literal_allowed(text, lit, allowed):
             grounded += 1
             continue
         problems.append(
             f"{where}: write the number {text[lit.start : lit.end]!r} as a reference to the "
-            "evidence field it comes from, {evidence_id.key} (e.g. {diagnose#1.late_rate:%1})"
+            "evidence field it comes from, {evidence_id.key} (e.g. {diagnose#1.value:%1})"
         )
     return problems, checked, grounded
 

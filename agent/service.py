@@ -62,6 +62,11 @@ class RunInputError(ValueError):
     """The request names something the data does not have (a clear, user-facing error)."""
 
 
+def _verified(values: dict[str, Any]) -> bool:
+    """Whether the state's plan passed the verifier (or is the template's)."""
+    return not values.get("plan_by_model") and not values.get("verify_problems")
+
+
 class AgentService:
     """Runs of the lastmile graph over one analytics database."""
 
@@ -88,14 +93,14 @@ class AgentService:
         """Delete run records and their checkpoints older than ``older_than_days`` days.
 
         Runs waiting for a decision and dispatched actions are kept (see
-        :meth:`RunStore.purge_runs`). Returns the number of threads whose history was deleted.
+        :meth:`RunStore.purge_runs`). Returns the number of runs deleted.
         """
-        threads = self.store.purge_runs(older_than_days)
-        for thread_id in threads:
-            self.checkpointer.delete_thread(thread_id)
-        if threads:
-            logger.info("purged %d run threads older than %d days", len(threads), older_than_days)
-        return len(threads)
+        runs = self.store.purge_runs(older_than_days)
+        for run_id in runs:  # a run's checkpoints are kept under its own id
+            self.checkpointer.delete_thread(run_id)
+        if runs:
+            logger.info("purged %d runs older than %d days", len(runs), older_than_days)
+        return len(runs)
 
     def _make_checkpointer(self) -> BaseCheckpointSaver[Any]:
         if self.settings.postgres_url is not None:
@@ -373,7 +378,8 @@ class AgentService:
             day=values.get("day"),
             model=llm[-1]["model"] if llm else None,
             prompts=prompts,
-            plan=values.get("plan"),
+            # a plan the verifier has not passed (a model's, mid-retry) is never shown
+            plan=values.get("plan") if _verified(values) else None,
             evidence=values.get("evidence", []),
             trace=trace,
             decisions=values.get("decisions", []),

@@ -73,8 +73,8 @@ class Settings(BaseSettings):
     llm_redact: bool | None = Field(
         default=None,
         description="Redact driver ids, customer zones and free-text notes before a request "
-        "leaves the machine, and send the model summaries of run_sql rows; default: on for "
-        "an endpoint that is not on this machine or a private network.",
+        "leaves the machine; query rows keep only numbers, dates and known ids; default: on "
+        "unless the endpoint is on this machine or a private network.",
     )
 
     # agent
@@ -139,9 +139,10 @@ class Settings(BaseSettings):
 def is_local_endpoint(url: str | None) -> bool:
     """Tell whether a model endpoint is on this machine or a private network.
 
-    Local: a loopback or private IP address, ``localhost``, a ``.local`` / ``.internal``
-    name, or a bare host name without dots (a container or LAN name). ``None`` (OpenAI's
-    public API, the client's default) is not local.
+    Local: a loopback or private IP address, ``localhost``, or a ``.local`` / ``.internal``
+    name. A bare host name (``ollama``, ``litellm``) is not assumed local: it may be a gateway
+    that forwards to a hosted model; set ``LASTMILE_LLM_REDACT=false`` for one that is not.
+    ``None`` (OpenAI's public API, the client's default) is not local.
     """
     if url is None:
         return False
@@ -149,7 +150,7 @@ def is_local_endpoint(url: str | None) -> bool:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return host == "localhost" or host.endswith((".local", ".internal")) or "." not in host
+        return host == "localhost" or host.endswith((".local", ".internal"))
     return address.is_loopback or address.is_private or address.is_link_local
 
 

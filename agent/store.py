@@ -153,23 +153,17 @@ class RunStore:
         """Delete run records last updated more than ``older_than_days`` days ago.
 
         Runs still waiting for a decision are kept, and so are dispatched actions (the audit
-        of what a manager approved). Returns the thread ids of the deleted runs, whose
-        checkpoints the caller deletes too.
+        of what a manager approved). Returns the ids of the deleted runs: each run's
+        checkpoints are kept under its own id, and the caller deletes them too.
         """
         cutoff = (datetime.now(UTC) - timedelta(days=older_than_days)).isoformat()
         with self._lock, self._connect() as con:
             rows = con.execute(
-                "SELECT run_id, coalesce(thread_id, run_id) FROM runs "
-                "WHERE updated_at < ? AND status != 'waiting_approval'",
+                "SELECT run_id FROM runs WHERE updated_at < ? AND status != 'waiting_approval'",
                 [cutoff],
             ).fetchall()
             con.executemany("DELETE FROM runs WHERE run_id = ?", [[r[0]] for r in rows])
-        threads = {r[1] for r in rows}
-        with self._connect() as con:  # a thread another kept run still uses keeps its history
-            live = {
-                r[0] for r in con.execute("SELECT DISTINCT coalesce(thread_id, run_id) FROM runs")
-            }
-        return sorted(threads - live)
+        return sorted(r[0] for r in rows)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         """Return the run, or None."""

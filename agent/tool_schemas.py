@@ -6,8 +6,9 @@
 * **Vocabularies** are enums generated from the reviewed files: ``causes`` from the causal
   graph, action ids from the action catalog. A value outside them is still a tool error
   naming the valid ones (a model may ignore an enum; the tool does not).
-* **Limits** (``run_sql``'s row cap and timeout, ``query_kpis``' row cap) are not in the
-  schema: :func:`tool_input` sets them from the run's context.
+* **Limits** are not in the schema: :func:`tool_input` sets ``run_sql``'s row cap and
+  timeout from the run's context and leaves ``query_kpis``' row cap at the tool's default;
+  a value the model sends for one is dropped.
 * **Shapes** are what OpenAI strict mode accepts (no free-form dicts, no tuples): a lever
   override is a list of ``{action_id, value}``. ``tests/unit/agent/test_tool_schemas.py``
   checks every schema with the openai package's own strict conversion.
@@ -39,6 +40,9 @@ HIDDEN: dict[str, tuple[str, ...]] = {
     "query_kpis": ("max_rows",),
 }
 """Arguments that are the operator's limits, not the model's choice."""
+
+COMPACT_BELOW_TOKENS = 16_000
+"""Below this context window, run_sql's data dictionary lists column names only."""
 
 _SECTION = re.compile(r"^## (?P<name>\w+)\n(?P<body>.*?)(?=^## |\Z)", re.S | re.M)
 
@@ -80,18 +84,30 @@ def _override(name: str, field: str, info: FieldInfo) -> tuple[Any, Any]:
 
 
 @cache
-def model_args(name: str) -> type[BaseModel]:
+def model_args(name: str, nullable_defaults: bool = False) -> type[BaseModel]:
     """Return the arguments model of tool ``name`` as the model sees it (no limits).
+
+    With ``nullable_defaults`` (strict mode, where every field is required) a field with a
+    default becomes nullable, its default named in its description: a model sends null and
+    the tool's default applies, rather than the model choosing every analysis setting.
 
     Raises:
         KeyError: an unknown tool.
     """
     spec = TOOLS[name]
-    fields: dict[str, Any] = {
-        field: _override(name, field, info)
-        for field, info in spec.input_model.model_fields.items()
-        if field not in HIDDEN.get(name, ())
-    }
+    fields: dict[str, Any] = {}
+    for field, info in spec.input_model.model_fields.items():
+        if field in HIDDEN.get(name, ()):
+            continue
+        annotation, field_info = _override(name, field, info)
+        if nullable_defaults and not field_info.is_required():
+            default = field_info.get_default(call_default_factory=True)
+            if default is not None and default != []:
+                described = (field_info.description or "").rstrip(".")
+                null = f"Null: {json.dumps(default, default=str)}."
+                field_info = Field(None, description=f"{described}. {null}" if described else null)
+                annotation = annotation | None
+        fields[field] = (annotation, field_info)
     model: type[BaseModel] = create_model(  # type: ignore[call-overload]
         name, __config__=ConfigDict(extra="forbid"), **fields
     )
@@ -121,14 +137,18 @@ def tool_definitions(context: Context) -> list[dict[str, Any]]:
     name, _, version = context.tools_prompt.partition("@")
     text = descriptions(version or None)
     rule = LateRule(grace_min=context.late_grace_min, failed_is_late=context.late_failed_is_late)
+    # a small context gets the column names only (the full dictionary is ~1,100 tokens)
+    compact = context.model.context_tokens < COMPACT_BELOW_TOKENS
     out = []
     for tool in TOOLS:
         description = text[tool]
         if tool == "run_sql":
-            description += "\n\n" + data_dictionary(rule)
+            description += "\n\n" + data_dictionary(rule, compact=compact)
         args = model_args(tool)
         strict = context.model.strict_tools
-        parameters = _untitled(to_strict_json_schema(args) if strict else args.model_json_schema())
+        parameters = _untitled(
+            to_strict_json_schema(model_args(tool, True)) if strict else args.model_json_schema()
+        )
         function: dict[str, Any] = {
             "name": tool,
             "description": description,
@@ -162,7 +182,7 @@ def tool_input(name: str, args: dict[str, Any], context: Context) -> dict[str, A
 
     A hidden limit the model sent anyway is overwritten, never obeyed.
     """
-    out = dict(args)
+    out = {k: v for k, v in args.items() if v is not None}  # null: the tool's default
     if name == "recommend_actions" and isinstance(out.get("parameters"), list):
         out["parameters"] = {
             str(s.get("action_id")): s.get("value")

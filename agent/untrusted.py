@@ -76,7 +76,8 @@ def compose_data(text: str) -> dict[str, Any]:
 _HTML = re.compile(r"</?[A-Za-z!][^<>]*>")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _MD_LINK = re.compile(r"\[[^\]]+\]\(\s*([^)\s]+)[^)]*\)")
-_URL = re.compile(r"(?i)\b(?:https?://|ftp://|www\.)[^\s<>()\"']+|\b(?:mailto|javascript|data):\S+")
+# no word boundary before a scheme: "dashboardhttps://..." (brackets stripped) is a link too
+_URL = re.compile(r"(?i)(?:https?://|ftp://|\bwww\.)[^\s<>()\"']+|\b(?:mailto|javascript|data):\S+")
 _SLACK = re.compile(r"<[@#!][^>]*>")
 _MENTION = re.compile(r"(?<![\w.])@(?:here|channel|everyone|[A-Za-z0-9_][\w.-]*)")
 

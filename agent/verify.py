@@ -1,15 +1,22 @@
 """Check an action plan against its evidence, without an LLM.
 
 * every cited evidence id exists;
-* every number written in a text field equals a number of the evidence that item cites,
-  rounded to the precision it is written with (0.2394 may be written 23.9% or 0.24, never
-  24.5%); dates and ids are not numbers;
-* structured numbers (expected impact, interval, cost, parameters) equal cited evidence;
+* numbers in text: a plan a model wrote refers to evidence fields for every number
+  (``{diagnose#1.value:%1}``, :mod:`agent.references`): each reference must name a number
+  of evidence the item cites, and any other literal is rejected unless it is an allowed one
+  (a date, an id, "the top 3" of the plan's own list, a number the question named with its
+  word, "80% interval", "the next 7 days"); a plan the templates wrote (code, from the
+  evidence) has each number checked against the cited evidence at the precision written
+  (0.2394 may be written 23.9% or 0.24, never 24.5%);
+* structured numbers are the fields they stand for: an action's expected impact, interval,
+  cost and lever equal that action's own fields of the cited ``recommend_actions``
+  evidence, a hypothesis' value and normal the cause's own reading;
 * actions come from the catalog, with their lever's parameter inside its range and the
   catalog's approval policy;
-* hypotheses name a known root cause; caveats carry no numbers, except those of the run's
-  own notes (a tool's error message, such as "needs at least 20 orders", written by code),
-  which the summary may repeat too;
+* hypotheses name a known root cause; caveats and not-assessed reasons carry no numbers,
+  except those of the run's own notes (a tool's error message, such as "needs at least 20
+  orders", written by code);
+* no text carries HTML, an image, a link or a mention;
 * the plan's structure agrees with the evidence (:mod:`agent.coherence`): no action or
   cause for a scope within its normal range, avoided late deliveries within the excess they
   treat, no store counted again inside its region, confidence no higher than the evidence's.
@@ -19,7 +26,6 @@ Problems come back as concrete instructions the composer can act on.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -27,10 +33,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from agent.answers import cell_text
 from agent.coherence import check_coherence
 from agent.references import REFERENCE, allowed_literals, reference_problems
 from agent.schemas import ActionPlan
-from agent.untrusted import markup_problems
+from agent.untrusted import markup_problems, neutralise
 from tools.catalog import load_catalog
 from tools.causal.graph import load_graph
 
@@ -119,8 +126,15 @@ def _flat_numbers(obj: Any) -> Iterable[float]:
             yield from _flat_numbers(v)
 
 
-def _names(plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]]) -> set[str]:
-    """Every store, region or other id the run's evidence and the plan name (not numbers)."""
+def _names(
+    plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]], by_model: bool = False
+) -> set[str]:
+    """Every store, region or other id the run's evidence and the plan name (not numbers).
+
+    For a model's plan only id-like strings count: a number a query row carries as text
+    ("42%") stays a number. The templates quote text cells as data (:func:`cell_text`), so
+    for them every string of the evidence, as quoted, is a name.
+    """
     out = {h.target for h in plan.hypotheses} | {a.target for a in plan.actions}
     out |= {o.target for o in plan.outlook}
 
@@ -136,11 +150,20 @@ def _names(plan: ActionPlan, evidence: Mapping[str, Mapping[str, Any]]) -> set[s
 
     for record in evidence.values():
         for part in ("inputs", "facts"):
-            out |= {s for s in strings(record.get(part, {})) if not _DATE_ONLY.fullmatch(s)}
+            for s in strings(record.get(part, {})):
+                if _DATE_ONLY.fullmatch(s):
+                    continue
+                if _ID_LIKE.fullmatch(s):
+                    out.add(s)
+                elif not by_model:  # as the template quotes it, markup removed
+                    out |= {s, cell_text(s), neutralise(cell_text(s)).strip()}
     return out
 
 
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# An id: one token with a letter, no spaces and no sign of a quantity ("42%", "1,234 late
+# deliveries" and a store named "99% on time" are not ids: their numbers stay numbers).
+_ID_LIKE = re.compile(r"(?=[^%\s]*[A-Za-z])[A-Za-z0-9][A-Za-z0-9_/.:#-]{0,63}")
 
 
 def verify_plan(
@@ -151,7 +174,7 @@ def verify_plan(
     known_day: date | None = None,
     by_model: bool = False,
     question: str | None = None,
-    levels: Iterable[float] = (),
+    levels: tuple[float, float] | None = None,
 ) -> VerifyReport:
     """Check ``plan`` against the run's evidence records (id -> record dict).
 
@@ -165,7 +188,8 @@ def verify_plan(
             evidence fields (:mod:`agent.references`), not literals; a plan code wrote from
             the evidence (the template) is checked number by number at its precision.
         question: the question asked (numbers it names may be written as literals).
-        levels: numbers the run's settings name (interval level, horizon): literals too.
+        levels: (interval level in percent, forecast horizon in days) of the run: a model
+            may write them as literals in their own phrase ("80% interval", "next 7 days").
 
     Returns:
         The report; ``ok`` is False when anything is wrong, with one instruction per problem.
@@ -174,7 +198,7 @@ def verify_plan(
     checked = grounded = 0
     catalog = load_catalog()
     causes = set(load_graph().causes.values())
-    names = _names(plan, evidence)
+    names = _names(plan, evidence, by_model)
 
     def cited(where: str, ids: list[str]) -> list[str]:
         known = [i for i in ids if i in evidence]
@@ -223,14 +247,15 @@ def verify_plan(
                 f"{where} = {value:g} is not a number of its cited evidence ({', '.join(ids)})"
             )
 
-    def check_field(where: str, value: float, ids: list[str], key: str) -> None:
+    def check_field(where: str, value: float, ids: list[str], key: str, *alts: str) -> None:
         """Check a structured number is the one field of its cited evidence it stands for."""
         nonlocal checked, grounded
         checked += 1
         fields = [
-            float(evidence[i]["numbers"][key])
+            float(evidence[i]["numbers"][k])
             for i in ids
-            if i in evidence and key in evidence[i].get("numbers", {})
+            for k in (key, *alts)
+            if i in evidence and k in evidence[i].get("numbers", {})
         ]
         if any(abs(value - e) <= 1e-6 + 1e-6 * abs(e) for e in fields):
             grounded += 1
@@ -252,8 +277,14 @@ def verify_plan(
         check_text(f"hypothesis {i + 1}", h.text, h.evidence_ids)
         for part in ("value", "expected"):
             number = getattr(h, part)
-            if number is not None:
-                check_value(f"hypothesis {i + 1} {part}", number, h.evidence_ids)
+            if number is not None:  # the cause's own reading (in hours, or in days)
+                check_field(
+                    f"hypothesis {i + 1} {part}",
+                    number,
+                    h.evidence_ids,
+                    f"{h.cause}.{part}",
+                    f"{h.cause}.{part}_days",
+                )
     for item in plan.not_assessed:
         if item.cause not in causes:
             problems.append(
@@ -262,14 +293,18 @@ def verify_plan(
             )
     for i, o in enumerate(plan.outlook):
         check_text(f"outlook {i + 1}", o.text, o.evidence_ids)
-    for i, c in enumerate(plan.caveats):
+    free = [(f"caveat {i + 1}", c) for i, c in enumerate(plan.caveats)]
+    free += [(f"not_assessed {i + 1}", n.reason) for i, n in enumerate(plan.not_assessed)]
+    for where, c in free:
+        if REFERENCE.search(c) or "{" in c:
+            problems.append(f"{where} carries a reference: caveats carry no numbers")
         for value, _, percent in extract_numbers(c, names):
             checked += 1
             if any(abs(value - v) <= 1e-9 for v in noted):
                 grounded += 1
                 continue
             problems.append(
-                f"caveat {i + 1} states {value:g}{'%' if percent else ''}; caveats carry no numbers"
+                f"{where} states {value:g}{'%' if percent else ''}; caveats carry no numbers"
             )
     for i, a in enumerate(plan.actions):
         where = f"action {i + 1} ({a.action_id})"
@@ -306,9 +341,8 @@ def verify_plan(
         ):
             check_field(f"{where} {field}", value, ids, f"{a.action_id}.{key}")
         check_text(f"{where} rationale", a.rationale, a.evidence_ids)
-    evidence_text = json.dumps(evidence, default=str)
-    for where, text in plan.texts():
-        for kind in markup_problems(text, evidence_text):
+    for where, text in plan.texts():  # no exception for links in the data: data is untrusted
+        for kind in markup_problems(text):
             problems.append(f"{where} carries {kind}: write plain sentences only")
     problems += check_coherence(plan, evidence, known_day)
     return VerifyReport(

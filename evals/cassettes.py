@@ -21,7 +21,7 @@ import vcr
 from pydantic import SecretStr
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from agent.context import Context
+from agent.context import Context, ModelConfig
 from agent.settings import Settings, get_settings
 from agent.tool_schemas import tool_definitions_hash
 from prompts import load_prompt
@@ -59,7 +59,11 @@ def prompt_hashes() -> dict[str, str]:
 
 def tool_schema_hash() -> str:
     """Hash of the tool definitions a run sends (descriptions are prompts too)."""
-    return tool_definitions_hash(Context(db="unused.duckdb"))
+    # the defaults, whatever this process's environment says: what a recorded run sent
+    context = Context(
+        db="unused.duckdb", model=ModelConfig(), late_grace_min=0.0, late_failed_is_late=True
+    )
+    return tool_definitions_hash(context)
 
 
 def git_sha() -> str | None:
@@ -129,6 +133,9 @@ def write_meta(folder: Path, server: str | None) -> dict[str, Any]:
             "llm_temperature": s.llm_temperature,
             "llm_structured_output": s.llm_structured_output,
             "llm_timeout_s": s.llm_timeout_s,
+            "llm_context_tokens": s.llm_context_tokens,
+            "llm_strict_tools": s.llm_strict_tools,
+            "llm_redact": s.redacts,
         },
         "prompts": prompt_hashes(),
         "tool_schemas_sha256": tool_schema_hash(),

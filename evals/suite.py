@@ -50,6 +50,10 @@ METRICS = (
     "overpromised_cells",
     "nested_double_counts",
     "stale_actions",
+    "dropped_findings",
+    "ranking_order",
+    "unsupported_targets",
+    "quoted_links",
 )
 _DATE_REF = re.compile(r"\{date:(\d+)\}")
 

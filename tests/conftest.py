@@ -62,6 +62,9 @@ FAMILIES = {
 }
 """Module file name -> the family's name in the figure."""
 
+FIGURES: dict[str, str] = {}
+"""Figures a family measured (name -> text), printed with the families' tallies."""
+
 
 def _family(report: pytest.TestReport) -> str | None:
     return FAMILIES.get(Path(report.nodeid.split("::")[0]).name)
@@ -86,3 +89,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", f"{family}: {ok}/{ok + len(missed)} cases as stated")
         for case in missed:
             terminalreporter.write_line(f"  not held: {case}")
+    for name, figure in sorted(FIGURES.items()):
+        terminalreporter.write_line(f"{name}: {figure}")

@@ -35,7 +35,7 @@ from agent.context import Context
 from agent.nodes.common import call_tool, llm_event, merge, tool_context
 from agent.offline import OfflinePlanner
 from agent.periods import latest_known_day
-from agent.prompting import TOKEN_MARGIN, bounded_result
+from agent.prompting import CHARS_PER_TOKEN, TOKEN_MARGIN, bounded_result
 from agent.state import State
 from agent.tool_schemas import tool_definitions, tool_input
 from agent.untrusted import DATA_NAME, fence, neutralise
@@ -44,6 +44,15 @@ from tools.analytics.scope import load_catalog
 from tools.data.backend import DuckDBBackend
 
 MAX_TOOL_MESSAGE_CHARS = 12_000
+TOOL_MESSAGE_SHARE = 0.2
+"""Share of the context (after the reply) one tool result may take: a turn of a few calls
+still fits a small model."""
+
+
+def tool_message_chars(context: Context) -> int:
+    """Return the characters one tool result may take in the model's context."""
+    room = (context.model.context_tokens - context.model.max_tokens) * CHARS_PER_TOKEN
+    return max(1_500, min(MAX_TOOL_MESSAGE_CHARS, int(room * TOOL_MESSAGE_SHARE)))
 
 
 def system_prompt(context: Context) -> tuple[str, str, str]:
@@ -140,7 +149,11 @@ def call_model(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                     llm.model_name(model),
                     (prompt_id, sha),
                     started,
-                    error=str(exc)[:500],
+                    error={
+                        "type": "model_request_rejected",
+                        "status": exc.status_code,
+                        "message": str(exc)[:500],
+                    },
                 )
             ],
         }
@@ -194,7 +207,8 @@ def run_tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if outcome.error is not None:
             messages.append(
                 ToolMessage(
-                    content=outcome.error,
+                    # an error can echo data (a value the database could not convert)
+                    content=fence({"error": outcome.error}),
                     tool_call_id=call["id"],
                     name=call["name"],
                     status="error",
@@ -202,9 +216,8 @@ def run_tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             )
         else:
             # Results carry data (store names, driver notes, SQL rows): fenced, never orders.
-            content = fence(
-                bounded_result(call["name"], outcome.result or {}, MAX_TOOL_MESSAGE_CHARS)
-            )
+            limit = tool_message_chars(runtime.context)
+            content = fence(bounded_result(call["name"], outcome.result or {}, limit))
             messages.append(
                 ToolMessage(content=content, tool_call_id=call["id"], name=call["name"])
             )

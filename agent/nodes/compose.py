@@ -147,9 +147,9 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             + "\n</feedback>"
         )
     model = llm.load_chat_model(context)
-    structured = model.with_structured_output(
-        ActionPlan, include_raw=True, method=context.model.structured_output
-    )
+    method = context.model.structured_output
+    strict = {"strict": True} if context.model.strict_tools and method != "json_mode" else {}
+    structured = model.with_structured_output(ActionPlan, include_raw=True, method=method, **strict)
     instructions = prompt.format(causes=", ".join(sorted(load_graph().causes.values())))
     ask = "Write the action plan." + feedback
     budget: int | None = None  # the offline planner reads everything
@@ -205,7 +205,12 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     event["input"] = data.trace()
     event["input_tokens_estimate"] = count_tokens_approximately(messages)
     if parsed is None:
-        problem = f"the plan did not match the ActionPlan schema: {error}"
+        problem = (
+            f"the plan did not match the ActionPlan schema: {error}"
+            if error is not None
+            else "no readable plan came back: call the ActionPlan function once, with the "
+            "whole plan as valid JSON"
+        )
         event["error"] = problem
         return {
             "plan": None,

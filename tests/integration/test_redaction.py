@@ -71,7 +71,32 @@ def test_redaction_is_on_by_default_only_for_endpoints_off_this_machine() -> Non
     assert Settings(llm_api_key="sk-x").redacts  # OpenAI's API
     assert Settings(llm_base_url="https://example.openai.azure.com/openai/v1/").redacts
     assert not Settings(llm_base_url="http://127.0.0.1:8080/v1").redacts
-    assert not Settings(llm_base_url="http://ollama:11434/v1").redacts
+    assert Settings(llm_base_url="http://litellm:4000/v1").redacts  # may forward to a cloud
     assert not Settings(llm_base_url="http://10.0.0.5:8000/v1").redacts
     assert Settings(llm_base_url="http://127.0.0.1:8080/v1", llm_redact=True).redacts
     assert is_local_endpoint("http://localhost:11434/v1")
+
+
+def test_an_error_quoting_a_note_is_redacted_too(
+    stub: OpenAIStub, small_world_db: Path, tmp_path: Path
+) -> None:
+    """A database error can quote the value it could not read: the error reaches the model
+    (as fenced data) with its quoted values redacted."""
+    stub.behaviour.sql = (
+        "SELECT CAST(driver_note AS INTEGER) AS n FROM deliveries "
+        "WHERE store_id = 'S003' AND driver_note IS NOT NULL LIMIT 5"
+    )
+    con = duckdb.connect(str(small_world_db), read_only=True)
+    try:
+        notes = [
+            r[0]
+            for r in con.execute(
+                "SELECT driver_note FROM deliveries WHERE store_id = 'S003' "
+                "AND driver_note IS NOT NULL LIMIT 5"
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+    sent = _sent(stub, small_world_db, tmp_path, redact=True)
+    assert "Could not convert" in sent or "Conversion Error" in sent  # the error went
+    assert [n for n in notes if n in sent] == []

@@ -60,14 +60,26 @@ def _column(name: str, meaning: str | None, allowed: tuple[str, ...] | None = No
     return f"{name} [{'; '.join(extra)}]" if extra else name
 
 
-def data_dictionary(rule: LateRule | None = None) -> str:
+def data_dictionary(rule: LateRule | None = None, *, compact: bool = False) -> str:
     """Return the tables and views ``run_sql`` may read, one line each.
 
     Returns:
         Plain text: each table or view with its description and its columns (a meaning or
         the allowed values in square brackets); times are UTC timestamps, durations carry their
-        unit in the name (``_min``, ``_h``), rates are fractions.
+        unit in the name (``_min``, ``_h``), rates are fractions. ``compact`` lists the
+        column names only (for a model with a small context).
     """
+    if compact:
+        tables = [f"- {t.name}: {', '.join(t.column_names)}" for t in CONTRACT_TABLES.values()]
+        tables.append(
+            f"- store_day (view, one row per store and service date): "
+            f"{', '.join(STORE_DAY_COLUMNS)}"
+        )
+        tables.append(
+            "- delivery_outcomes (view): deliveries plus service_date, is_late, "
+            "is_resolved, delay_min"
+        )
+        return "\n".join(["Tables and views (timestamps UTC):", *tables, late_definition(rule)])
     lines = ["Tables and views (timestamps UTC, ids strings, rates fractions):"]
     for table in CONTRACT_TABLES.values():
         cols = ", ".join(

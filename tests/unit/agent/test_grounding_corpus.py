@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from agent.references import REFERENCE, plan_to_references, render_plan, render_value
-from agent.schemas import ActionPlan
+from agent.schemas import ActionPlan, NotAssessedCause
 from agent.service import AgentService
 from agent.verify import verify_plan
+from tests.conftest import FIGURES
 
 LEVELS = (80.0, 7.0)
 QUESTIONS = [
@@ -125,6 +126,34 @@ def _action_edits(case: Case) -> list[ActionPlan]:
     return out
 
 
+def _appended(case: Case, *sentences: str) -> list[ActionPlan]:
+    return [_edit_first(case.plan, "", lambda t, x=x: t + " " + x) for x in sentences]
+
+
+def _hypothesis_values(case: Case) -> list[ActionPlan]:
+    out = []
+    for i, h in enumerate(case.plan.hypotheses):
+        for part, wrong in (("value", 56.0), ("expected", 1.0)):
+            if getattr(h, part) is not None and getattr(h, part) != wrong:
+                hypotheses = list(case.plan.hypotheses)
+                hypotheses[i] = h.model_copy(update={part: wrong})
+                out.append(case.plan.model_copy(update={"hypotheses": hypotheses}))
+    return out
+
+
+def _data_strings(case: Case) -> list[ActionPlan]:
+    """Numbers a query row carries as text ("42%", "1,234 late deliveries")."""
+    eid = case.plan.summary_evidence_ids[0]
+    record = dict(case.evidence[eid])
+    record["facts"] = {**record.get("facts", {}), "rows": [["42%", "1,234 late deliveries"]]}
+    case.evidence = {**case.evidence, eid: record}
+    return [
+        case.plan.model_copy(
+            update={"summary": case.plan.summary + " It was 42%, with 1,234 late deliveries."}
+        )
+    ]
+
+
 PERTURBATIONS: dict[str, Callable[[Case], list[ActionPlan]]] = {
     "the right value typed as a literal": lambda c: _literal_swaps(c, lambda v: v),
     "a value off by one at its precision": lambda c: _literal_swaps(c, lambda v: v * 1.07 + 1),
@@ -143,6 +172,38 @@ PERTURBATIONS: dict[str, Callable[[Case], list[ActionPlan]]] = {
         c.plan.model_copy(update={"caveats": [*c.plan.caveats, "About 12% of data is missing."]})
     ],
     "an action's structured number changed": _action_edits,
+    "a number inside a token": lambda c: _appended(
+        c, "Late rose 3x.", "It costs 5k.", "About EUR1000 more.", "Some 1e3 orders.", "Up 25pts."
+    ),
+    "a digit of an id or a date in the question": lambda c: _appended(
+        c, "Late deliveries rose to 20.", "It reached 3 on Monday.", "It lasted 10 days."
+    ),
+    "a settings level outside its phrase": lambda c: _appended(
+        c, "The late rate was 80%.", "The late rate was 7%.", "It lasted 7 hours."
+    ),
+    "a count word that is not a count": lambda c: _appended(
+        c, "All 3 late deliveries were failed.", "These 2 stores were late."
+    ),
+    "a malformed reference": lambda c: (
+        _ref_swaps(c, lambda m: m[0].replace(":" + (m["spec"] or ""), "").replace("}", ":.1%}"))
+        + _ref_swaps(
+            c, lambda m: m[0][:-1] + "%}" if not m["spec"] else m[0].replace(m["spec"], "%")
+        )
+        + _ref_swaps(
+            c,
+            lambda m: m[0].replace("}", ":%4}") if not m["spec"] else m[0].replace(m["spec"], "%4"),
+        )
+    ),
+    "a number in a not-assessed reason or a reference in a caveat": lambda c: [
+        c.plan.model_copy(
+            update={
+                "not_assessed": [NotAssessedCause(cause="weather", reason="42% of days lack it")]
+            }
+        ),
+        c.plan.model_copy(update={"caveats": ["About {diagnose#1.value:%1} is uncertain."]}),
+    ],
+    "a hypothesis' value or normal changed": _hypothesis_values,
+    "a number that query rows carry as text": _data_strings,
 }
 
 
@@ -162,4 +223,13 @@ def test_every_perturbed_plan_is_rejected(cases: list[Case], kind: str) -> None:
     perturbed = [(case, plan) for case in cases for plan in PERTURBATIONS[kind](case)]
     assert perturbed, f"no plan to perturb for {kind}"
     accepted = [plan for case, plan in perturbed if case.accepts(plan)]
+    TALLY[kind] = (len(perturbed), len(accepted))
+    total, false = (sum(t[i] for t in TALLY.values()) for i in (0, 1))
+    FIGURES["grounding corpus"] = (
+        f"{total} perturbed plans over {len(TALLY)} kinds, {false} false accepts "
+        f"({100 * false / total:.1f} %)"
+    )
     assert accepted == [], f"{kind}: {len(accepted)}/{len(perturbed)} false accepts"
+
+
+TALLY: dict[str, tuple[int, int]] = {}
