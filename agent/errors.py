@@ -101,6 +101,31 @@ class ModelTimeoutError(ModelEndpointError):
         )
 
 
+class ModelAccessError(ModelEndpointError):
+    """The endpoint refused the key (HTTP 401 or 403): a setup mistake, never retried."""
+
+    def describe(self, cause: BaseException) -> str:
+        """Name the refusal and the settings to check."""
+        status = getattr(cause, "status_code", "401")
+        return (
+            f"the model endpoint {self.endpoint} refused the API key (HTTP {status}: "
+            f"{_said(cause)}); check LASTMILE_LLM_API_KEY (and, for Azure OpenAI, that the key "
+            "belongs to the resource in LASTMILE_LLM_BASE_URL)"
+        )
+
+
+class ModelNotFoundError(ModelEndpointError):
+    """The endpoint does not know the model or the path (HTTP 404): a setup mistake."""
+
+    def describe(self, cause: BaseException) -> str:
+        """Name what was not found and the settings to check."""
+        return (
+            f"the model endpoint {self.endpoint} has no such model or path (HTTP 404: "
+            f"{_said(cause)}); check LASTMILE_LLM_MODEL (Azure OpenAI: the deployment name) and "
+            "that LASTMILE_LLM_BASE_URL ends in /v1"
+        )
+
+
 def _said(cause: BaseException, limit: int = 200) -> str:
     """Return the error message an endpoint sent (its JSON ``error.message``), shortened."""
     body = getattr(cause, "body", None)
@@ -142,8 +167,10 @@ def run_failure(run_id: str, cause: BaseException, model: ModelEndpoint) -> RunF
     """Return the error a failed run raises: typed when the model endpoint failed it.
 
     After the client's retries, a timeout is a :class:`ModelTimeoutError`; a connection
-    error, an HTTP 5xx or a rate limit (429) is a :class:`ModelUnavailableError`; anything
-    else a :class:`RunFailedError` with the cause's own words.
+    error, an HTTP 5xx or a rate limit (429) is a :class:`ModelUnavailableError`; a refused
+    key (401, 403) a :class:`ModelAccessError`; an unknown model or path (404) a
+    :class:`ModelNotFoundError`; anything else a :class:`RunFailedError` with the cause's own
+    words.
 
     Args:
         run_id: the failed run.
@@ -153,7 +180,11 @@ def run_failure(run_id: str, cause: BaseException, model: ModelEndpoint) -> RunF
     import openai  # here, so that importing this module stays light
 
     kind: type[ModelEndpointError]
-    if isinstance(cause, openai.APITimeoutError):  # before its base, APIConnectionError
+    if isinstance(cause, openai.AuthenticationError | openai.PermissionDeniedError):
+        kind = ModelAccessError
+    elif isinstance(cause, openai.NotFoundError):
+        kind = ModelNotFoundError
+    elif isinstance(cause, openai.APITimeoutError):  # before its base, APIConnectionError
         kind = ModelTimeoutError
     elif isinstance(cause, openai.APIConnectionError | openai.RateLimitError) or (
         isinstance(cause, openai.APIStatusError) and cause.status_code >= 500

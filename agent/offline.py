@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from agent.nodes.common import forecast_scope
 from agent.nodes.triage import triage_order
-from agent.parsing import SQL_QUERY, Request, parse_request
+from agent.parsing import SQL_QUERY, Request, parse_request, sql_of
 from agent.templates import template_plan
 from agent.untrusted import DATA_NAME, compose_data, unfence
 from tools.analytics.scope import Catalog, load_catalog
@@ -136,7 +136,7 @@ class OfflinePlanner(BaseChatModel):
             if _called(done, "run_sql"):
                 return AIMessage(content="Here is the query's result.")
             m = SQL_QUERY.match(question)
-            return call(("run_sql", {"sql": m.group("sql").strip() if m else question.strip()}))
+            return call(("run_sql", {"sql": sql_of(m).strip() if m else question.strip()}))
         if request.intents == ["kpis"]:
             return self._kpis(request, done, call)
         if request.intents == ["forecast"]:
@@ -149,7 +149,7 @@ class OfflinePlanner(BaseChatModel):
         self, request: Request, catalog: Catalog, done: list[_Outcome], call: _Call
     ) -> AIMessage:
         """Rank stores or regions over the period (the past week when none is named)."""
-        start, end = _span(request, catalog.last_day)
+        start, end = _span(request, request.known_day or catalog.last_day)
         if _called(done, "rank_scopes"):
             ranked = _result(done, "rank_scopes")
             if ranked is None and len(request.scope_ids) >= 2 and not _called(done, "query_kpis"):
@@ -188,6 +188,8 @@ class OfflinePlanner(BaseChatModel):
             args["grain"] = "week" if (request.end - request.start).days > 20 else "day"
         elif request.day:
             args.update(start=request.day.isoformat(), end=request.day.isoformat())
+        elif request.known_day:  # the latest days known as of today, never later ones
+            args["end"] = request.known_day.isoformat()
         if request.kpi_named:
             args["kpis"] = list(dict.fromkeys(["orders", "late_rate", request.kpi]))
         return call(("query_kpis", args))

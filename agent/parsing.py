@@ -59,9 +59,19 @@ _NOT_STORE_NAMES = frozenset(
 """Words after "store" or "region" that are not a name ("that store tomorrow")."""
 _RANK = re.compile(r"\b(worst|best|rank\w*|top\s+\d+|most late|which (stores|regions|markets))\b")
 SQL_QUERY = re.compile(
-    r"^\s*(?:(?:run_sql|run sql|sql)\s*:?\s*)?(?P<sql>(?:select|with)\s.*)", re.I | re.S
+    r"^\s*(?:(?:run_sql|run sql|sql)\s*:\s*(?P<sql>\S.*)|(?:run_sql|run sql|sql)\s+"
+    r"(?P<prefixed>(?:select|with)\s.*)|(?P<bare>(?:select\s|with\s+\w+\s+as\s*\().*))",
+    re.I | re.S,
 )
-"""An analyst's own query, with or without a 'run_sql' / 'sql:' prefix."""
+"""An analyst's own query: a SELECT (or WITH), or anything after 'sql:' / 'run_sql:' (a
+statement run_sql refuses, such as a DELETE, is refused with its reason, not read as a
+question)."""
+
+
+def sql_of(match: re.Match[str]) -> str:
+    """Return the statement a :data:`SQL_QUERY` match holds."""
+    return str(match["sql"] or match["prefixed"] or match["bare"])
+
 
 PASTED = re.compile(r'```.*?```|"[^"]*"|“[^”]*”|«[^»]*»|`[^`]*`', re.S)
 """Quoted or fenced text in a question: data the manager pasted, or a quoted name."""
@@ -86,6 +96,8 @@ class Request:
     scope_level: Literal["all", "region", "store"] = "all"
     scope_ids: list[str] = field(default_factory=list)
     day: date | None = None
+    known_day: date | None = None
+    """The latest complete day as of today: nothing after it is read (no period asked)."""
     start: date | None = None
     end: date | None = None
     kpi: str = "late_rate"
@@ -143,6 +155,13 @@ def _scopes(text: str, catalog: Catalog) -> tuple[list[str], list[str], list[str
     # then their word parts ("S010's" -> S010), trailing punctuation dropped.
     spans = [t.rstrip(".:-/?!,") for t in re.findall(r"[\w/.:-]+", text)]
     tokens = list(dict.fromkeys([*spans, *re.findall(r"[A-Za-z0-9_]+", text)]))
+    # an id typed in lower case ("s003") is that id, when the data holds it
+    by_upper = {i.upper(): i for i in store_set | regions}
+    tokens = list(
+        dict.fromkeys(
+            by_upper.get(t.upper(), t) if re.fullmatch(r"[a-z]+\d+", t) else t for t in tokens
+        )
+    )
     found_stores = [t for t in tokens if t in store_set]
     found_regions = [t for t in tokens if t in regions and t not in store_set]
     unknown = [t for t in tokens if re.fullmatch(r"[SR]\d+", t) and t not in store_set | regions]
@@ -308,7 +327,13 @@ def _rank_level(lowered: str, request: Request) -> Literal["store", "region"]:
 def _place_period(request: Request, catalog: Catalog, today: date) -> None:
     """Set the day or span asked, clipped to the data; say so when it lies outside."""
     period = request.period
+    request.known_day = latest_known_day(today, catalog.first_day, catalog.last_day)
     if period is None:
+        spans = {"rank", "compare", "kpis"} & set(request.intents)
+        if request.known_day < catalog.last_day and not spans and not request.problem:
+            # asked before the data ends: "why were deliveries late?" is about the latest
+            # complete day as of today, never about days after it
+            request.day = request.known_day
         return
     acting = {"forecast", "actions"} & set(request.intents)
     # today is still being delivered: what to do today (or later) is a day to come

@@ -25,6 +25,7 @@ from agent.context import Context
 from agent.errors import run_failure
 from agent.graph import builder
 from agent.nodes.approval import validate_decisions
+from agent.nodes.common import now
 from agent.nodes.compose import standing_notes
 from agent.schemas import ActionPlan, Decision
 from agent.settings import Settings, get_settings
@@ -86,7 +87,7 @@ class AgentService:
         self._conn = sqlite3.connect(self.state_db, check_same_thread=False)
         self.checkpointer = self._make_checkpointer()
         self.graph = builder.compile(checkpointer=self.checkpointer, name="lastmile-agent")
-        if self.settings.trace_retention_days is not None:
+        if self.settings.trace_retention_days:  # None or 0: kept forever
             self.purge(self.settings.trace_retention_days)
 
     def purge(self, older_than_days: int) -> int:
@@ -361,7 +362,16 @@ class AgentService:
         """Persist the run's state as a run record and return its view."""
         snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
         values = snapshot.values or {}
-        trace = values.get("trace", [])
+        trace = list(values.get("trace", []))
+        if error:  # the step that failed left no state: its failure is the trace's last event
+            trace.append(
+                {
+                    "at": now(),
+                    "kind": "error",
+                    "node": snapshot.next[0] if snapshot.next else None,
+                    "error": error,
+                }
+            )
         llm = [e for e in trace if e.get("kind") == "llm"]
         prompts = {e["prompt"]: e["prompt_sha256"] for e in llm if e.get("prompt")}
         if error:

@@ -96,9 +96,9 @@ class Settings(BaseSettings):
     )
     trace_retention_days: int | None = Field(
         default=90,
-        ge=1,
+        ge=0,
         description="Days run records (traces, transcripts) are kept; older ones are purged "
-        "when a service starts. None keeps them forever.",
+        "when a service starts. 0 keeps them forever.",
     )
 
     # the one definition of a late delivery (tools.data.views.LateRule)

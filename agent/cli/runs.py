@@ -331,6 +331,8 @@ def runs_show(
             result = f"tokens {e.get('input_tokens', 0)}/{e.get('output_tokens', 0)}" + (
                 f" {e['error']}" if e.get("error") else ""
             )
+        elif e.get("kind") == "error":
+            what, result = "the run failed", str(e.get("error", ""))[:200]
         else:
             what = e.get("node", "")
             result = "ok" if e.get("ok", True) else f"{len(e.get('problems', []))} problem(s)"

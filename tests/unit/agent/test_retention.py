@@ -17,7 +17,11 @@ def test_runs_older_than_the_retention_period_are_purged_with_their_checkpoints(
     settings = Settings(trace_retention_days=None)
     service = AgentService(settings, db=small_world_db, state_db=state, offline=True)
     try:
-        old = service.ask("how many late deliveries in R1 on 2026-02-10?", today=date(2026, 2, 11))
+        old = service.ask(
+            "how many late deliveries in R1 on 2026-02-10?",
+            today=date(2026, 2, 11),
+            thread_id="slack-thread-1",  # a conversation: its transcript must go too
+        )
         new = service.ask("how many late deliveries in R2 on 2026-02-10?", today=date(2026, 2, 11))
     finally:
         service.close()
