@@ -8,6 +8,7 @@ such as ``langgraph dev`` on ``langgraph.json``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
@@ -59,8 +60,26 @@ class ModelConfig:
         )
 
 
-def _settings() -> Settings:
-    return get_settings()
+def _values(settings: Settings) -> dict[str, Any]:
+    """Return the context fields the settings decide (the one settings-to-run mapping)."""
+    return {
+        "db": str(settings.db),
+        "state_db": str(settings.state_db),
+        "offline": not settings.uses_llm_endpoint,
+        "model": ModelConfig.from_settings(settings),
+        "max_tool_calls": settings.max_tool_calls,
+        "max_diagnoses": settings.max_diagnoses,
+        "today": settings.today,
+        "late_grace_min": settings.late_grace_min,
+        "late_failed_is_late": settings.late_failed_is_late,
+        "sql_max_rows": settings.sql_max_rows,
+        "sql_timeout_s": settings.sql_timeout_s,
+    }
+
+
+def _default(name: str) -> Callable[[], Any]:
+    """Return a field default read from the process's settings (a run without the service)."""
+    return lambda: _values(get_settings())[name]
 
 
 @dataclass(kw_only=True)
@@ -68,19 +87,19 @@ class Context:
     """What one run is allowed and asked to do. Immutable for the run."""
 
     db: str = field(
-        default_factory=lambda: str(_settings().db),
+        default_factory=_default("db"),
         metadata={"description": "DuckDB database the tools read."},
     )
     state_db: str = field(
-        default_factory=lambda: str(_settings().state_db),
+        default_factory=_default("state_db"),
         metadata={"description": "SQLite file where dispatched actions are recorded."},
     )
     offline: bool = field(
-        default_factory=lambda: not _settings().uses_llm_endpoint,
+        default_factory=_default("offline"),
         metadata={"description": "Use the deterministic offline planner instead of an endpoint."},
     )
     model: ModelConfig = field(
-        default_factory=lambda: ModelConfig.from_settings(_settings()),
+        default_factory=_default("model"),
         metadata={"description": "The model endpoint, its name and limits."},
     )
     chat_prompt: str = field(
@@ -93,11 +112,11 @@ class Context:
         default="compose_plan@v4", metadata={"description": "Prompt id of the plan composer."}
     )
     max_tool_calls: int = field(
-        default_factory=lambda: _settings().max_tool_calls,
+        default_factory=_default("max_tool_calls"),
         metadata={"description": "Tool budget of a chat run; then the plan is composed."},
     )
     max_diagnoses: int = field(
-        default_factory=lambda: _settings().max_diagnoses,
+        default_factory=_default("max_diagnoses"),
         metadata={"description": "Anomalies diagnosed in a triage, highest score first."},
     )
     max_compose_attempts: int = field(
@@ -105,41 +124,28 @@ class Context:
     )
     horizon_days: int = field(default=7, metadata={"description": "Forecast horizon."})
     today: date | None = field(
-        default_factory=lambda: _settings().today,
+        default_factory=_default("today"),
         metadata={"description": "The day questions are asked (None: the day after the data)."},
     )
     random_state: int = field(default=0, metadata={"description": "Seed of the tools."})
     late_grace_min: float = field(
-        default_factory=lambda: _settings().late_grace_min,
+        default_factory=_default("late_grace_min"),
         metadata={"description": "Minutes past the promise a delivery still counts on time."},
     )
     late_failed_is_late: bool = field(
-        default_factory=lambda: _settings().late_failed_is_late,
+        default_factory=_default("late_failed_is_late"),
         metadata={"description": "Whether a failed delivery counts as late."},
     )
     sql_max_rows: int = field(
-        default_factory=lambda: _settings().sql_max_rows,
+        default_factory=_default("sql_max_rows"),
         metadata={"description": "Rows a run_sql query may return (not the model's to set)."},
     )
     sql_timeout_s: float = field(
-        default_factory=lambda: _settings().sql_timeout_s,
+        default_factory=_default("sql_timeout_s"),
         metadata={"description": "Seconds a run_sql query may take (not the model's to set)."},
     )
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> Context:
         """Return a run's context, every default from ``settings`` (then ``overrides``)."""
-        values: dict[str, Any] = {
-            "db": str(settings.db),
-            "state_db": str(settings.state_db),
-            "offline": not settings.uses_llm_endpoint,
-            "model": ModelConfig.from_settings(settings),
-            "max_tool_calls": settings.max_tool_calls,
-            "max_diagnoses": settings.max_diagnoses,
-            "today": settings.today,
-            "late_grace_min": settings.late_grace_min,
-            "late_failed_is_late": settings.late_failed_is_late,
-            "sql_max_rows": settings.sql_max_rows,
-            "sql_timeout_s": settings.sql_timeout_s,
-        }
-        return cls(**{**values, **overrides})
+        return cls(**{**_values(settings), **overrides})

@@ -115,13 +115,13 @@ def model_args(name: str, nullable_defaults: bool = False) -> type[BaseModel]:
 
 
 @lru_cache(maxsize=8)
-def descriptions(version: str | None = None) -> dict[str, str]:
+def descriptions(name: str = "tools", version: str | None = None) -> dict[str, str]:
     """Tool name -> its description for a model, from ``prompts/tools``.
 
     Raises:
         ValueError: a registered tool without a section (or a section for no tool).
     """
-    prompt = load_prompt("tools", version)
+    prompt = load_prompt(name, version)
     found = {m["name"]: m["body"].strip() for m in _SECTION.finditer(prompt.template)}
     if set(found) != set(TOOLS):
         raise ValueError(f"{prompt.id} describes {sorted(found)}, the registry has {sorted(TOOLS)}")
@@ -129,35 +129,39 @@ def descriptions(version: str | None = None) -> dict[str, str]:
 
 
 def tool_definitions(context: Context) -> list[dict[str, Any]]:
-    """Return the tools in OpenAI's format, for ``bind_tools``.
+    """Return the tools in OpenAI's format, for ``bind_tools`` (a fresh copy each call).
 
     With ``context.model.strict_tools`` the parameters are OpenAI strict schemas (every
     field required, optional ones nullable) and ``strict`` is set.
     """
-    name, _, version = context.tools_prompt.partition("@")
-    text = descriptions(version or None)
     rule = LateRule(grace_min=context.late_grace_min, failed_is_late=context.late_failed_is_late)
     # a small context gets the column names only (the full dictionary is ~1,100 tokens)
     compact = context.model.context_tokens < COMPACT_BELOW_TOKENS
+    text = _definitions(context.tools_prompt, context.model.strict_tools, compact, rule)
+    return list(json.loads(text))
+
+
+@lru_cache(maxsize=16)
+def _definitions(prompt_id: str, strict: bool, compact: bool, rule: LateRule) -> str:
+    """Build the tool definitions as JSON, once per combination (every model turn sends them)."""
+    name, _, version = prompt_id.partition("@")
+    text = descriptions(name, version or None)
     out = []
     for tool in TOOLS:
         description = text[tool]
         if tool == "run_sql":
             description += "\n\n" + data_dictionary(rule, compact=compact)
-        args = model_args(tool)
-        strict = context.model.strict_tools
-        parameters = _untitled(
-            to_strict_json_schema(model_args(tool, True)) if strict else args.model_json_schema()
-        )
+        args = model_args(tool, strict)
+        schema = to_strict_json_schema(args) if strict else args.model_json_schema()
         function: dict[str, Any] = {
             "name": tool,
             "description": description,
-            "parameters": parameters,
+            "parameters": _untitled(schema),
         }
         if strict:
             function["strict"] = True
         out.append({"type": "function", "function": function})
-    return out
+    return json.dumps(out)
 
 
 def _untitled(schema: Any) -> Any:

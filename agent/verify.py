@@ -35,19 +35,11 @@ from pydantic import BaseModel
 
 from agent.answers import cell_text
 from agent.coherence import check_coherence
-from agent.references import REFERENCE, allowed_literals, reference_problems
+from agent.references import REFERENCE, allowed_literals, literals, reference_problems
 from agent.schemas import ActionPlan
 from agent.untrusted import markup_problems, neutralise
 from tools.catalog import load_catalog
 from tools.causal.graph import load_graph
-
-# Dates, times, ids (S003, R2, I001, hex seller ids) and evidence ids (diagnose#2) are not
-# numbers to check.
-_IGNORE = re.compile(
-    r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}:\d{2}\b|\b[A-Za-z_]+#\d+\b|\b[A-Za-z]+\d+[A-Za-z0-9]*\b"
-    r"|\b(?=[A-Za-z0-9]*[A-Za-z])(?=[A-Za-z0-9]*\d)[A-Za-z0-9]+\b"
-)
-_NUMBER = re.compile(r"(?<![\w.])[-+]?\$?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(%|pts?\b|points?\b)?")
 
 
 class VerifyReport(BaseModel):
@@ -71,19 +63,7 @@ def extract_numbers(text: str, ids: Iterable[str] = ()) -> list[tuple[float, int
         text: the text.
         ids: store, region and other ids the text may name (``FR/PAR/003``): not numbers.
     """
-    # An id with digits and something else (FR/PAR/003, a hex seller id) is a name, not a
-    # number; an all-digit id cannot be told from a number and stays one.
-    for name in sorted(set(ids), key=len, reverse=True):
-        if any(ch.isdigit() for ch in name) and not name.isdigit():
-            text = text.replace(name, " ")
-    cleaned = _IGNORE.sub(" ", text)
-    out = []
-    for m in _NUMBER.finditer(cleaned):
-        whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)
-        sign = -1.0 if m.group(0).lstrip().startswith("-") else 1.0
-        value = sign * float(whole.replace(",", "") + frac)
-        out.append((value, len(frac) - 1 if frac else 0, unit is not None))
-    return out
+    return [(lit.value, lit.decimals, lit.scaled) for lit in literals(text, ids)]
 
 
 def matches(value: float, decimals: int, percent: bool, evidence: Iterable[float]) -> bool:
