@@ -7,40 +7,18 @@ says so when the data cannot answer (a KPI without its feed).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
+from agent.results import ToolResult
 from agent.schemas import Finding, Outlook
-from agent.wording import pct
-
-KPI_LABELS = {
-    "late_rate": "late rate",
-    "failed_rate": "failed-delivery rate",
-    "no_show_rate": "driver no-show rate",
-    "avg_delay_min": "average delay",
-    "dispatch_delay_min": "dispatch delay",
-    "orders_per_driver": "orders per driver",
-    "precip_mm": "rain",
-    "traffic_index": "traffic index",
-    "crowd_share": "crowd-sourced share",
-    "promo": "promotion share",
-}
-_FEEDS = {
-    "no_show_rate": "no staffing feed",
-    "orders_per_driver": "no staffing feed",
-    "precip_mm": "no weather feed",
-    "traffic_index": "no weather feed",
-}
+from agent.wording import pct, unit_text
+from tools.vocabulary import kpi_label, kpis
 
 
 def kpi_text(kpi: str, x: float) -> str:
-    """Format a KPI value in its unit: rates as percents, minutes, millimetres."""
-    if kpi.endswith("_rate") or kpi in ("crowd_share", "promo"):
-        return pct(x)
-    if kpi.endswith("_min"):
-        return f"{x:,.1f} min"
-    if kpi == "precip_mm":
-        return f"{x:,.1f} mm"
-    return f"{x:,.2f}" if kpi == "traffic_index" else f"{x:,.1f}"
+    """Format a KPI value in its unit (:data:`tools.vocabulary.kpis`): rates as percents."""
+    return unit_text(kpis()[kpi].unit if kpi in kpis() else "index", x)
 
 
 def open_days(n: int) -> str:
@@ -63,43 +41,43 @@ def coming_text(f: dict[str, Any]) -> str:
     )
 
 
-def forecast_outlooks(results: list[dict[str, Any]], used: set[str]) -> list[Outlook]:
+def forecast_outlooks(results: Sequence[ToolResult], used: set[str]) -> list[Outlook]:
     """Outlooks of the forecasts asked for directly (not those of a diagnosis)."""
     out = []
     for fc in results:
-        if fc["tool"] != "forecast" or fc["id"] in used:
+        if fc.tool != "forecast" or fc.id in used:
             continue
-        f = fc["result"]
+        f = fc.result
         out.append(
             Outlook(
                 target=f["scope"],
                 persistence=f["persistence"],
-                text=f"{KPI_LABELS.get(f['kpi'], f['kpi'])} for {f['scope']}: the forecast "
+                text=f"{kpi_label(f['kpi'])} for {f['scope']}: the forecast "
                 f"averages {kpi_text(f['kpi'], f['mean_forecast'])} over the next "
                 f"{open_days(len(f['points']))} against {kpi_text(f['kpi'], f['normal'])} "
                 "normally" + (f"; {coming_text(f)}" if f["persistence"] == "coming" else "."),
-                evidence_ids=[fc["id"]],
+                evidence_ids=[fc.id],
             )
         )
     return out
 
 
-def kpi_findings(results: list[dict[str, Any]]) -> list[Finding]:
+def kpi_findings(results: Sequence[ToolResult]) -> list[Finding]:
     """One sentence per KPI query: the totals of every KPI asked, or why one is missing."""
     out = []
     for q in results:
-        if q["tool"] != "query_kpis":
+        if q.tool != "query_kpis":
             continue
-        r, t = q["result"], q["result"]["totals"]
+        r, t = q.result, q.result["totals"]
         parts = []
         for kpi, value in t.items():
-            if kpi in ("orders", "late", "promo") or kpi not in KPI_LABELS:
+            if kpi in ("orders", "late", "promo") or kpi not in kpis():
                 continue
-            label = KPI_LABELS[kpi]
+            label = kpi_label(kpi)
             parts.append(
                 f"{label} {kpi_text(kpi, value)}"
                 if value is not None
-                else f"{label}: not in the data ({_FEEDS.get(kpi, 'no values')})"
+                else f"{label}: not in the data ({kpis()[kpi].feed or 'no values'})"
             )
         if t.get("late") is not None and t.get("late_rate") is not None:
             late = round(t["late"])
@@ -108,18 +86,18 @@ def kpi_findings(results: list[dict[str, Any]]) -> list[Finding]:
             parts.append(f"over {_orders(t['orders'])}")
         when = f"on {r['start']}" if r["start"] == r["end"] else f"{r['start']} to {r['end']}"
         out.append(
-            Finding(text=f"{r['scope']}, {when}: " + ", ".join(parts) + ".", evidence_ids=[q["id"]])
+            Finding(text=f"{r['scope']}, {when}: " + ", ".join(parts) + ".", evidence_ids=[q.id])
         )
     return out
 
 
-def ranking_findings(results: list[dict[str, Any]]) -> tuple[list[Finding], str | None]:
+def ranking_findings(results: Sequence[ToolResult]) -> tuple[list[Finding], str | None]:
     """Return the findings of ``rank_scopes`` and the summary sentence of the last ranking."""
     findings, summary = [], None
     for rec in results:
-        if rec["tool"] != "rank_scopes":
+        if rec.tool != "rank_scopes":
             continue
-        r, eid = rec["result"], rec["id"]
+        r, eid = rec.result, rec.id
         level, when = r["level"], f"from {r['start']} to {r['end']}"
         if r["start"] == r["end"]:
             when = f"on {r['start']}"
@@ -159,13 +137,13 @@ def ranking_findings(results: list[dict[str, Any]]) -> tuple[list[Finding], str 
     return findings, summary
 
 
-def sql_findings(results: list[dict[str, Any]]) -> list[Finding]:
+def sql_findings(results: Sequence[ToolResult]) -> list[Finding]:
     """One sentence per query: its first rows when they are few, else how many came back."""
     out = []
     for q in results:
-        if q["tool"] != "run_sql":
+        if q.tool != "run_sql":
             continue
-        r = q["result"]
+        r = q.result
         rows, columns = r["rows"], r.get("columns", [])
         n = len(rows)
         text = f"The query returned {n} row{'' if n == 1 else 's'}"
@@ -175,7 +153,7 @@ def sql_findings(results: list[dict[str, Any]]) -> list[Finding]:
                 for row in rows
             )
             text += f": {shown}"
-        out.append(Finding(text=text + ".", evidence_ids=[q["id"]]))
+        out.append(Finding(text=text + ".", evidence_ids=[q.id]))
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -304,3 +305,16 @@ def validation_problems(
         got = f" (got {error['input']!r})" if loc and error["type"] != "missing" else ""
         lines.append(" ".join([".".join(loc), _phrase(error)]).strip() + got)
     return lines
+
+
+def is_context_length(exc: Exception) -> bool:
+    """Whether the endpoint refused the request only because the prompt is too long."""
+    code = getattr(exc, "code", None)
+    return code == "context_length_exceeded" or bool(_CONTEXT_LENGTH.search(str(exc)))
+
+
+_CONTEXT_LENGTH = re.compile(
+    r"context length|context window|maximum context|too many tokens|prompt is too long|"
+    r"exceeds? the (?:model's )?(?:maximum|max)",
+    re.I,
+)

@@ -23,10 +23,12 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 from agent.nodes.common import forecast_scope
 from agent.nodes.triage import triage_order
 from agent.parsing import SQL_QUERY, Request, parse_request, sql_of
+from agent.results import parse_results
 from agent.templates import template_plan
 from agent.untrusted import DATA_NAME, compose_data, unfence
 from tools.analytics.scope import Catalog, load_catalog
 from tools.data.backend import DuckDBBackend
+from tools.vocabulary import forecast_kpis
 
 MAX_OUTLOOK_REGIONS = 8
 """Regions forecast one by one for a day to come when nothing stands out yet (one Prophet fit
@@ -66,7 +68,7 @@ class OfflinePlanner(BaseChatModel):
         def compose(messages: Any) -> Any:
             text = "\n".join(str(m.content) for m in _as_messages(messages))
             data = compose_data(text)
-            results = data.get("tool_results", [])
+            results = parse_results(data.get("tool_results", []))
             request = data.get("request", {})
             known = request.get("known_day")
             plan = template_plan(
@@ -322,15 +324,12 @@ def _forecast_args(request: Request) -> dict[str, Any]:
     args: dict[str, Any] = {
         "scope": request.scope_level,
         "ids": request.scope_ids,
-        "kpi": request.kpi if request.kpi in _FORECAST_KPIS else "late_rate",
+        "kpi": request.kpi if request.kpi in forecast_kpis() else "late_rate",
         "horizon": request.horizon,
     }
     if request.day:
         args["as_of"] = request.day.isoformat()
     return args
-
-
-_FORECAST_KPIS = {"orders", "late_rate", "failed_rate", "no_show_rate", "dispatch_delay_min"}
 
 
 class _Outcome(BaseModel):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from agent.results import ToolResult
 from agent.schemas import Finding, LeverSetting, Outlook, PlannedAction
 from agent.wording import avoided_text, cause_label, deliveries, place
 from tools.catalog import load_catalog
@@ -12,7 +14,7 @@ _ANY_CAUSE = {"widen_windows": "wider windows", "extend_promises": "later promis
 """Levers that act on every late delivery of the cell, not only on their cause's share."""
 
 
-def planned_actions(rec: dict[str, Any], d: dict[str, Any]) -> list[PlannedAction]:
+def planned_actions(rec: ToolResult, d: dict[str, Any]) -> list[PlannedAction]:
     """Return the plan's actions for one recommendation (its top two), worded from evidence.
 
     An action that avoids all of the excess says so, and what its lever would do beyond
@@ -20,7 +22,7 @@ def planned_actions(rec: dict[str, Any], d: dict[str, Any]) -> list[PlannedActio
     """
     catalog = load_catalog()
     out = []
-    res = rec["result"]
+    res = rec.result
     ahead = res.get("apply_on")
     # for a day to come: the excess the forecast expects then; else the cell's own
     excess = res["expected_excess"] if ahead else res["late_excess"]
@@ -64,7 +66,7 @@ def planned_actions(rec: dict[str, Any], d: dict[str, Any]) -> list[PlannedActio
                 f"{place(d['level'], d['target'])}: {spec.title.lower()} "
                 f"({value:g} {spec.lever.unit}); {effect}; cost "
                 f"{money(a['cost'], res.get('currency'))}.",
-                evidence_ids=[rec["id"]],
+                evidence_ids=[rec.id],
                 day=res["day"],
                 window_days=res.get("window_days", 1),
                 apply_on=ahead,
@@ -80,13 +82,13 @@ def money(x: float, currency: str | None) -> str:
     return f"{x:,.0f} {currency}"
 
 
-def covered_by_region(d: dict[str, Any], results: list[dict[str, Any]]) -> str | None:
+def covered_by_region(d: dict[str, Any], results: Sequence[ToolResult]) -> str | None:
     """Return the flagged region (or chain) whose actions already reach this store that day."""
     if d["level"] != "store":
         return None
     for r in results:
-        res = r["result"]
-        if r["tool"] != "recommend_actions" or not res.get("actions"):
+        res = r.result
+        if r.tool != "recommend_actions" or not res.get("actions"):
             continue
         if str(res.get("day")) != str(d["day"]) or res.get("target") == d["target"]:
             continue
@@ -95,9 +97,9 @@ def covered_by_region(d: dict[str, Any], results: list[dict[str, Any]]) -> str |
     return None
 
 
-def hindsight(rec: dict[str, Any], d: dict[str, Any]) -> Finding | None:
+def hindsight(rec: ToolResult, d: dict[str, Any]) -> Finding | None:
     """Say what would have helped on a day that is over (its actions cannot be dispatched)."""
-    res = rec["result"]
+    res = rec.result
     if not res["actions"]:
         return None
     a = res["actions"][0]
@@ -113,13 +115,13 @@ def hindsight(rec: dict[str, Any], d: dict[str, Any]) -> Finding | None:
         f"{spec.title.lower()}, {share} extra late deliveries avoided for "
         f"{money(a['cost'], res.get('currency'))}. That day is over, so nothing is proposed "
         "for approval; ask what to do tomorrow for actions to come.",
-        evidence_ids=[rec["id"]],
+        evidence_ids=[rec.id],
     )
 
 
-def nothing_ahead(rec: dict[str, Any], d: dict[str, Any]) -> Outlook | None:
+def nothing_ahead(rec: ToolResult, d: dict[str, Any]) -> Outlook | None:
     """Say so when actions were asked for a day to come that the forecast expects normal."""
-    res = rec["result"]
+    res = rec.result
     expected = res.get("expected_excess")
     if not res.get("apply_on") or res["actions"] or expected is None or expected >= 1:
         return None
@@ -127,5 +129,5 @@ def nothing_ahead(rec: dict[str, Any], d: dict[str, Any]) -> Outlook | None:
         target=d["target"],
         text=f"Nothing to do at {place(d['level'], d['target'])} for {res['apply_on']}: the "
         "forecast expects the late rate back within its normal range by then.",
-        evidence_ids=[rec["id"]],
+        evidence_ids=[rec.id],
     )

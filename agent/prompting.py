@@ -8,8 +8,12 @@ z-scores.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from agent.results import ToolResult
+from tools.core.evidence import Evidence, Number
 
 _DROP_CAUSE_FIELDS = {
     "effect_ci",
@@ -44,11 +48,10 @@ def compact_result(tool: str, result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def compact_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Results as ``{id, tool, result}`` with compact results."""
+def compact_results(results: Sequence[ToolResult]) -> list[dict[str, Any]]:
+    """Results as ``{id, tool, result}`` JSON with compact results."""
     return [
-        {"id": r["id"], "tool": r["tool"], "result": compact_result(r["tool"], r["result"])}
-        for r in results
+        {"id": r.id, "tool": r.tool, "result": compact_result(r.tool, r.result)} for r in results
     ]
 
 
@@ -122,14 +125,14 @@ def bounded_evidence(evidence: dict[str, dict[str, float]], limit: int) -> str:
     return text
 
 
-def prompt_evidence(evidence: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def prompt_evidence(evidence: Sequence[Evidence]) -> dict[str, dict[str, Number]]:
     """Evidence id -> numbers a plan may quote (z-scores and per-KPI anomaly readings dropped)."""
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, Number]] = {}
     for e in evidence:
-        numbers = e["numbers"]
-        if e["tool"] == "scan_anomalies":
+        numbers = dict(e.numbers)
+        if e.tool == "scan_anomalies":
             numbers = {k: v for k, v in numbers.items() if k.count(".") < 2 or ".late_rate." in k}
-        out[e["id"]] = {k: v for k, v in numbers.items() if not k.endswith(".z")}
+        out[e.id] = {k: v for k, v in numbers.items() if not k.endswith(".z")}
     return out
 
 
@@ -176,8 +179,8 @@ class ComposeInput:
 
 def compose_input(
     request: dict[str, Any],
-    results: list[dict[str, Any]],
-    evidence: list[dict[str, Any]],
+    results: Sequence[ToolResult],
+    evidence: Sequence[Evidence],
     budget_chars: int | None,
 ) -> ComposeInput:
     """Build the compose data within ``budget_chars``, by whole results; never cut JSON.

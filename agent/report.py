@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from agent.results import ToolResult
 from agent.service import RunView  # noqa: E402
 from agent.store import RunRecord  # noqa: E402
 from agent.templates import CAUSE_LABELS, avoided_text  # noqa: E402
@@ -153,7 +154,7 @@ def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:6]
 
 
-def render_charts(results: list[dict[str, Any]], db: str | Path, out_dir: str | Path) -> list[Path]:
+def render_charts(results: Sequence[ToolResult], db: str | Path, out_dir: str | Path) -> list[Path]:
     """Draw three charts for every diagnosed target; return the PNG paths.
 
     Its late rate with the anomaly marked, the forecast with its interval, and the cause
@@ -163,10 +164,10 @@ def render_charts(results: list[dict[str, Any]], db: str | Path, out_dir: str | 
     out.mkdir(parents=True, exist_ok=True)
     backend = DuckDBBackend(db)
     written: list[Path] = []
-    diagnoses = [r["result"] for r in results if r["tool"] == "diagnose"]
+    diagnoses = [r.result for r in results if r.tool == "diagnose"]
     # A forecast's scope reads "store <id>" or "region <id>"; ids may hold spaces.
     forecasts = {
-        _scope_target(r["result"]["scope"]): r["result"] for r in results if r["tool"] == "forecast"
+        _scope_target(r.result["scope"]): r.result for r in results if r.tool == "forecast"
     }
     names = chart_names(d["target"] for d in diagnoses)
     for d in diagnoses:

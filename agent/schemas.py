@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from tools.vocabulary import ActionId, CauseId
+
 Confidence = Literal["high", "medium", "low"]
 
 
@@ -27,7 +29,7 @@ class PlanHypothesis(BaseModel):
     """A likely root cause of a problem."""
 
     target: str = Field(description="Store or region id, or 'all' for the whole chain.")
-    cause: str = Field(description="Root cause from the shared vocabulary, e.g. driver_no_shows.")
+    cause: CauseId = Field(description="Root cause from the reviewed causal graph.")
     confidence: Confidence
     text: str
     evidence_ids: list[str] = Field(min_length=1)
@@ -43,7 +45,7 @@ class PlanHypothesis(BaseModel):
 class NotAssessedCause(BaseModel):
     """A root cause the data could not speak to, and why."""
 
-    cause: str
+    cause: CauseId
     reason: str
 
 
@@ -60,7 +62,7 @@ class LeverSetting(BaseModel):
 class PlannedAction(BaseModel):
     """A catalog action proposed for approval."""
 
-    action_id: str = Field(description="Id from the action catalog.")
+    action_id: ActionId = Field(description="Id from the reviewed action catalog.")
     target: str = Field(description="Store or region the action applies to.")
     parameters: list[LeverSetting] = Field(description="The action's lever setting.")
     expected_avoided: float = Field(description="Late deliveries avoided (expected).")

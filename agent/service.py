@@ -1,14 +1,14 @@
 """The application service every surface calls: start runs, resume them, read them.
 
 The CLI, the web chat, the Slack bot and the scheduler stay thin: they build a request and
-call this service, which owns the compiled graph, its checkpointer (SQLite file by default,
-Postgres when configured), run records and approvals.
+call this service, which owns the compiled graph, its checkpointer and result store (SQLite
+file by default, Postgres when configured: :mod:`agent.persistence`), run records and
+approvals.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 from pydantic import BaseModel, Field
@@ -27,6 +26,8 @@ from agent.graph import builder
 from agent.nodes.approval import validate_decisions
 from agent.nodes.common import now
 from agent.nodes.compose import standing_notes
+from agent.persistence import Persistence
+from agent.results import ToolResult, delete_results, get_results
 from agent.schemas import ActionPlan, Decision
 from agent.settings import Settings, get_settings
 from agent.store import RunRecord, RunStore
@@ -84,9 +85,12 @@ class AgentService:
         self.state_db = Path(state_db or self.settings.state_db)
         self.offline = (not self.settings.uses_llm_endpoint) if offline is None else offline
         self.store = RunStore(self.state_db)
-        self._conn = sqlite3.connect(self.state_db, check_same_thread=False)
-        self.checkpointer = self._make_checkpointer()
-        self.graph = builder.compile(checkpointer=self.checkpointer, name="lastmile-agent")
+        self._persistence = Persistence.open(self.settings, self.state_db)
+        self.checkpointer = self._persistence.checkpointer
+        self.result_store = self._persistence.store
+        self.graph = builder.compile(
+            checkpointer=self.checkpointer, store=self._persistence.store, name="lastmile-agent"
+        )
         if self.settings.trace_retention_days:  # None or 0: kept forever
             self.purge(self.settings.trace_retention_days)
 
@@ -97,32 +101,16 @@ class AgentService:
         :meth:`RunStore.purge_runs`). Returns the number of runs deleted.
         """
         runs = self.store.purge_runs(older_than_days)
-        for run_id in runs:  # a run's checkpoints are kept under its own id
+        for run_id in runs:  # a run's checkpoints and results are kept under its own id
             self.checkpointer.delete_thread(run_id)
+            delete_results(self.result_store, run_id)
         if runs:
             logger.info("purged %d runs older than %d days", len(runs), older_than_days)
         return len(runs)
 
-    def _make_checkpointer(self) -> BaseCheckpointSaver[Any]:
-        if self.settings.postgres_url is not None:
-            from langgraph.checkpoint.postgres import PostgresSaver
-            from psycopg import Connection
-
-            conn = Connection.connect(
-                self.settings.postgres_url.get_secret_value(), autocommit=True
-            )
-            postgres = PostgresSaver(conn)  # type: ignore[arg-type]
-            postgres.setup()
-            return postgres
-        from langgraph.checkpoint.sqlite import SqliteSaver
-
-        saver = SqliteSaver(self._conn)
-        saver.setup()
-        return saver
-
     def close(self) -> None:
-        """Release the checkpointer's connection."""
-        self._conn.close()
+        """Release the checkpointer's and the result store's connections."""
+        self._persistence.close()
 
     # -- helpers ---------------------------------------------------------------------------
     def context(self, **overrides: Any) -> Context:
@@ -252,10 +240,11 @@ class AgentService:
                 for node, values in update.items():
                     if node == "__interrupt__":
                         continue
+                    events = (values or {}).get("trace", [])
                     yield {
                         "run_id": run_id,
                         "node": node,
-                        "events": (values or {}).get("trace", []),
+                        "events": [e.record() for e in events],
                     }
         except Exception as exc:  # record the failure, then let the caller see it
             failure = run_failure(run_id, exc, context.model)
@@ -331,9 +320,10 @@ class AgentService:
             raise RunInputError(f"no run {run_id!r}; `lastmile runs list` shows the recent ones")
         return record
 
-    def results(self, run_id: str) -> list[dict[str, Any]]:
-        """Return the run's tool results (from its checkpoint), in call order."""
-        return list(self._values(run_id).get("results", []))
+    def results(self, run_id: str) -> list[ToolResult]:
+        """Return the run's tool results (from the result store), in call order."""
+        evidence = self._values(run_id).get("evidence", [])
+        return get_results(self.result_store, run_id, evidence)
 
     def notes(self, run_id: str) -> list[str]:
         """Return the run's notes as its verifier saw them (with standing tool errors)."""
@@ -362,7 +352,7 @@ class AgentService:
         """Persist the run's state as a run record and return its view."""
         snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
         values = snapshot.values or {}
-        trace = list(values.get("trace", []))
+        trace = [e.record() for e in values.get("trace", [])]
         if error:  # the step that failed left no state: its failure is the trace's last event
             trace.append(
                 {
@@ -372,6 +362,7 @@ class AgentService:
                     "error": error,
                 }
             )
+        plan: ActionPlan | None = values.get("plan")
         llm = [e for e in trace if e.get("kind") == "llm"]
         prompts = {e["prompt"]: e["prompt_sha256"] for e in llm if e.get("prompt")}
         if error:
@@ -389,10 +380,10 @@ class AgentService:
             model=llm[-1]["model"] if llm else None,
             prompts=prompts,
             # a plan the verifier has not passed (a model's, mid-retry) is never shown
-            plan=values.get("plan") if _verified(values) else None,
-            evidence=values.get("evidence", []),
+            plan=plan.model_dump(mode="json") if plan and _verified(values) else None,
+            evidence=[e.model_dump(mode="json") for e in values.get("evidence", [])],
             trace=trace,
-            decisions=values.get("decisions", []),
+            decisions=[d.model_dump(mode="json") for d in values.get("decisions", [])],
             error=error,
             input_tokens=sum(int(e.get("input_tokens") or 0) for e in llm),
             output_tokens=sum(int(e.get("output_tokens") or 0) for e in llm),

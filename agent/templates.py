@@ -13,6 +13,7 @@ from the regional event it sits in.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -25,6 +26,7 @@ from agent.answers import (
     sql_findings,
 )
 from agent.plan_actions import covered_by_region, hindsight, nothing_ahead, planned_actions
+from agent.results import ToolResult
 from agent.schemas import (
     ActionPlan,
     Finding,
@@ -61,24 +63,24 @@ def _first_up(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _by_tool(results: list[dict[str, Any]], tool: str) -> list[dict[str, Any]]:
-    return [r for r in results if r["tool"] == tool]
+def _by_tool(results: Sequence[ToolResult], tool: str) -> list[ToolResult]:
+    return [r for r in results if r.tool == tool]
 
 
-def _forecast_for(results: list[dict[str, Any]], d: dict[str, Any]) -> dict[str, Any] | None:
+def _forecast_for(results: Sequence[ToolResult], d: dict[str, Any]) -> ToolResult | None:
     label = "all stores" if d["level"] == "chain" else f"{d['level']} {d['target']}"
     for r in reversed(results):
-        if r["tool"] == "forecast" and r["result"].get("scope") == label:
-            return dict(r)
+        if r.tool == "forecast" and r.result.get("scope") == label:
+            return r
     return None
 
 
-def _recommendation_for(results: list[dict[str, Any]], d: dict[str, Any]) -> dict[str, Any] | None:
+def _recommendation_for(results: Sequence[ToolResult], d: dict[str, Any]) -> ToolResult | None:
     for r in reversed(results):
-        res = r["result"]
-        if r["tool"] == "recommend_actions" and res.get("target") == d["target"]:
+        res = r.result
+        if r.tool == "recommend_actions" and res.get("target") == d["target"]:
             if str(res.get("day")) == str(d["day"]):
-                return dict(r)
+                return r
     return None
 
 
@@ -112,9 +114,9 @@ def _regional_causes(d: dict[str, Any], diagnoses: list[dict[str, Any]]) -> dict
     return out
 
 
-def _diagnosis(plan: _Plan, r: dict[str, Any], diagnoses: list[dict[str, Any]]) -> None:
+def _diagnosis(plan: _Plan, r: ToolResult, diagnoses: list[dict[str, Any]]) -> None:
     """Add the findings and hypotheses of one diagnosis."""
-    d, eid = r["result"], r["id"]
+    d, eid = r.result, r.id
     where = diagnosis_place(d)
     plan.findings.append(
         Finding(
@@ -204,9 +206,9 @@ def _count(x: float) -> str:
     return f"{x:,.0f}"
 
 
-def _outlook(plan: _Plan, fc: dict[str, Any], d: dict[str, Any], diagnosis_id: str) -> None:
+def _outlook(plan: _Plan, fc: ToolResult, d: dict[str, Any], diagnosis_id: str) -> None:
     """Add the forecast of a diagnosed target, against the diagnosis's normal (one per plan)."""
-    f = fc["result"]
+    f = fc.result
     first = f["points"][0]["date"] if f["points"] else "the next open day"
     verb = {
         "persists": f"the deviation is expected to persist on {first}.",
@@ -222,7 +224,7 @@ def _outlook(plan: _Plan, fc: dict[str, Any], d: dict[str, Any], diagnosis_id: s
             text=f"{place(d['level'], d['target'])}: the late rate forecast averages "
             f"{pct(f['mean_forecast'])} over the next {open_days(len(f['points']))} against "
             f"{pct(d['expected'])} normally; {verb}",
-            evidence_ids=[fc["id"], diagnosis_id],
+            evidence_ids=[fc.id, diagnosis_id],
         )
     )
 
@@ -234,13 +236,13 @@ _LEVEL_NAMES = {
 }
 
 
-def _scan(plan: _Plan, scan: dict[str, Any], results: list[dict[str, Any]]) -> str:
+def _scan(plan: _Plan, scan: ToolResult, results: Sequence[ToolResult]) -> str:
     """Add where each level was judged; return the summary's opening sentence."""
-    res = scan["result"]
+    res = scan.result
     first, last = res["window"]
     when = f"on {last}" if first == last else f"from {first} to {last}"
     n = len(res["anomalies"])
-    plan.summary_ids.insert(0, scan["id"])
+    plan.summary_ids.insert(0, scan.id)
     for level in res.get("judged", []):
         coarse = [g for g in level["grains"] if int(g) > 1]
         if level["notes"] and (coarse or level["not_judged"] or level.get("young")):
@@ -251,7 +253,7 @@ def _scan(plan: _Plan, scan: dict[str, Any], results: list[dict[str, Any]]) -> s
                 if not level["grains"]
                 else f"{name}: " + "; ".join(level["notes"])
             )
-            plan.findings.append(Finding(text=text + ".", evidence_ids=[scan["id"]]))
+            plan.findings.append(Finding(text=text + ".", evidence_ids=[scan.id]))
     silent = res.get("no_deliveries", [])
     windows = any(int(g) > 1 for level in res.get("judged", []) for g in level["grains"])
     if not res.get("store_days_scanned", 1):
@@ -264,7 +266,7 @@ def _scan(plan: _Plan, scan: dict[str, Any], results: list[dict[str, Any]]) -> s
             Finding(
                 text=f"No deliveries were due {when} in {res['scope']}; the windows ending "
                 f"{'then' if first == last else 'on those days'} were judged.",
-                evidence_ids=[scan["id"]],
+                evidence_ids=[scan.id],
             )
         )
     if silent:
@@ -277,12 +279,12 @@ def _scan(plan: _Plan, scan: dict[str, Any], results: list[dict[str, Any]]) -> s
                 f"deliver{'s' * (len(silent) == 1)} on "
                 f"{'that day' if first == last else 'those days'} of the "
                 "week: closed, a gap in the data, or no longer delivering; nothing to judge there.",
-                evidence_ids=[scan["id"]],
+                evidence_ids=[scan.id],
             )
         )
     if n == 0:
         return f"No store, region or the chain stood out {when} in {res['scope']}."
-    diagnosed = {d["result"]["target"] for d in _by_tool(results, "diagnose")}
+    diagnosed = {d.result["target"] for d in _by_tool(results, "diagnose")}
     undiagnosed = list(
         dict.fromkeys(a["target"] for a in res["anomalies"] if a["target"] not in diagnosed)
     )
@@ -297,7 +299,7 @@ def _scan(plan: _Plan, scan: dict[str, Any], results: list[dict[str, Any]]) -> s
     return f"{n} anomal{'y' if n == 1 else 'ies'} {when} in {res['scope']}: {listed}."
 
 
-def _answers(plan: _Plan, results: list[dict[str, Any]], diagnosed: set[str]) -> str | None:
+def _answers(plan: _Plan, results: Sequence[ToolResult], diagnosed: set[str]) -> str | None:
     """Add the findings of the question tools; return a ranking's summary sentence."""
     plan.outlook += forecast_outlooks(results, diagnosed)
     kpis = kpi_findings(results)
@@ -306,21 +308,21 @@ def _answers(plan: _Plan, results: list[dict[str, Any]], diagnosed: set[str]) ->
     ranked, summary = ranking_findings(results)
     plan.findings += ranked
     if summary:
-        plan.summary_ids += [r["id"] for r in _by_tool(results, "rank_scopes")]
+        plan.summary_ids += [r.id for r in _by_tool(results, "rank_scopes")]
     plan.findings += sql_findings(results)
     return summary
 
 
-def _over(rec: dict[str, Any], known_day: date | None) -> bool:
+def _over(rec: ToolResult, known_day: date | None) -> bool:
     """Whether a recommendation is for a day that is over (before the latest day known)."""
-    res = rec["result"]
+    res = rec.result
     if known_day is None or res.get("apply_on"):
         return False
     return date.fromisoformat(str(res["day"])) < known_day
 
 
 def template_plan(
-    results: list[dict[str, Any]],
+    results: Sequence[ToolResult],
     notes: list[str] | None = None,
     *,
     known_day: date | None = None,
@@ -329,7 +331,7 @@ def template_plan(
     """Compose a verified-by-construction plan from the run's tool results.
 
     Args:
-        results: ``{"id": evidence id, "tool": name, "result": result dict}`` in call order.
+        results: the run's tool results, in call order.
         notes: things the run could not do (become caveats).
         known_day: the run's latest complete day (:func:`agent.periods.latest_known_day`; a
             triage's day): a recommendation for an earlier day says what would have helped
@@ -340,21 +342,21 @@ def template_plan(
     diagnoses = _by_tool(results, "diagnose")
     used_forecasts: set[str] = set()
     for r in diagnoses:
-        d = r["result"]
-        _diagnosis(plan, r, [x["result"] for x in diagnoses])
+        d = r.result
+        _diagnosis(plan, r, [x.result for x in diagnoses])
         fc = _forecast_for(results, d)
         if fc is not None:
-            used_forecasts.add(fc["id"])
-            _outlook(plan, fc, d, r["id"])
+            used_forecasts.add(fc.id)
+            _outlook(plan, fc, d, r.id)
         rec = _recommendation_for(results, d)
         region = covered_by_region(d, results)
-        if rec is not None and region is not None and rec["result"]["actions"]:
+        if rec is not None and region is not None and rec.result["actions"]:
             # its late deliveries are part of the region's: counting them again double-counts
             plan.findings.append(
                 Finding(
                     text=f"{d['target']} is inside {target_name(region)}: the actions for "
                     f"{target_name(region)} reach it, so none is proposed for it separately.",
-                    evidence_ids=[rec["id"]],
+                    evidence_ids=[rec.id],
                 )
             )
         elif rec is not None and _over(rec, known_day):
@@ -363,8 +365,8 @@ def template_plan(
         elif rec is not None:
             proposed = planned_actions(rec, d)
             plan.actions += proposed
-            fading = fc is not None and fc["result"]["persistence"] in ("fades", "normal")
-            if proposed and fading and not rec["result"].get("apply_on"):
+            fading = fc is not None and fc.result["persistence"] in ("fades", "normal")
+            if proposed and fading and not rec.result.get("apply_on"):
                 plan.caveats.append(
                     f"The forecast expects {place(d['level'], d['target'])} back near normal "
                     f"after {d['day']}: approve its actions only if the problem is still there "

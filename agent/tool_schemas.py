@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from functools import cache, lru_cache
-from typing import Any, Literal
+from typing import Any
 
 from openai.lib._pydantic import to_strict_json_schema
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -30,10 +30,9 @@ from pydantic.fields import FieldInfo
 from agent.context import Context
 from prompts import load_prompt
 from tools import TOOLS
-from tools.catalog import load_catalog as load_action_catalog
-from tools.causal.graph import load_graph
 from tools.data.dictionary import data_dictionary
 from tools.data.views import LateRule
+from tools.vocabulary import ActionId, CauseId
 
 HIDDEN: dict[str, tuple[str, ...]] = {
     "run_sql": ("max_rows", "timeout_s"),
@@ -47,10 +46,6 @@ COMPACT_BELOW_TOKENS = 16_000
 _SECTION = re.compile(r"^## (?P<name>\w+)\n(?P<body>.*?)(?=^## |\Z)", re.S | re.M)
 
 
-def _literal(values: list[str]) -> Any:
-    return Literal[tuple(values)]
-
-
 class _ActionSetting(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action_id: str = Field(description="Catalog action whose lever to set.")
@@ -59,15 +54,13 @@ class _ActionSetting(BaseModel):
 
 @lru_cache(maxsize=1)
 def _vocabulary_types() -> tuple[Any, type[BaseModel]]:
-    """(cause literal, action-setting model) from the reviewed graph and catalog."""
-    cause = _literal(load_graph().cause_names)
-    action = _literal([a.id for a in load_action_catalog().actions])
+    """(cause type, action-setting model) from the shared vocabulary."""
     setting = create_model(
         "ActionSetting",
         __base__=_ActionSetting,
-        action_id=(action, Field(description="Catalog action whose lever to set.")),
+        action_id=(ActionId, Field(description="Catalog action whose lever to set.")),
     )
-    return cause, setting
+    return CauseId, setting
 
 
 def _override(name: str, field: str, info: FieldInfo) -> tuple[Any, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from tools.analytics.scope import CHAIN_TARGET
 from tools.causal.graph import load_graph
+from tools.vocabulary import kpis
 
 HOURS_AS_DAYS = 48.0
 """Durations of two days or more are written in days (Olist's carrier transit: 9.9 days)."""
@@ -63,25 +64,29 @@ def _no_negative_zero(text: str) -> str:
 
 
 def _value_text(variable: str, x: float, days: bool | None) -> str:
-    if variable.endswith("_h"):
-        if days if days is not None else in_days(variable, x):
-            return f"{x / 24:.1f} days"
-        return f"{x:.1f} h"
-    if variable in ("no_show_rate", "late_rate", "third_party_share"):
+    spec = kpis().get(variable)
+    if spec is None:
+        return f"{x:.1f}"
+    if spec.unit == "h" and (days if days is not None else in_days(variable, x)):
+        return f"{x / 24:.1f} days"
+    return unit_text(spec.unit, x)
+
+
+def unit_text(unit: str, x: float) -> str:
+    """Format a value in a KPI unit (:data:`tools.vocabulary.Unit`).
+
+    >>> unit_text("share", 0.2394), unit_text("pts", 0.05), unit_text("orders", 1234.4)
+    ('23.9%', '5.0 pts', '1,234 orders')
+    """
+    if unit == "share":
         return pct(x)
-    if variable == "dsp_gap":
+    if unit == "pts":
         return f"{100 * x:.1f} pts"
-    if variable == "precip_mm":
-        return f"{x:.1f} mm"
-    if variable == "dispatch_delay_min":
-        return f"{x:.1f} min"
-    if variable == "traffic_index":
-        return f"{x:.2f}"
-    if variable == "volume":
+    if unit in ("min", "mm", "km", "h"):
+        return f"{x:,.1f} {unit}"
+    if unit == "orders":
         return f"{x:,.0f} orders"
-    if variable == "avg_distance_km":
-        return f"{x:.1f} km"
-    return f"{x:.1f}"
+    return f"{x:,.2f}" if unit == "index" else f"{x:,.1f}"
 
 
 def avoided_text(point: float, lo: float, hi: float) -> tuple[str, str, str]:

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agent.coherence import COHERENCE_KINDS
 from agent.errors import RunFailedError
+from agent.results import ToolResult
 from agent.schemas import ActionPlan
 from agent.service import AgentService
 from agent.verify import verify_plan
@@ -39,6 +40,7 @@ from evals.scoring import (
 )
 from evals.suite import Case, DatasetSpec, Suite
 from tools.analytics.scope import ScopeLevel, load_catalog
+from tools.causal.graph import load_graph
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
 from tools.data.backend import DuckDBBackend
@@ -51,15 +53,6 @@ from tools.scan_anomalies import Anomaly, ScanAnomaliesInput, scan_anomalies
 logger = logging.getLogger(__name__)
 Mode = Literal["offline", "replay", "record", "live"]
 REPO = Path(__file__).parents[1]
-DRIVER_CAUSE = {
-    "no_show_rate": "driver_no_shows",
-    "orders_per_scheduled_driver": "unplanned_volume",
-    "dispatch_delay_min": "dispatch_delay",
-    "dsp_gap": "carrier_failure",
-    "precip_mm": "weather",
-    "traffic_index": "traffic",
-}
-"""Anomaly-only baseline: the cause a manager would read off the anomaly's top KPI."""
 
 
 def prepare_world(suite: Suite, work_dir: Path) -> Path:
@@ -297,18 +290,18 @@ class SuiteRun:
         result.passed = result.question_ok is not False
         return result
 
-    def score_triage(self, result: CaseResult, day: date, results: list[dict[str, Any]]) -> None:
+    def score_triage(self, result: CaseResult, day: date, results: list[ToolResult]) -> None:
         """Score detection, diagnosis, action and impact against the ground truth of the day."""
-        scan = next((r["result"] for r in reversed(results) if r["tool"] == "scan_anomalies"), None)
+        scan = next((r.result for r in reversed(results) if r.tool == "scan_anomalies"), None)
         alarms = [Anomaly.model_validate(a) for a in (scan or {}).get("anomalies", [])]
-        diagnoses = [r["result"] for r in results if r["tool"] == "diagnose"]
+        diagnoses = [r.result for r in results if r.tool == "diagnose"]
         plan = ActionPlan.model_validate(result.plan) if result.plan else None
-        forecasts = [r["result"] for r in results if r["tool"] == "forecast"]
+        forecasts = [r.result for r in results if r.tool == "forecast"]
         caps = {
-            (r["result"]["target"], a["action_id"]): a["cap"]
+            (r.result["target"], a["action_id"]): a["cap"]
             for r in results
-            if r["tool"] == "recommend_actions"
-            for a in r["result"]["actions"]
+            if r.tool == "recommend_actions"
+            for a in r.result["actions"]
         }
         self._score_alarms(
             result,
@@ -366,8 +359,10 @@ class SuiteRun:
                 alarm = hits[0]
                 truths = {CAUSES[str(kinds.loc[i, "kind"])][0] for i in touched[id(alarm)]}
                 k = max(1, len(truths))
+                # the anomaly-only baseline: the cause a manager would read off the alarm's
+                # top KPI (the cause the reviewed graph gives that variable)
                 score.anomaly_only_top1 = (
-                    bool(alarm.drivers) and DRIVER_CAUSE.get(alarm.drivers[0]) == cause
+                    bool(alarm.drivers) and load_graph().causes.get(alarm.drivers[0]) == cause
                 )
                 score.persists = pd.Timestamp(str(inc.end_date)).date() > last
                 score.forecast = next(
@@ -417,7 +412,7 @@ class SuiteRun:
         today = self.suite.day_of(case.today) if case.today is not None else self.suite.today
         return {"today": today} if today else {}
 
-    def score_question(self, result: CaseResult, case: Case, results: list[dict[str, Any]]) -> None:
+    def score_question(self, result: CaseResult, case: Case, results: list[ToolResult]) -> None:
         """Compare the answer with the case's expectations (or the ground truth)."""
         expect = (
             case.expect.model_dump(exclude_none=True) if case.expect else {}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from agent.results import ToolResult
 from agent.schemas import ActionPlan
 
 
@@ -97,7 +99,7 @@ _UNKNOWN = re.compile(
 
 
 def answer_facts(
-    plan: ActionPlan, results: list[dict[str, Any]], notes: list[str]
+    plan: ActionPlan, results: Sequence[ToolResult], notes: list[str]
 ) -> dict[str, Any]:
     """Return what the run looked at: scopes, period, ranking, KPIs, unknown names.
 
@@ -109,7 +111,7 @@ def answer_facts(
     ranked: list[str] | None = None
     kpis: set[str] = set()
     for r in results:
-        res, tool = r["result"], r["tool"]
+        res, tool = r.result, r.tool
         if tool == "diagnose":
             scopes.add(res["target"])
             days += [str(res["window_start"]), str(res["day"])]

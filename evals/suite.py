@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tools.data.synthetic import IncidentSpec, WorldConfig
+from tools.vocabulary import ActionId, CauseId, QueryKpi
 
 SUITES_DIR = Path(__file__).parent / "suites"
 # Every metric a suite report can carry (``evals.metrics.aggregate``); thresholds name these.
@@ -78,10 +79,14 @@ class Expect(BaseModel):
 
     target: str | None = None
     target_in: list[str] | None = Field(None, description="The top hypothesis is about one of.")
-    cause: str | None = None
-    causes: list[str] | None = Field(None, description="Causes every one of which the plan names.")
-    action: str | None = None
-    actions: list[str] | None = Field(None, description="Actions every one of which is proposed.")
+    cause: CauseId | Literal["unexplained"] | None = None
+    causes: list[CauseId] | None = Field(
+        None, description="Causes every one of which the plan names."
+    )
+    action: ActionId | None = None
+    actions: list[ActionId] | None = Field(
+        None, description="Actions every one of which is proposed."
+    )
     outlook: bool | None = None
     no_actions: bool | None = None
     no_anomalies: bool | None = Field(None, description="A scan (or triage) flags nothing.")
@@ -112,7 +117,7 @@ class Expect(BaseModel):
         None,
         description="The answer says a name or date is not in the data (and about nothing else).",
     )
-    kpi: str | None = Field(None, description="A KPI the answer reports (e.g. no_show_rate).")
+    kpi: QueryKpi | None = Field(None, description="A KPI the answer reports (e.g. no_show_rate).")
     apply_on: date | None = Field(
         None, description="The first action is for this day to come (a forecast-driven answer)."
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import postgres_server
 from tools.data.synthetic import IncidentSpec, WorldConfig, generate_world
 from tools.data.truth_file import truth_path
 
@@ -39,6 +40,13 @@ def small_world_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("worlds") / "small.duckdb"
     generate_world(path, SMALL_WORLD, ALL_KINDS, progress=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the session (skips without one; fails under CI)."""
+    with postgres_server() as url:
+        yield url
 
 
 @pytest.fixture

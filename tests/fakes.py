@@ -6,6 +6,7 @@ Patched in at ``agent.llm.load_chat_model``, it lets the tests drive every path 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,9 +14,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationError
 
 from agent.references import plan_to_references
+from agent.results import ToolResult, parse_results
 from agent.schemas import ActionPlan
 from agent.templates import template_plan
 from agent.untrusted import compose_data
@@ -29,9 +31,9 @@ def tool_call(name: str, args: dict[str, Any], call_id: str) -> AIMessage:
     return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": call_id}])
 
 
-def results_in(prompt: str) -> list[dict[str, Any]]:
+def results_in(prompt: str) -> list[ToolResult]:
     """The tool results a compose prompt carries."""
-    return list(compose_data(prompt).get("tool_results", []))
+    return parse_results(compose_data(prompt).get("tool_results", []))
 
 
 def template_from_prompt(prompt: str) -> ActionPlan:
@@ -94,11 +96,17 @@ class ScriptedChatModel(BaseChatModel):
                 else (self.plans[0] if self.plans else template_from_prompt)
             )
             value = script(prompt) if callable(script) else script
-            parsed = value if isinstance(value, ActionPlan) else ActionPlan.model_validate(value)
+            # like LangChain's parser: a reply outside the schema is a parsing error
+            parsed, error = (value, None) if isinstance(value, ActionPlan) else (None, None)
+            if parsed is None:
+                try:
+                    parsed = ActionPlan.model_validate(value)
+                except ValidationError as exc:
+                    error = exc
             raw = AIMessage(
-                content=parsed.model_dump_json(),
+                content=parsed.model_dump_json() if parsed else json.dumps(value, default=str),
                 usage_metadata={"input_tokens": 100, "output_tokens": 50, "total_tokens": 150},
             )
-            return {"raw": raw, "parsed": parsed, "parsing_error": None} if include_raw else parsed
+            return {"raw": raw, "parsed": parsed, "parsing_error": error} if include_raw else parsed
 
         return RunnableLambda(run)

@@ -46,16 +46,8 @@ from tools.analytics.thresholds import (
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
 from tools.forecast_inputs import daily_cells, future_calendar, future_conditions, kpi_series
+from tools.vocabulary import ForecastKpi, forecast_kpis, kpis
 
-ForecastKpi = Literal[
-    "orders",
-    "late_rate",
-    "failed_rate",
-    "avg_delay_min",
-    "dispatch_delay_min",
-    "no_show_rate",
-    "orders_per_driver",
-]
 __all__ = [
     "ForecastInput",
     "ForecastPoint",
@@ -67,7 +59,7 @@ __all__ = [
     "seasonal_naive",
 ]
 
-RATE_KPIS = {"late_rate", "failed_rate", "no_show_rate"}
+RATE_KPIS = {k for k in forecast_kpis() if kpis()[k].unit == "share"}
 Verdict = Literal["persists", "fades", "normal", "coming"]
 MIN_HISTORY = FORECAST_MIN_HISTORY
 MAX_HORIZON = FORECAST_MAX_HORIZON

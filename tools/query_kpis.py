@@ -26,21 +26,8 @@ from tools.core.context import ToolContext
 from tools.core.errors import ToolError
 from tools.data.schema import CARRIERS
 from tools.data.views import ADDITIVE_SQL, outcomes_sql
+from tools.vocabulary import QueryKpi
 
-KpiName = Literal[
-    "orders",
-    "late",
-    "late_rate",
-    "failed_rate",
-    "avg_delay_min",
-    "dispatch_delay_min",
-    "no_show_rate",
-    "orders_per_driver",
-    "crowd_share",
-    "precip_mm",
-    "traffic_index",
-    "promo",
-]
 DEFAULT_KPIS: tuple[str, ...] = (
     "orders",
     "late_rate",
@@ -67,7 +54,7 @@ class QueryKpisInput(BaseModel):
     start: date | None = Field(None, description="First day (default: 14 days before `end`).")
     end: date | None = Field(None, description="Last day (default: the latest day in the data).")
     grain: Literal["day", "week", "total"] = "day"
-    kpis: list[KpiName] | None = Field(
+    kpis: list[QueryKpi] | None = Field(
         None, description="KPIs to return (default: the headline set)."
     )
     max_rows: int = Field(60, ge=1, le=1000)

@@ -8,6 +8,7 @@ from rich import box
 from rich.table import Table
 
 from agent.cli.common import out
+from tools.vocabulary import kpis
 
 
 def _print_rows(title: str, rows: dict[str, int]) -> None:
@@ -36,16 +37,7 @@ def _cell(column: str, value: object) -> str:
 # Short headers keep the tables readable in an 80-column terminal.
 _HEADERS = {
     "period": "date",
-    "orders": "orders",
-    "late_rate": "late",
-    "failed_rate": "failed",
-    "avg_delay_min": "delay\nmin",
-    "dispatch_delay_min": "dispatch\nmin",
-    "no_show_rate": "no-show",
-    "orders_per_driver": "orders/\ndriver",
-    "precip_mm": "rain\nmm",
-    "traffic_index": "traffic",
-    "promo": "promo",
+    **{name: kpi.header for name, kpi in kpis().items()},
     "incident_id": "id",
     "target": "where",
     "start_date": "from",

@@ -12,14 +12,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent.context import Context
-from agent.nodes.common import call_tool, now, tool_context
+from agent.nodes.common import call_tool, merge, now, tool_context
+from agent.results import run_id
 from agent.schemas import ActionPlan, Decision
-from agent.state import State
+from agent.state import Dispatch, State, TraceEvent
 from agent.store import DispatchedAction, RunStore
 from tools.catalog import load_catalog
 
@@ -71,34 +71,34 @@ def validate_decisions(plan: ActionPlan, decisions: list[Decision]) -> list[str]
 def approve_actions(state: State) -> dict[str, Any]:
     """Wait for one decision per action that needs approval; policy approves the rest."""
     assert state.plan is not None
-    plan = ActionPlan.model_validate(state.plan)
+    plan = state.plan
     auto = [
-        Decision(index=i, decision="approve", by=POLICY, at=datetime.now(UTC)).model_dump(
-            mode="json"
-        )
+        Decision(index=i, decision="approve", by=POLICY, at=datetime.now(UTC))
         for i, a in enumerate(plan.actions)
         if not a.needs_approval
     ]
     pending = pending_actions(plan)
-    decisions: list[dict[str, Any]] = []
+    decisions: list[Decision] = []
     if pending:
         answer = interrupt({"type": "approval", "summary": plan.summary, "actions": pending})
-        parsed = [Decision.model_validate(d) for d in answer.get("decisions", [])]
-        problems = validate_decisions(plan, parsed)
+        # a decision records when it was taken, whichever surface sent it
+        decisions = [
+            d if d.at else d.model_copy(update={"at": datetime.now(UTC)})
+            for d in map(Decision.model_validate, answer.get("decisions", []))
+        ]
+        problems = validate_decisions(plan, decisions)
         if problems:
             raise ValueError("invalid decisions: " + "; ".join(problems))
-        decisions = [d.model_dump(mode="json") for d in parsed]
-    event = {
-        "at": now(),
-        "kind": "node",
-        "node": "approve_actions",
-        "decisions": [
-            {"index": d["index"], "decision": d["decision"], "by": d["by"]}
-            for d in auto + decisions
+    event = TraceEvent(
+        at=now(),
+        kind="node",
+        node="approve_actions",
+        decisions=[
+            {"index": d.index, "decision": d.decision, "by": d.by} for d in auto + decisions
         ],
-    }
+    )
     return {
-        "decisions": sorted(auto + decisions, key=lambda d: d["index"]),
+        "decisions": sorted(auto + decisions, key=lambda d: d.index),
         "trace": [event],
         "status": "approved",
     }
@@ -107,16 +107,15 @@ def approve_actions(state: State) -> dict[str, Any]:
 def dispatch_actions(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Record approved actions (once each); edited ones get their impact re-estimated."""
     assert state.plan is not None
-    plan = ActionPlan.model_validate(state.plan)
-    run_id = str(get_config().get("configurable", {}).get("thread_id", "unknown"))
+    plan = state.plan
     store = RunStore(runtime.context.state_db)
     ctx = tool_context(state, runtime.context)
-    updates: dict[str, Any] = {"trace": [], "evidence": [], "results": []}
+    outcomes = []
     dispatched = []
     for d in state.decisions:
-        if d["decision"] == "reject":
+        if d.decision == "reject":
             continue
-        action = plan.actions[d["index"]]
+        action = plan.actions[d.index]
         params, avoided, ci, cost, ids = (
             action.lever,
             action.expected_avoided,
@@ -124,8 +123,8 @@ def dispatch_actions(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             action.cost,
             list(action.evidence_ids),
         )
-        if d["decision"] == "edit" and d.get("parameters"):
-            params = d["parameters"]
+        if d.decision == "edit" and d.parameters:
+            params = d.parameters
             # the impact of the edited setting, from the same causal model
             outcome = call_tool(
                 ctx,
@@ -140,8 +139,7 @@ def dispatch_actions(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 },
                 "dispatch",
             )
-            for k, v in outcome.updates().items():
-                updates[k] += v
+            outcomes.append(outcome)
             found = next(
                 (
                     a
@@ -158,28 +156,28 @@ def dispatch_actions(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 )
                 ids = [outcome.result["evidence_id"]]  # type: ignore[index]
         record = DispatchedAction(
-            run_id=run_id,
-            idx=d["index"],
+            run_id=run_id(),
+            idx=d.index,
             action_id=action.action_id,
             target=action.target,
             parameters=params,
             expected_avoided=avoided,
             avoided_ci=ci,
             cost=cost,
-            decision=d["decision"],
-            decided_by=d.get("by"),
-            decided_at=d.get("at"),
+            decision=d.decision,
+            decided_by=d.by,
+            decided_at=d.at.isoformat() if d.at else None,
             dispatched_at=now(),
             evidence_ids=ids,
         )
-        first_time = store.dispatch(record)
-        dispatched.append({**record.model_dump(mode="json"), "new": first_time})
+        dispatched.append(Dispatch(**record.model_dump(), new=store.dispatch(record)))
+    updates = merge(outcomes, runtime, notes=False)
     updates["trace"].append(
-        {
-            "at": now(),
-            "kind": "node",
-            "node": "dispatch_actions",
-            "dispatched": [x["action_id"] for x in dispatched],
-        }
+        TraceEvent(
+            at=now(),
+            kind="node",
+            node="dispatch_actions",
+            dispatched=[x.action_id for x in dispatched],
+        )
     )
     return {**updates, "dispatched": dispatched, "status": "done"}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ from langgraph.runtime import Runtime
 
 from agent import llm
 from agent.context import Context
+from agent.errors import is_context_length
 from agent.nodes.common import call_tool, llm_event, merge, tool_context
 from agent.offline import OfflinePlanner
 from agent.periods import latest_known_day
@@ -82,6 +84,14 @@ def data_message(context: Context) -> HumanMessage:
     return HumanMessage(content=fence(facts), name=DATA_NAME)
 
 
+def current_turn(messages: Sequence[AnyMessage]) -> list[AnyMessage]:
+    """Return the latest question and what followed it (its tool calls and results)."""
+    last_question = max(
+        (i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0
+    )
+    return list(messages[last_question:])
+
+
 def trim_history(
     messages: list[AnyMessage],
     context: Context,
@@ -94,10 +104,8 @@ def trim_history(
     first, whole turns only (LangChain's ``trim_messages`` starting on a question, so no
     tool result is sent without its call), within the tokens the context has left.
     """
-    last_question = max(
-        (i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0
-    )
-    earlier, current = messages[:last_question], messages[last_question:]
+    current = current_turn(messages)
+    earlier = messages[: len(messages) - len(current)]
     fixed = count_tokens_approximately([*head, *current]) + len(json.dumps(tools)) // 4
     room = int((context.model.context_tokens - context.model.max_tokens) * TOKEN_MARGIN - fixed)
     if not earlier:
@@ -137,26 +145,26 @@ def call_model(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     bound = model.bind_tools(tools, tool_choice="auto")
     started = time.perf_counter()
     try:
-        reply = bound.invoke([*head, *history])
-    except openai.BadRequestError as exc:  # e.g. the transcript outgrew a small model's context
+        try:
+            reply = bound.invoke([*head, *history])
+        except openai.BadRequestError as exc:
+            current = current_turn(list(state.messages))
+            if not is_context_length(exc) or len(history) <= len(current):
+                raise
+            # the approximate count let too much through: the question's own turn only
+            trimmed, history = trimmed + len(history) - len(current), list[BaseMessage](current)
+            reply = bound.invoke([*head, *history])
+    except openai.BadRequestError as exc:  # e.g. the question's own turn outgrew the context
         note = "The model could not continue the conversation; the plan uses what was found."
-        return {
-            "messages": [AIMessage(content=note)],
-            "notes": [note],
-            "trace": [
-                llm_event(
-                    "call_model",
-                    llm.model_name(model),
-                    (prompt_id, sha),
-                    started,
-                    error={
-                        "type": "model_request_rejected",
-                        "status": exc.status_code,
-                        "message": str(exc)[:500],
-                    },
-                )
-            ],
+        error = {
+            "type": "model_request_rejected",
+            "status": exc.status_code,
+            "message": str(exc)[:500],
         }
+        event = llm_event(
+            "call_model", llm.model_name(model), (prompt_id, sha), started, error=error
+        )
+        return {"messages": [AIMessage(content=note)], "notes": [note], "trace": [event]}
     event = llm_event(
         "call_model",
         llm.model_name(model),
@@ -235,6 +243,7 @@ def run_tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ]
     return merge(
         outcomes,
+        runtime,
         notes=False,
         messages=[*messages, *unreadable],
         tool_calls=state.tool_calls + len(outcomes) + len(unreadable),

@@ -1,4 +1,8 @@
-"""What every node needs: run a tool with the run's evidence, and record it in the trace."""
+"""What every node needs: run a tool with the run's evidence, and record it in the trace.
+
+A node's tool results go to the graph's store (:mod:`agent.results`) and its evidence and
+trace events to the state: :func:`merge` does both.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from langgraph.runtime import Runtime
 from pydantic import ValidationError
 
 from agent.context import Context
 from agent.periods import latest_known_day
-from agent.state import State
+from agent.results import ToolResult, get_results, put_results, run_id
+from agent.state import State, TraceEvent
 from tools import TOOLS, ToolError
 from tools.analytics.scope import load_catalog
 from tools.core.context import ToolContext
-from tools.core.evidence import EvidenceStore
+from tools.core.evidence import Evidence, EvidenceStore
 from tools.data.backend import DuckDBBackend
 from tools.data.views import LateRule
 
@@ -32,7 +38,7 @@ def llm_event(
     started: float,
     reply: Any = None,
     **extra: Any,
-) -> dict[str, Any]:
+) -> TraceEvent:
     """Trace event of one model call: model, prompt id and hash, latency and tokens.
 
     Args:
@@ -44,18 +50,18 @@ def llm_event(
         **extra: more fields (attempt, tool calls, error).
     """
     usage = getattr(reply, "usage_metadata", None) or {}
-    return {
-        "at": now(),
-        "kind": "llm",
-        "node": node,
-        "model": model,
-        "prompt": prompt[0],
-        "prompt_sha256": prompt[1],
-        "ms": round((time.perf_counter() - started) * 1000, 1),
-        "input_tokens": usage.get("input_tokens", 0),
-        "output_tokens": usage.get("output_tokens", 0),
+    return TraceEvent(
+        at=now(),
+        kind="llm",
+        node=node,
+        model=model,
+        prompt=prompt[0],
+        prompt_sha256=prompt[1],
+        ms=round((time.perf_counter() - started) * 1000, 1),
+        input_tokens=usage.get("input_tokens", 0),
+        output_tokens=usage.get("output_tokens", 0),
         **extra,
-    }
+    )
 
 
 def known_day(state: State, context: Context) -> date:
@@ -83,7 +89,7 @@ def tool_context(state: State, context: Context) -> ToolContext:
     late = LateRule(grace_min=context.late_grace_min, failed_is_late=context.late_failed_is_late)
     return ToolContext(
         backend=DuckDBBackend(context.db, late=late),
-        evidence=EvidenceStore.from_dicts(state.evidence),
+        evidence=EvidenceStore(list(state.evidence)),
         random_state=context.random_state,
     )
 
@@ -95,17 +101,15 @@ class ToolOutcome:
     name: str
     args: dict[str, Any]
     result: dict[str, Any] | None
-    evidence: dict[str, Any] | None
+    evidence: Evidence | None
     error: str | None
-    trace: dict[str, Any]
+    trace: TraceEvent
 
-    def updates(self) -> dict[str, list[dict[str, Any]]]:
-        """State updates this call contributes (evidence, results, trace)."""
-        out: dict[str, list[dict[str, Any]]] = {"trace": [self.trace]}
-        if self.evidence is not None and self.result is not None:
-            out["evidence"] = [self.evidence]
-            out["results"] = [{"id": self.evidence["id"], "tool": self.name, "result": self.result}]
-        return out
+    def tool_result(self) -> ToolResult | None:
+        """Return the call's result, keyed by its evidence id (None when it failed)."""
+        if self.evidence is None or self.result is None:
+            return None
+        return ToolResult(id=self.evidence.id, tool=self.name, result=self.result)
 
 
 def call_tool(ctx: ToolContext, name: str, args: dict[str, Any], node: str) -> ToolOutcome:
@@ -123,8 +127,7 @@ def call_tool(ctx: ToolContext, name: str, args: dict[str, Any], node: str) -> T
         try:
             output = TOOLS[name](ctx, args)
             result = output.model_dump(mode="json")
-            record = ctx.evidence.get(result["evidence_id"])
-            evidence = record.model_dump(mode="json") if record else None
+            evidence = ctx.evidence.get(result["evidence_id"])
         except ToolError as exc:
             error, kind = str(exc), exc.kind
         except ValidationError as exc:
@@ -132,34 +135,51 @@ def call_tool(ctx: ToolContext, name: str, args: dict[str, Any], node: str) -> T
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
             )
             error, kind = f"invalid arguments for {name}: {problems}", "invalid_request"
-    trace = {
-        "at": now(),
-        "kind": "tool",
-        "node": node,
-        "tool": name,
-        "args": args,
-        "ms": round((time.perf_counter() - started) * 1000, 1),
-        "evidence_id": evidence["id"] if evidence else None,
-        "error": error,
-        "error_kind": kind,
-    }
+    trace = TraceEvent(
+        at=now(),
+        kind="tool",
+        node=node,
+        tool=name,
+        args=args,
+        ms=round((time.perf_counter() - started) * 1000, 1),
+        evidence_id=evidence.id if evidence else None,
+        error=error,
+        error_kind=kind,
+    )
     return ToolOutcome(
         name=name, args=args, result=result, evidence=evidence, error=error, trace=trace
     )
 
 
-def merge(outcomes: list[ToolOutcome], *, notes: bool = True, **extra: Any) -> dict[str, Any]:
-    """Combine the state updates of several tool calls (plus any extra keys).
+def merge(
+    outcomes: list[ToolOutcome],
+    runtime: Runtime[Context],
+    *,
+    notes: bool = True,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Keep the results of several tool calls and return their state updates.
 
-    With ``notes``, failed calls become caveats of the plan (the pipeline cannot retry them;
-    in chat mode the model sees the error and may fix the call, so no note is added).
+    Results go to the graph's store; the updates carry the evidence and trace events (plus
+    any ``extra`` keys). With ``notes``, failed calls become caveats of the plan (the pipeline
+    cannot retry them; in chat mode the model sees the error and may fix the call, so no
+    note is added).
     """
-    out: dict[str, Any] = {"trace": [], "evidence": [], "results": []}
-    for o in outcomes:
-        for k, v in o.updates().items():
-            out[k] += v
+    put_results(runtime.store, run_id(), [r for o in outcomes if (r := o.tool_result())])
+    out: dict[str, Any] = {
+        "trace": [o.trace for o in outcomes],
+        "evidence": [o.evidence for o in outcomes if o.tool_result() is not None],
+    }
     failed = [f"{o.name} could not run: {o.error}" for o in outcomes if o.error]
     if notes and failed:
         out["notes"] = failed
     out.update(extra)
     return out
+
+
+def results_of(
+    state: State, runtime: Runtime[Context], tool: str | None = None
+) -> list[ToolResult]:
+    """Return the run's tool results (of ``tool`` only, when given), in call order."""
+    results = get_results(runtime.store, run_id(), state.evidence)
+    return [r for r in results if tool is None or r.tool == tool]

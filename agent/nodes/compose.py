@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any, Literal, cast
 
@@ -11,15 +10,17 @@ import openai
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.runtime import Runtime
+from pydantic import ValidationError
 
 from agent import llm
 from agent.context import Context
-from agent.nodes.common import known_day, llm_event, now
+from agent.errors import is_context_length
+from agent.nodes.common import known_day, llm_event, now, results_of
 from agent.offline import OfflinePlanner
 from agent.prompting import compose_input, data_budget_chars
 from agent.references import render_plan
 from agent.schemas import ActionPlan
-from agent.state import State
+from agent.state import State, TraceEvent
 from agent.templates import template_plan
 from agent.untrusted import DATA_NAME, fence
 from agent.verify import verify_plan as check_plan
@@ -44,14 +45,13 @@ def run_notes(state: State) -> list[str]:
     return standing_notes(state.notes, state.trace)
 
 
-def standing_notes(notes: list[str], trace: list[dict[str, Any]]) -> list[str]:
+def standing_notes(notes: list[str], trace: list[TraceEvent]) -> list[str]:
     """Return `notes` followed by the tool errors of `trace` no later call of the tool fixed."""
-    calls = [t for t in trace if t.get("kind") == "tool"]
+    calls = [t for t in trace if t.kind == "tool"]
     standing = [
-        f"{t['tool']} could not run: {t['error']}"
+        f"{t.tool} could not run: {t.error}"
         for i, t in enumerate(calls)
-        if t.get("error")
-        and not any(u["tool"] == t["tool"] and not u.get("error") for u in calls[i + 1 :])
+        if t.error and not any(u.tool == t.tool and not u.error for u in calls[i + 1 :])
     ]
     return list(dict.fromkeys([*notes, *standing]))
 
@@ -69,7 +69,7 @@ def _request(state: State, context: Context) -> dict[str, Any]:
 
 def _fallback(
     state: State,
-    context: Context,
+    runtime: Runtime[Context],
     attempts: int,
     reason: str,
     note: str | None = None,
@@ -81,39 +81,21 @@ def _fallback(
     """
     notes = [note] if note else []
     plan = template_plan(
-        state.results,
+        results_of(state, runtime),
         run_notes(state) + notes,
-        known_day=known_day(state, context),
+        known_day=known_day(state, runtime.context),
         fallback=True,
     )
-    event = {
-        "at": now(),
-        "kind": "node",
-        "node": "compose_plan",
-        "fallback": True,
-        "reason": reason,
-        **details,
-    }
+    event = TraceEvent(
+        at=now(), kind="node", node="compose_plan", fallback=True, reason=reason, **details
+    )
     return {
-        "plan": plan.model_dump(mode="json"),
+        "plan": plan,
         "plan_by_model": False,
         "compose_attempts": attempts,
         "trace": [event],
         "notes": notes,
     }
-
-
-def _is_context_length(exc: openai.APIStatusError) -> bool:
-    """Whether the endpoint refused the request only because the prompt is too long."""
-    code = getattr(exc, "code", None)
-    return code == "context_length_exceeded" or bool(_CONTEXT_LENGTH.search(str(exc)))
-
-
-_CONTEXT_LENGTH = re.compile(
-    r"context length|context window|maximum context|too many tokens|prompt is too long|"
-    r"exceeds? the (?:model's )?(?:maximum|max)",
-    re.I,
-)
 
 
 def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -130,7 +112,7 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if attempts > context.max_compose_attempts:
         return _fallback(
             state,
-            context,
+            runtime,
             attempts,
             "the model's plans failed verification",
             problems=state.verify_problems,
@@ -158,9 +140,10 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         budget = data_budget_chars(context.model.context_tokens, context.model.max_tokens, fixed)
         budget = max(MIN_RESULT_CHARS, min(MAX_RESULT_CHARS, budget))
     request = _request(state, context)
+    results = results_of(state, runtime)
     started = time.perf_counter()
     while True:
-        data = compose_input(request, state.results, state.evidence, budget)
+        data = compose_input(request, results, state.evidence, budget)
         messages = [
             SystemMessage(content=instructions),
             HumanMessage(content=fence(data.payload), name=DATA_NAME),
@@ -172,15 +155,15 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         except openai.APIStatusError as exc:
             if not 400 <= exc.status_code < 500 or exc.status_code in (408, 409, 429):
                 raise
-            if _is_context_length(exc) and (budget is None or budget > MIN_RESULT_CHARS):
+            if is_context_length(exc) and (budget is None or budget > MIN_RESULT_CHARS):
                 # half of what was sent (whole results dropped, never cut JSON)
                 sent = len(json.dumps(data.payload, default=str))
                 budget = max(MIN_RESULT_CHARS, min(budget or sent, sent) // 2)
                 continue
-            why = "too long even at the smallest input" if _is_context_length(exc) else ""
+            why = "too long even at the smallest input" if is_context_length(exc) else ""
             return _fallback(
                 state,
-                context,
+                runtime,
                 context.max_compose_attempts + 1,
                 "the model endpoint rejected the plan request",
                 error={
@@ -194,16 +177,12 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 + "): this plan was written from the evidence by templates.",
             )
     raw, parsed, error = out.get("raw"), out.get("parsed"), out.get("parsing_error")
-    event = llm_event(
-        "compose_plan",
-        llm.model_name(model),
-        (prompt.id, prompt.sha256),
-        started,
-        raw,
-        attempt=attempts,
-    )
-    event["input"] = data.trace()
-    event["input_tokens_estimate"] = count_tokens_approximately(messages)
+    problem = None
+    if parsed is not None and not isinstance(parsed, ActionPlan):
+        try:  # a client that returns the arguments unparsed: held to the same schema
+            parsed = ActionPlan.model_validate(parsed)
+        except ValidationError as exc:
+            parsed, error = None, exc
     if parsed is None:
         problem = (
             f"the plan did not match the ActionPlan schema: {error}"
@@ -211,16 +190,26 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             else "no readable plan came back: call the ActionPlan function once, with the "
             "whole plan as valid JSON"
         )
-        event["error"] = problem
+    event = llm_event(
+        "compose_plan",
+        llm.model_name(model),
+        (prompt.id, prompt.sha256),
+        started,
+        raw,
+        attempt=attempts,
+        input=data.trace(),
+        input_tokens_estimate=count_tokens_approximately(messages),
+        error=problem,
+    )
+    if problem is not None:
         return {
             "plan": None,
             "compose_attempts": attempts,
             "verify_problems": [problem],
             "trace": [event],
         }
-    plan = parsed if isinstance(parsed, ActionPlan) else ActionPlan.model_validate(parsed)
     return {
-        "plan": plan.model_dump(mode="json"),
+        "plan": parsed,
         # the offline planner's plans are the templates: code wrote their numbers
         "plan_by_model": not isinstance(model, OfflinePlanner),
         "compose_attempts": attempts,
@@ -232,8 +221,8 @@ def verify_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Check the plan against the evidence (no LLM): ids, numbers, catalog actions."""
     if state.plan is None:
         return {}  # the composer already recorded why there is no plan
-    plan = ActionPlan.model_validate(state.plan)
-    evidence = {e["id"]: e for e in state.evidence}
+    plan = state.plan
+    evidence = {e.id: e.model_dump(mode="json") for e in state.evidence}
     report = check_plan(
         plan,
         evidence,
@@ -243,22 +232,22 @@ def verify_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         question=state.question,
         levels=(100 * ACTION_INTERVAL, runtime.context.horizon_days),
     )
-    event = {
-        "at": now(),
-        "kind": "node",
-        "node": "verify_plan",
-        "ok": report.ok,
-        "numbers_checked": report.numbers_checked,
-        "numbers_grounded": report.numbers_grounded,
-        "problems": report.problems[:20],
-    }
-    if not report.ok and state.plan.get("fallback"):
+    event = TraceEvent(
+        at=now(),
+        kind="node",
+        node="verify_plan",
+        ok=report.ok,
+        numbers_checked=report.numbers_checked,
+        numbers_grounded=report.numbers_grounded,
+        problems=report.problems[:20],
+    )
+    if not report.ok and plan.fallback:
         raise RuntimeError(
             "the template plan failed verification: " + "; ".join(report.problems[:5])
         )
     update: dict[str, Any] = {"verify_problems": report.problems, "trace": [event]}
     if report.ok and state.plan_by_model:  # code writes the numbers the model referred to
-        update["plan"] = render_plan(plan, evidence).model_dump(mode="json")
+        update["plan"] = render_plan(plan, evidence)
         update["plan_by_model"] = False
     return update
 
@@ -267,4 +256,4 @@ def route_after_verify(state: State) -> Literal["compose_plan", "approve_actions
     """Retry composing on problems; ask for approval when the plan proposes actions."""
     if state.plan is None or state.verify_problems:
         return "compose_plan"
-    return "approve_actions" if state.plan.get("actions") else "__end__"
+    return "approve_actions" if state.plan.actions else "__end__"

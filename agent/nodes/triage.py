@@ -7,7 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.context import Context
-from agent.nodes.common import call_tool, forecast_scope, merge, tool_context
+from agent.nodes.common import call_tool, forecast_scope, merge, results_of, tool_context
 from agent.state import State
 from tools.analytics.scope import load_catalog
 from tools.analytics.thresholds import ONE_STORE_SHARE
@@ -26,16 +26,14 @@ def detect_anomalies(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Scan the scope on the day (scan_anomalies)."""
     ctx = tool_context(state, runtime.context)
     args = {"scope": state.scope_level, "ids": state.scope_ids, "day": state.day, "max_results": 50}
-    return merge([call_tool(ctx, "scan_anomalies", args, "detect")])
+    return merge([call_tool(ctx, "scan_anomalies", args, "detect")], runtime)
 
 
-def _anomalies(state: State, limit: int) -> list[dict[str, Any]]:
-    scan = next(
-        (r["result"] for r in reversed(state.results) if r["tool"] == "scan_anomalies"), None
-    )
-    if not scan:
+def _anomalies(state: State, runtime: Runtime[Context]) -> list[dict[str, Any]]:
+    scans = results_of(state, runtime, "scan_anomalies")
+    if not scans:
         return []
-    return triage_order(list(scan["anomalies"]))[:limit]
+    return triage_order(list(scans[-1].result["anomalies"]))[: runtime.context.max_diagnoses]
 
 
 def triage_order(anomalies: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -86,13 +84,13 @@ def diagnose_anomalies(state: State, runtime: Runtime[Context]) -> dict[str, Any
             {"target": a["target"], "day": a["date"], "window_days": a.get("grain_days", 1)},
             "diagnose",
         )
-        for a in _anomalies(state, runtime.context.max_diagnoses)
+        for a in _anomalies(state, runtime)
     ]
-    return merge(outcomes)
+    return merge(outcomes, runtime)
 
 
-def _diagnoses(state: State) -> list[dict[str, Any]]:
-    return [r["result"] for r in state.results if r["tool"] == "diagnose"]
+def _diagnoses(state: State, runtime: Runtime[Context]) -> list[dict[str, Any]]:
+    return [r.result for r in results_of(state, runtime, "diagnose")]
 
 
 def forecast_outlook(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -110,9 +108,9 @@ def forecast_outlook(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             },
             "forecast",
         )
-        for d in _diagnoses(state)
+        for d in _diagnoses(state, runtime)
     ]
-    return merge(outcomes)
+    return merge(outcomes, runtime)
 
 
 def own_causes(diagnosis: dict[str, Any], diagnoses: list[dict[str, Any]]) -> list[str]:
@@ -140,7 +138,7 @@ def own_causes(diagnosis: dict[str, Any], diagnoses: list[dict[str, Any]]) -> li
 def recommend_next(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Recommend catalog actions for every diagnosed target with a cause (recommend_actions)."""
     ctx = tool_context(state, runtime.context)
-    diagnoses = _diagnoses(state)
+    diagnoses = _diagnoses(state, runtime)
     outcomes = []
     for d in diagnoses:
         causes = own_causes(d, diagnoses)
@@ -159,4 +157,4 @@ def recommend_next(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 "recommend",
             )
         )
-    return merge(outcomes)
+    return merge(outcomes, runtime)

@@ -51,6 +51,8 @@ class StubBehaviour:
     """How long a ``hang`` lasts (longer than the client's timeout)."""
     plan_errors: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     """Answers to the next plan requests (ActionPlan), in order: (HTTP status, error body)."""
+    chat_errors: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    """Answers to the next tool-calling (chat) requests, in order: (HTTP status, error body)."""
     plan_replies: list[PlanReply] = field(default_factory=list)
     """Broken answers (HTTP 200) to the next plan requests, in order."""
     bad_calls: list[BadCall] = field(default_factory=list)
@@ -175,6 +177,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(b.stall_seconds)
         if wants_plan(body) and b.plan_errors:
             status, error = b.plan_errors.pop(0)
+            return self._send(status, {"error": error})
+        if not wants_plan(body) and b.chat_errors:
+            status, error = b.chat_errors.pop(0)
             return self._send(status, {"error": error})
         return self._send(200, respond(body, b))
 

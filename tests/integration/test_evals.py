@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 import prompts
 import tools.causal.graph as causal_graph
 from agent.cli import app
+from agent.results import ToolResult
 from evals import cassettes
 from evals.report import run
 
@@ -182,9 +183,9 @@ def test_a_planner_that_cites_the_wrong_evidence_fails_the_gate(
 
     original = offline.template_plan
 
-    def miscited(results: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+    def miscited(results: list[ToolResult], *args: Any, **kwargs: Any) -> Any:
         plan = original(results, *args, **kwargs)
-        scan = [r["id"] for r in results if r["tool"] == "scan_anomalies"][:1]
+        scan = [r.id for r in results if r.tool == "scan_anomalies"][:1]
         for hypothesis in plan.hypotheses:  # the scan does not hold the diagnosis numbers
             hypothesis.evidence_ids = scan
         return plan

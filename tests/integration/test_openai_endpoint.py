@@ -197,6 +197,27 @@ def test_a_context_length_refusal_is_retried_with_a_smaller_input(
     assert event["input"]["budget_chars"] < 60_000 and "dropped_results" in event["input"]
 
 
+def test_a_context_length_refusal_in_chat_is_retried_with_the_questions_own_turn(
+    endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path
+) -> None:
+    """A thread whose earlier turns overflow the context is answered from its last question."""
+    service = _service(small_world_db, tmp_path)
+    try:
+        service.ask(QUESTION, today=ASKED_ON, thread_id="t1")
+        endpoint.behaviour.chat_errors = [(400, CONTEXT_TOO_LONG)]
+        sent = len(endpoint.behaviour.requests)
+        view = service.ask("and what should we do about it?", today=ASKED_ON, thread_id="t1")
+        record = service.record(view.run_id)
+    finally:
+        service.close()
+    refused, retried = endpoint.behaviour.requests[sent : sent + 2]
+    assert len(retried["messages"]) < len(refused["messages"])
+    assert QUESTION not in json.dumps(retried["messages"])  # the earlier turn was left out
+    assert view.status == "waiting_approval" and record.plan is not None
+    first = next(e for e in record.trace if e.get("node") == "call_model")
+    assert first["history"]["trimmed"] >= 2 and "error" not in first
+
+
 def test_any_other_refusal_ends_composing_with_the_template_and_says_why(
     endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path
 ) -> None:

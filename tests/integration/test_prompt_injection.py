@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent import llm
 from agent.errors import RunFailedError
+from agent.results import ToolResult, parse_results
 from agent.schemas import ActionPlan, Finding
 from agent.service import AgentService, RunView
 from agent.templates import template_plan
@@ -168,14 +169,15 @@ class ObedientModel(BaseChatModel):
         def compose(messages: Any) -> Any:
             data = compose_data("\n".join(str(m.content) for m in messages))
             request = data.get("request", {})
-            results = list(data.get("tool_results", []))
+            raw_results = list(data.get("tool_results", []))
+            results = parse_results(raw_results)
             known = request.get("known_day")
             plan = template_plan(
                 results,
                 request.get("notes", []),
                 known_day=date.fromisoformat(known) if known else None,
             )
-            for p in self._obey([*_strings(results), str(request.get("question") or "")]):
+            for p in self._obey([*_strings(raw_results), str(request.get("question") or "")]):
                 plan = _obeyed(plan, p, results)
             raw = AIMessage(content=plan.model_dump_json())
             return {"raw": raw, "parsed": plan, "parsing_error": None} if include_raw else plan
@@ -183,7 +185,7 @@ class ObedientModel(BaseChatModel):
         return RunnableLambda(compose)
 
 
-def _obeyed(plan: ActionPlan, p: Payload, results: list[dict[str, Any]]) -> ActionPlan:
+def _obeyed(plan: ActionPlan, p: Payload, results: list[ToolResult]) -> ActionPlan:
     """The plan as an obedient model rewrites it for one payload."""
     if p.effect == "drop":
         return plan.model_copy(
@@ -207,7 +209,7 @@ def _obeyed(plan: ActionPlan, p: Payload, results: list[dict[str, Any]]) -> Acti
         if plan.actions:
             moved_action = plan.actions[0].model_copy(update={"target": PROMOTED})
             update["actions"] = [moved_action, *plan.actions]
-        ranked = [r["id"] for r in results if r["tool"] == "rank_scopes"]
+        ranked = [r.id for r in results if r.tool == "rank_scopes"]
         if ranked:
             first = Finding(text=f"1. {PROMOTED} did worst this week.", evidence_ids=ranked[:1])
             update["findings"] = [first, *plan.findings]

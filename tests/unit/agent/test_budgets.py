@@ -10,17 +10,20 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from agent.context import Context, ModelConfig
 from agent.nodes.chat import trim_history
 from agent.prompting import compose_input, data_budget_chars
+from agent.results import ToolResult
+from tools.core.evidence import Evidence
 
 
-def _result(i: int) -> dict[str, object]:
+def _result(i: int) -> ToolResult:
     rows = [[f"S{j:03d}", 0.1 * j, "note " * 20] for j in range(40)]
-    return {"id": f"run_sql#{i}", "tool": "run_sql", "result": {"rows": rows, "evidence_id": i}}
+    return ToolResult(id=f"run_sql#{i}", tool="run_sql", result={"rows": rows, "evidence_id": i})
 
 
 def test_45_results_fit_a_small_budget_as_valid_json_and_say_what_was_dropped() -> None:
     results = [_result(i) for i in range(45)]
     evidence = [
-        {"id": f"run_sql#{i}", "tool": "run_sql", "numbers": {"rows": 40.0}} for i in range(45)
+        Evidence(id=f"run_sql#{i}", tool="run_sql", inputs={}, numbers={"rows": 40.0}, summary="")
+        for i in range(45)
     ]
     budget = data_budget_chars(8192, 512, fixed_chars=6000)
     data = compose_input({"mode": "ask"}, results, evidence, budget)
@@ -30,7 +33,7 @@ def test_45_results_fit_a_small_budget_as_valid_json_and_say_what_was_dropped() 
     assert data.dropped_results  # whole results left out, and named
     kept = {r["id"] for r in data.payload["tool_results"]}
     assert kept.isdisjoint(data.dropped_results) and kept | set(data.dropped_results) == {
-        r["id"] for r in results
+        r.id for r in results
     }
     everything = compose_input({"mode": "ask"}, results, evidence, None)
     assert len(everything.payload["tool_results"]) == 45 and not everything.dropped_results

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from agent.cli import app
 from agent.report import chart_names, render_charts
+from agent.results import ToolResult
 from agent.settings import get_settings
 from tools.data.files import ingest_files
 from tools.data.store import DatabaseUnavailableError, connect
@@ -452,8 +453,8 @@ def test_render_charts_writes_every_chart_of_targets_with_unsafe_ids(tmp_path: P
             ],
         }
         results += [
-            {"tool": "diagnose", "result": diagnosis},
-            {"tool": "forecast", "result": forecast},
+            ToolResult(id=f"diagnose#{len(results) + 1}", tool="diagnose", result=diagnosis),
+            ToolResult(id=f"forecast#{len(results) + 2}", tool="forecast", result=forecast),
         ]
     out = tmp_path / "charts"
     written = render_charts(results, db, out)

@@ -107,7 +107,7 @@ def test_actions_on_one_cell_never_avoid_more_than_its_excess() -> None:
         summary="s",
         actions=[
             _action("S004", "recommend_actions#1", 30.0),
-            _action("S004", "recommend_actions#1", 12.0, "shift_to_own_fleet"),
+            _action("S004", "recommend_actions#1", 12.0, "rebalance_dsp_volume"),
         ],
     )
     (problem,) = check_coherence(plan, evidence)

@@ -147,6 +147,12 @@ def _bad_number(prompt: str) -> ActionPlan:
 def _bad_citation(prompt: str) -> dict[str, Any]:
     plan = template_from_prompt(prompt).model_dump()
     plan["summary_evidence_ids"] = ["made_up#7"]
+    plan["actions"][0]["target"] = "S999"
+    return plan
+
+
+def _unknown_action(prompt: str) -> dict[str, Any]:
+    plan = template_from_prompt(prompt).model_dump()
     plan["actions"][0]["action_id"] = "bribe_the_weather"
     return plan
 
@@ -161,11 +167,23 @@ def test_verify_failure_retries_with_feedback_then_falls_back_to_the_template(
     assert len(scripted.prompts) == 3  # three model attempts, then the template
     assert "<feedback>" not in scripted.prompts[0]
     assert "write the number '99.9%' as a reference" in scripted.prompts[1]
-    assert "made_up#7" in scripted.prompts[2] and "bribe_the_weather" in scripted.prompts[2]
+    assert "made_up#7" in scripted.prompts[2] and "S999" in scripted.prompts[2]
     verdicts = [
         e["ok"] for e in service.record(view.run_id).trace if e.get("node") == "verify_plan"
     ]
     assert verdicts == [False, False, False, True]
+
+
+def test_a_plan_outside_the_vocabulary_is_sent_back_naming_the_valid_values(
+    service: AgentService, scripted: ScriptedChatModel
+) -> None:
+    """An action id the catalog does not have fails the plan schema; the model is told."""
+    scripted.plans = [_unknown_action, template_from_prompt]
+    view = service.triage(date.fromisoformat(DAY))
+    plan = _verified(service, view.run_id)
+    assert not plan.fallback and len(scripted.prompts) == 2
+    told = "unknown catalog action 'bribe_the_weather'; valid: call_backup_drivers"
+    assert told in scripted.prompts[1]
 
 
 def test_a_fixed_plan_is_accepted_without_fallback(

@@ -6,6 +6,7 @@ import sqlite3
 from datetime import date
 from pathlib import Path
 
+from agent.results import NAMESPACE
 from agent.service import AgentService
 from agent.settings import Settings
 
@@ -35,6 +36,8 @@ def test_runs_older_than_the_retention_period_are_purged_with_their_checkpoints(
         assert service.store.get_run(new.run_id) is not None
         config = {"configurable": {"thread_id": old.run_id}}
         assert not service.graph.get_state(config).values  # the checkpoint went too
+        assert not service.result_store.search((NAMESPACE, old.run_id))  # and its results
+        assert service.result_store.search((NAMESPACE, new.run_id))
         config = {"configurable": {"thread_id": new.run_id}}
         assert service.graph.get_state(config).values
     finally:

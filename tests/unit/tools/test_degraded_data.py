@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from agent.results import ToolResult
 from agent.templates import template_plan
 from agent.verify import verify_plan
 from tools import TOOLS, ToolError
@@ -141,11 +142,9 @@ def test_a_closed_day_and_a_store_gap_are_said_not_passed_over(root: Path) -> No
         (gap, "No deliveries on 2026-02-20 at S003"),
         (closed, "No deliveries on"),
     ):
-        scan = {
-            "id": result.evidence_id,
-            "tool": "scan_anomalies",
-            "result": result.model_dump(mode="json"),
-        }
+        scan = ToolResult(
+            id=result.evidence_id, tool="scan_anomalies", result=result.model_dump(mode="json")
+        )
         plan = template_plan([scan])
         assert said in plan.summary + " ".join(f.text for f in plan.findings)
         evidence = {e.id: e.model_dump(mode="json") for e in ctx.evidence.all()}

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tools.causal.graph import load_graph
 from tools.data.schema import IncidentKind
 
 # What each kind may target: weather and traffic are measured per region (the conditions
@@ -33,15 +34,19 @@ _SCOPES: dict[str, set[str]] = {
     "volume_surge": {"store", "region"},
 }
 
-CAUSES: dict[str, tuple[str, str]] = {
-    "driver_shortage": ("driver_no_shows", "no_show_rate"),
-    "severe_weather": ("weather", "precip_mm"),
-    "carrier_outage": ("carrier_failure", "dsp_gap"),
-    "volume_surge": ("unplanned_volume", "orders_per_scheduled_driver"),
-    "dispatch_delay": ("dispatch_delay", "dispatch_delay_min"),
-    "traffic_disruption": ("traffic", "traffic_index"),
+_DRIVERS: dict[str, str] = {
+    "driver_shortage": "no_show_rate",
+    "severe_weather": "precip_mm",
+    "carrier_outage": "dsp_gap",
+    "volume_surge": "orders_per_scheduled_driver",
+    "dispatch_delay": "dispatch_delay_min",
+    "traffic_disruption": "traffic_index",
 }
-"""Incident kind -> (true root cause, the ``store_day`` column that carries it)."""
+CAUSES: dict[str, tuple[str, str]] = {
+    kind: (str(load_graph().nodes[column].cause), column) for kind, column in _DRIVERS.items()
+}
+"""Incident kind -> (true root cause, the ``store_day`` column that carries it); the cause is
+the one the reviewed graph gives that column."""
 
 
 class IncidentSpec(BaseModel):

@@ -1,0 +1,79 @@
+"""Real servers for tests: a throwaway PostgreSQL cluster.
+
+Without the server binaries a test that needs one skips, saying how to install them; under
+``CI=true`` it fails instead (``.ci/run`` installs them).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+POSTGRES_HINT = "PostgreSQL server binaries are missing: `apt-get install postgresql` (Debian)"
+
+
+def missing(hint: str) -> None:
+    """Skip the test on a laptop; fail it under ``CI=true``, where nothing may be missing."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(hint)
+    pytest.skip(hint)
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Start a PostgreSQL cluster in a temporary folder; yield its URL; stop and remove it.
+
+    PostgreSQL refuses to run as root, so under root (CI) the cluster runs as the
+    ``postgres`` user the Debian package creates.
+    """
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        missing(POSTGRES_HINT)
+    assert initdb is not None and pg_ctl is not None
+    as_user: list[str] = []
+    root = tempfile.mkdtemp(prefix="lastmile-pg-")
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(root, "postgres", "postgres")
+    data, port = Path(root) / "data", _free_port()
+    try:
+        subprocess.run(
+            [*as_user, initdb, "-D", str(data), "-U", "lastmile", "--auth=trust", "-E", "UTF8"],
+            check=True,
+            capture_output=True,
+        )
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", f"{root}/log", "-w", "start"],
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgresql://lastmile@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,112 @@
+"""Graph state: typed models in the checkpoints, bulky tool results in the store beside them."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from pydantic import BaseModel
+
+from agent.persistence import state_serializer
+from agent.results import NAMESPACE
+from agent.schemas import ActionPlan
+from agent.service import AgentService
+from agent.settings import Settings
+from agent.state import TraceEvent
+from tools.core.evidence import Evidence
+
+DAY = date(2026, 2, 10)  # S003's driver shortage in the small world
+
+
+@pytest.fixture
+def triaged(small_world_db: Path, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A finished triage's state file and run id (the service closed, as another process)."""
+    state = tmp_path / "state.sqlite"
+    service = AgentService(Settings(), db=small_world_db, state_db=state, offline=True)
+    try:
+        view = service.triage(DAY, "store", ["S003"])
+    finally:
+        service.close()
+    yield state, view.run_id
+
+
+def test_a_resumed_process_reads_typed_models_back(
+    triaged: tuple[Path, str], small_world_db: Path
+) -> None:
+    state, run_id = triaged
+    service = AgentService(Settings(), db=small_world_db, state_db=state, offline=True)
+    try:
+        values = service.graph.get_state({"configurable": {"thread_id": run_id}}).values
+        assert isinstance(values["plan"], ActionPlan) and values["plan"].actions
+        assert values["evidence"] and all(isinstance(e, Evidence) for e in values["evidence"])
+        assert all(isinstance(e, TraceEvent) for e in values["trace"])
+        assert "results" not in values
+        results = service.results(run_id)
+        assert [r.tool for r in results][:2] == ["scan_anomalies", "diagnose"]
+        assert {r.id for r in results} <= {e.id for e in values["evidence"]}
+    finally:
+        service.close()
+
+
+def test_tool_results_live_in_the_store_not_in_the_checkpoints(triaged: tuple[Path, str]) -> None:
+    state, run_id = triaged
+    with sqlite3.connect(state) as con:
+        blobs = [
+            bytes(row[0])
+            for table, column in (("checkpoints", "checkpoint"), ("writes", "value"))
+            for row in con.execute(f"SELECT {column} FROM {table} WHERE thread_id = ?", [run_id])
+        ]
+        keys = [
+            k
+            for (k,) in con.execute(
+                "SELECT key FROM store WHERE prefix = ?", [f"{NAMESPACE}.{run_id}"]
+            )
+        ]
+    # a diagnosis result's own fields (its rankings) are in the store, never in a checkpoint
+    assert blobs and not any(b"correlation_ranking" in b for b in blobs)
+    assert "diagnose#1" in keys and "scan_anomalies#1" in keys
+
+
+class Intruder(BaseModel):
+    """A model the state never holds."""
+
+    command: str
+
+
+def test_the_checkpoint_serializer_rebuilds_only_the_states_own_types() -> None:
+    serde = state_serializer()
+    plan = ActionPlan(summary="s")
+    assert serde.loads_typed(serde.dumps_typed(plan)) == plan
+    # a row naming another class is read as plain data: that class is never constructed
+    written = JsonPlusSerializer().dumps_typed(Intruder(command="rm -rf /"))
+    assert serde.loads_typed(written) == {"command": "rm -rf /"}
+
+
+@pytest.mark.slow
+def test_postgres_keeps_checkpoints_and_results_in_one_database(
+    small_world_db: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    import psycopg
+
+    settings = Settings(postgres_url=postgres_url)
+    service = AgentService(
+        settings, db=small_world_db, state_db=tmp_path / "s.sqlite", offline=True
+    )
+    try:
+        view = service.triage(DAY, "store", ["S003"])
+        assert view.plan is not None and view.plan.actions
+        assert [r.tool for r in service.results(view.run_id)][:2] == ["scan_anomalies", "diagnose"]
+    finally:
+        service.close()
+    with psycopg.connect(postgres_url) as con:
+        (stored,) = con.execute(
+            "SELECT count(*) FROM store WHERE prefix = %s", [f"{NAMESPACE}.{view.run_id}"]
+        ).fetchone()  # type: ignore[misc]
+        (checkpoints,) = con.execute(
+            "SELECT count(*) FROM checkpoints WHERE thread_id = %s", [view.run_id]
+        ).fetchone()  # type: ignore[misc]
+    assert stored >= 2 and checkpoints > 0
