@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -35,11 +36,17 @@ from pydantic import BaseModel
 
 from agent.answers import cell_text
 from agent.coherence import check_coherence
-from agent.references import REFERENCE, allowed_literals, literals, reference_problems
-from agent.schemas import ActionPlan
+from agent.references import (
+    REFERENCE,
+    Allowed,
+    allowed_literals,
+    literals,
+    reference_problems,
+)
+from agent.schemas import ActionPlan, PlannedAction
 from agent.untrusted import markup_problems, neutralise
 from tools.catalog import load_catalog
-from tools.causal.graph import load_graph
+from tools.vocabulary import cause_ids
 
 
 class VerifyReport(BaseModel):
@@ -174,157 +181,167 @@ def verify_plan(
     Returns:
         The report; ``ok`` is False when anything is wrong, with one instruction per problem.
     """
-    problems: list[str] = []
-    checked = grounded = 0
-    catalog = load_catalog()
-    causes = set(load_graph().causes.values())
-    names = _names(plan, evidence, by_model)
+    check = _Checker(
+        evidence=evidence,
+        names=_names(plan, evidence, by_model),
+        by_model=by_model,
+        allowed=allowed_literals(plan, question, levels),
+    )
+    check.noted = [v for n in notes for v, _, _ in extract_numbers(n, check.names)]
+    check.text("summary", plan.summary, plan.summary_evidence_ids, check.noted)
+    for i, f in enumerate(plan.findings):
+        check.text(f"finding {i + 1}", f.text, f.evidence_ids)
+    check.hypotheses(plan)
+    for i, o in enumerate(plan.outlook):
+        check.text(f"outlook {i + 1}", o.text, o.evidence_ids)
+    check.free_texts(plan)
+    for i, a in enumerate(plan.actions):
+        check.action(f"action {i + 1} ({a.action_id})", a)
+    for where, text in plan.texts():  # no exception for links in the data: data is untrusted
+        for kind in markup_problems(text):
+            check.problems.append(f"{where} carries {kind}: write plain sentences only")
+    check.problems += check_coherence(plan, evidence, known_day)
+    return VerifyReport(
+        ok=not check.problems,
+        problems=check.problems,
+        numbers_checked=check.checked,
+        numbers_grounded=check.grounded,
+    )
 
-    def cited(where: str, ids: list[str]) -> list[str]:
-        known = [i for i in ids if i in evidence]
+
+@dataclass
+class _Checker:
+    """One verification's running tally: what was checked, grounded, and what is wrong."""
+
+    evidence: Mapping[str, Mapping[str, Any]]
+    names: set[str]
+    by_model: bool
+    allowed: Allowed
+    noted: list[float] = field(default_factory=list)
+    """Numbers of the run's notes (a caveat may repeat them)."""
+    problems: list[str] = field(default_factory=list)
+    checked: int = 0
+    grounded: int = 0
+
+    def cited(self, where: str, ids: list[str]) -> list[str]:
+        """Return the cited ids that exist; a missing one is a problem."""
+        known = [i for i in ids if i in self.evidence]
         for missing in sorted(set(ids) - set(known)):
-            problems.append(
+            self.problems.append(
                 f"{where} cites evidence {missing!r}, which does not exist; cite one of "
-                f"{', '.join(sorted(evidence)) or 'the tool results'}"
+                f"{', '.join(sorted(self.evidence)) or 'the tool results'}"
             )
         return known
 
-    noted = [v for n in notes for v, _, _ in extract_numbers(n, names)]
-
-    allowed = allowed_literals(plan, question, levels)
-
-    def check_text(where: str, text: str, ids: list[str], extra: Iterable[float] = ()) -> None:
-        nonlocal checked, grounded
-        if by_model:
+    def text(self, where: str, text: str, ids: list[str], extra: Iterable[float] = ()) -> None:
+        """Check a text's numbers: references (a model's plan) or literals (the template's)."""
+        if self.by_model:
             found, n, ok = reference_problems(
-                where, text, cited(where, ids), evidence, allowed, names
+                where, text, self.cited(where, ids), self.evidence, self.allowed, self.names
             )
-            problems.extend(found)
-            checked, grounded = checked + n, grounded + ok
+            self.problems.extend(found)
+            self.checked, self.grounded = self.checked + n, self.grounded + ok
             return
         if REFERENCE.search(text):
-            problems.append(f"{where}: an unrendered reference; write the number itself")
-        pool = _numbers_of(cited(where, ids), evidence) + list(extra)
-        for value, decimals, percent in extract_numbers(text, names):
-            checked += 1
+            self.problems.append(f"{where}: an unrendered reference; write the number itself")
+        pool = _numbers_of(self.cited(where, ids), self.evidence) + list(extra)
+        for value, decimals, percent in extract_numbers(text, self.names):
+            self.checked += 1
             if matches(value, decimals, percent, pool):
-                grounded += 1
+                self.grounded += 1
             else:
-                problems.append(
+                self.problems.append(
                     f"{where} states {value:g}{'%' if percent else ''}, which is not in its cited "
                     f"evidence ({', '.join(ids) or 'none cited'}); quote the evidence value or "
                     "remove the number"
                 )
 
-    def check_value(where: str, value: float, ids: list[str]) -> None:
-        nonlocal checked, grounded
-        checked += 1
-        pool = _numbers_of([i for i in ids if i in evidence], evidence)
-        if any(abs(value - e) <= 1e-6 + 1e-6 * abs(e) for e in pool):
-            grounded += 1
-        else:
-            problems.append(
-                f"{where} = {value:g} is not a number of its cited evidence ({', '.join(ids)})"
-            )
-
-    def check_field(where: str, value: float, ids: list[str], key: str, *alts: str) -> None:
+    def stands_for(self, where: str, value: float, ids: list[str], key: str, *alts: str) -> None:
         """Check a structured number is the one field of its cited evidence it stands for."""
-        nonlocal checked, grounded
-        checked += 1
+        self.checked += 1
         fields = [
-            float(evidence[i]["numbers"][k])
+            float(self.evidence[i]["numbers"][k])
             for i in ids
             for k in (key, *alts)
-            if i in evidence and k in evidence[i].get("numbers", {})
+            if i in self.evidence and k in self.evidence[i].get("numbers", {})
         ]
         if any(abs(value - e) <= 1e-6 + 1e-6 * abs(e) for e in fields):
-            grounded += 1
+            self.grounded += 1
         else:
-            problems.append(
+            self.problems.append(
                 f"{where} = {value:g} is not {key} of its cited evidence ({', '.join(ids)})"
                 + (f": that is {fields[0]:g}" if fields else "")
             )
 
-    check_text("summary", plan.summary, plan.summary_evidence_ids, noted)
-    for i, f in enumerate(plan.findings):
-        check_text(f"finding {i + 1}", f.text, f.evidence_ids)
-    for i, h in enumerate(plan.hypotheses):
-        if h.cause not in causes:
-            problems.append(
-                f"hypothesis {i + 1}: unknown cause {h.cause!r}; "
-                f"use one of {', '.join(sorted(causes))}"
-            )
-        check_text(f"hypothesis {i + 1}", h.text, h.evidence_ids)
-        for part in ("value", "expected"):
-            number = getattr(h, part)
-            if number is not None:  # the cause's own reading (in hours, or in days)
-                check_field(
-                    f"hypothesis {i + 1} {part}",
-                    number,
-                    h.evidence_ids,
-                    f"{h.cause}.{part}",
-                    f"{h.cause}.{part}_days",
+    def hypotheses(self, plan: ActionPlan) -> None:
+        """Check each hypothesis: a known cause, its text, its reading and normal."""
+        causes = cause_ids()
+        unknown = [h.cause for h in plan.hypotheses] + [n.cause for n in plan.not_assessed]
+        for cause in dict.fromkeys(c for c in unknown if c not in causes):
+            # the plan schema refuses these; a plan built around it is still caught
+            self.problems.append(f"unknown cause {cause!r}; use one of {', '.join(causes)}")
+        for i, h in enumerate(plan.hypotheses):
+            self.text(f"hypothesis {i + 1}", h.text, h.evidence_ids)
+            for part in ("value", "expected"):
+                number = getattr(h, part)
+                if number is not None:  # the cause's own reading (in hours, or in days)
+                    self.stands_for(
+                        f"hypothesis {i + 1} {part}",
+                        number,
+                        h.evidence_ids,
+                        f"{h.cause}.{part}",
+                        f"{h.cause}.{part}_days",
+                    )
+
+    def free_texts(self, plan: ActionPlan) -> None:
+        """Caveats and not-assessed reasons carry no numbers (but the run's own notes')."""
+        free = [(f"caveat {i + 1}", c) for i, c in enumerate(plan.caveats)]
+        free += [(f"not_assessed {i + 1}", n.reason) for i, n in enumerate(plan.not_assessed)]
+        for where, c in free:
+            if REFERENCE.search(c) or "{" in c:
+                self.problems.append(f"{where} carries a reference: caveats carry no numbers")
+            for value, _, percent in extract_numbers(c, self.names):
+                self.checked += 1
+                if any(abs(value - v) <= 1e-9 for v in self.noted):
+                    self.grounded += 1
+                    continue
+                self.problems.append(
+                    f"{where} states {value:g}{'%' if percent else ''}; caveats carry no numbers"
                 )
-    for item in plan.not_assessed:
-        if item.cause not in causes:
-            problems.append(
-                f"not_assessed: unknown cause {item.cause!r}; "
-                f"use one of {', '.join(sorted(causes))}"
-            )
-    for i, o in enumerate(plan.outlook):
-        check_text(f"outlook {i + 1}", o.text, o.evidence_ids)
-    free = [(f"caveat {i + 1}", c) for i, c in enumerate(plan.caveats)]
-    free += [(f"not_assessed {i + 1}", n.reason) for i, n in enumerate(plan.not_assessed)]
-    for where, c in free:
-        if REFERENCE.search(c) or "{" in c:
-            problems.append(f"{where} carries a reference: caveats carry no numbers")
-        for value, _, percent in extract_numbers(c, names):
-            checked += 1
-            if any(abs(value - v) <= 1e-9 for v in noted):
-                grounded += 1
-                continue
-            problems.append(
-                f"{where} states {value:g}{'%' if percent else ''}; caveats carry no numbers"
-            )
-    for i, a in enumerate(plan.actions):
-        where = f"action {i + 1} ({a.action_id})"
+
+    def action(self, where: str, a: PlannedAction) -> None:
+        """Check an action against the catalog and its cited recommendation's fields."""
+        catalog = load_catalog()
         try:
             spec = catalog.get(a.action_id)
         except KeyError:
-            problems.append(
+            self.problems.append(
                 f"{where}: not in the action catalog; "
                 f"use one of {', '.join(x.id for x in catalog.actions)}"
             )
-            continue
-        unknown = set(a.lever) - {spec.lever.parameter}
-        if unknown or spec.lever.parameter not in a.lever or len(a.parameters) != 1:
-            problems.append(
-                f"{where}: parameters must be exactly one setting named {spec.lever.parameter!r}"
+            return
+        lever = spec.lever
+        if set(a.lever) != {lever.parameter} or len(a.parameters) != 1:
+            self.problems.append(
+                f"{where}: parameters must be exactly one setting named {lever.parameter!r}"
             )
         for name, value in a.lever.items():
-            if name == spec.lever.parameter and not spec.lever.min <= value <= spec.lever.max:
-                problems.append(
-                    f"{where}: {name}={value:g} is outside "
-                    f"{spec.lever.min:g}..{spec.lever.max:g} {spec.lever.unit}"
+            if name == lever.parameter and not lever.min <= value <= lever.max:
+                self.problems.append(
+                    f"{where}: {name}={value:g} is outside {lever.min:g}..{lever.max:g} "
+                    f"{lever.unit}"
                 )
         if a.needs_approval != spec.needs_approval:
-            problems.append(
+            self.problems.append(
                 f"{where}: needs_approval must be {spec.needs_approval} (catalog policy)"
             )
-        ids = cited(where, a.evidence_ids)
-        for field, value, key in (
+        ids = self.cited(where, a.evidence_ids)
+        for name, value, key in (
             ("expected_avoided", a.expected_avoided, "expected_avoided"),
             ("avoided_low", a.avoided_low, "ci_low"),
             ("avoided_high", a.avoided_high, "ci_high"),
             ("cost", a.cost, "cost"),
             *((name, v, name) for name, v in a.lever.items()),
         ):
-            check_field(f"{where} {field}", value, ids, f"{a.action_id}.{key}")
-        check_text(f"{where} rationale", a.rationale, a.evidence_ids)
-    for where, text in plan.texts():  # no exception for links in the data: data is untrusted
-        for kind in markup_problems(text):
-            problems.append(f"{where} carries {kind}: write plain sentences only")
-    problems += check_coherence(plan, evidence, known_day)
-    return VerifyReport(
-        ok=not problems, problems=problems, numbers_checked=checked, numbers_grounded=grounded
-    )
+            self.stands_for(f"{where} {name}", value, ids, f"{a.action_id}.{key}")
+        self.text(f"{where} rationale", a.rationale, a.evidence_ids)

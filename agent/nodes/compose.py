@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import openai
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.utils import count_tokens_approximately
+from langchain_core.runnables import Runnable
 from langgraph.runtime import Runtime
 from pydantic import ValidationError
 
@@ -17,16 +19,16 @@ from agent.context import Context
 from agent.errors import is_context_length
 from agent.nodes.common import known_day, llm_event, now, results_of
 from agent.offline import OfflinePlanner
-from agent.prompting import compose_input, data_budget_chars
+from agent.prompting import ComposeInput, compose_input, data_budget_chars
 from agent.references import render_plan
 from agent.schemas import ActionPlan
 from agent.state import State, TraceEvent
 from agent.templates import template_plan
 from agent.untrusted import DATA_NAME, fence
 from agent.verify import verify_plan as check_plan
-from prompts import load_prompt
+from prompts import Prompt, load_prompt
 from tools.analytics.thresholds import ACTION_INTERVAL
-from tools.causal.graph import load_graph
+from tools.vocabulary import cause_ids
 
 MAX_RESULT_CHARS = 60_000
 """The most data a compose request carries, whatever the model's context (a long prompt
@@ -107,9 +109,8 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ``model_request_rejected`` event in the trace (5xx, timeouts and 429 are the client's
     retries).
     """
-    context = runtime.context
     attempts = state.compose_attempts + 1
-    if attempts > context.max_compose_attempts:
+    if attempts > runtime.context.max_compose_attempts:
         return _fallback(
             state,
             runtime,
@@ -119,89 +120,31 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             note="The model's plan could not be used (unreadable, or rejected by the "
             "verifier): this plan was written from the evidence by templates.",
         )
-    name, _, version = context.compose_prompt.partition("@")
-    prompt = load_prompt(name, version or None)
-    feedback = ""
-    if state.verify_problems:
-        feedback = (
-            "\n<feedback>\nThe previous plan was rejected. Fix every problem:\n"
-            + "\n".join(f"- {p}" for p in state.verify_problems)
-            + "\n</feedback>"
-        )
-    model = llm.load_chat_model(context)
-    method = context.model.structured_output
-    strict = {"strict": True} if context.model.strict_tools and method != "json_mode" else {}
-    structured = model.with_structured_output(ActionPlan, include_raw=True, method=method, **strict)
-    instructions = prompt.format(causes=", ".join(sorted(load_graph().causes.values())))
-    ask = "Write the action plan." + feedback
-    budget: int | None = None  # the offline planner reads everything
-    if not isinstance(model, OfflinePlanner):
-        fixed = len(instructions) + len(ask) + len(json.dumps(ActionPlan.model_json_schema()))
-        budget = data_budget_chars(context.model.context_tokens, context.model.max_tokens, fixed)
-        budget = max(MIN_RESULT_CHARS, min(MAX_RESULT_CHARS, budget))
-    request = _request(state, context)
-    results = results_of(state, runtime)
+    call = _PlanCall.build(state, runtime)
     started = time.perf_counter()
-    while True:
-        data = compose_input(request, results, state.evidence, budget)
-        messages = [
-            SystemMessage(content=instructions),
-            HumanMessage(content=fence(data.payload), name=DATA_NAME),
-            HumanMessage(content=ask),
-        ]
-        try:
-            out = cast(dict[str, Any], structured.invoke(messages))
-            break
-        except openai.APIStatusError as exc:
-            if not 400 <= exc.status_code < 500 or exc.status_code in (408, 409, 429):
-                raise
-            if is_context_length(exc) and (budget is None or budget > MIN_RESULT_CHARS):
-                # half of what was sent (whole results dropped, never cut JSON)
-                sent = len(json.dumps(data.payload, default=str))
-                budget = max(MIN_RESULT_CHARS, min(budget or sent, sent) // 2)
-                continue
-            why = "too long even at the smallest input" if is_context_length(exc) else ""
-            return _fallback(
-                state,
-                runtime,
-                context.max_compose_attempts + 1,
-                "the model endpoint rejected the plan request",
-                error={
-                    "type": "model_request_rejected",
-                    "status": exc.status_code,
-                    "message": str(exc)[:500],
-                },
-                input=data.trace(),
-                note=f"The model endpoint rejected the plan request (HTTP {exc.status_code}"
-                + (f", {why}" if why else "")
-                + "): this plan was written from the evidence by templates.",
-            )
-    raw, parsed, error = out.get("raw"), out.get("parsed"), out.get("parsing_error")
-    problem = None
-    if parsed is not None and not isinstance(parsed, ActionPlan):
-        try:  # a client that returns the arguments unparsed: held to the same schema
-            parsed = ActionPlan.model_validate(parsed)
-        except ValidationError as exc:
-            parsed, error = None, exc
-    if parsed is None:
-        problem = (
-            f"the plan did not match the ActionPlan schema: {error}"
-            if error is not None
-            else "no readable plan came back: call the ActionPlan function once, with the "
-            "whole plan as valid JSON"
+    try:
+        out, data, messages = call.invoke(state, runtime)
+    except _Rejected as rejected:
+        return _fallback(
+            state,
+            runtime,
+            runtime.context.max_compose_attempts + 1,
+            "the model endpoint rejected the plan request",
+            **rejected.details,
         )
+    parsed, problem = _read_plan(out)
     event = llm_event(
         "compose_plan",
-        llm.model_name(model),
-        (prompt.id, prompt.sha256),
+        llm.model_name(call.model),
+        (call.prompt.id, call.prompt.sha256),
         started,
-        raw,
+        out.get("raw"),
         attempt=attempts,
         input=data.trace(),
         input_tokens_estimate=count_tokens_approximately(messages),
         error=problem,
     )
-    if problem is not None:
+    if parsed is None:
         return {
             "plan": None,
             "compose_attempts": attempts,
@@ -211,10 +154,113 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     return {
         "plan": parsed,
         # the offline planner's plans are the templates: code wrote their numbers
-        "plan_by_model": not isinstance(model, OfflinePlanner),
+        "plan_by_model": not isinstance(call.model, OfflinePlanner),
         "compose_attempts": attempts,
         "trace": [event],
     }
+
+
+class _Rejected(Exception):
+    """The endpoint refused the plan request for good (details for the fallback)."""
+
+    def __init__(self, **details: Any) -> None:
+        super().__init__(details.get("note"))
+        self.details = details
+
+
+@dataclass
+class _PlanCall:
+    """One plan request: the model, its prompt, the instructions and the data budget."""
+
+    model: Any
+    prompt: Prompt
+    structured: Runnable[Any, Any]
+    instructions: str
+    ask: str
+    budget: int | None
+
+    @classmethod
+    def build(cls, state: State, runtime: Runtime[Context]) -> _PlanCall:
+        """Prepare the request: prompt, feedback on the last plan, structured output."""
+        context = runtime.context
+        name, _, version = context.compose_prompt.partition("@")
+        prompt = load_prompt(name, version or None)
+        feedback = ""
+        if state.verify_problems:
+            feedback = (
+                "\n<feedback>\nThe previous plan was rejected. Fix every problem:\n"
+                + "\n".join(f"- {p}" for p in state.verify_problems)
+                + "\n</feedback>"
+            )
+        model = llm.load_chat_model(context)
+        method = context.model.structured_output
+        strict = {"strict": True} if context.model.strict_tools and method != "json_mode" else {}
+        structured = model.with_structured_output(
+            ActionPlan, include_raw=True, method=method, **strict
+        )
+        instructions = prompt.format(causes=", ".join(cause_ids()))
+        ask = "Write the action plan." + feedback
+        budget: int | None = None  # the offline planner reads everything
+        if not isinstance(model, OfflinePlanner):
+            fixed = len(instructions) + len(ask) + len(json.dumps(ActionPlan.model_json_schema()))
+            room = data_budget_chars(context.model.context_tokens, context.model.max_tokens, fixed)
+            budget = max(MIN_RESULT_CHARS, min(MAX_RESULT_CHARS, room))
+        return cls(model, prompt, structured, instructions, ask, budget)
+
+    def invoke(
+        self, state: State, runtime: Runtime[Context]
+    ) -> tuple[dict[str, Any], ComposeInput, list[BaseMessage]]:
+        """Send the request, halving the data on a context-length refusal.
+
+        Raises:
+            _Rejected: any other 4xx, or too long even at the smallest input.
+        """
+        request = _request(state, runtime.context)
+        results = results_of(state, runtime)
+        budget = self.budget
+        while True:
+            data = compose_input(request, results, state.evidence, budget)
+            messages: list[BaseMessage] = [
+                SystemMessage(content=self.instructions),
+                HumanMessage(content=fence(data.payload), name=DATA_NAME),
+                HumanMessage(content=self.ask),
+            ]
+            try:
+                return cast(dict[str, Any], self.structured.invoke(messages)), data, messages
+            except openai.APIStatusError as exc:
+                if not 400 <= exc.status_code < 500 or exc.status_code in (408, 409, 429):
+                    raise
+                if is_context_length(exc) and (budget is None or budget > MIN_RESULT_CHARS):
+                    # half of what was sent (whole results dropped, never cut JSON)
+                    sent = len(json.dumps(data.payload, default=str))
+                    budget = max(MIN_RESULT_CHARS, min(budget or sent, sent) // 2)
+                    continue
+                why = ", too long even at the smallest input" if is_context_length(exc) else ""
+                error = {"type": "model_request_rejected", "status": exc.status_code}
+                raise _Rejected(
+                    error={**error, "message": str(exc)[:500]},
+                    input=data.trace(),
+                    note=f"The model endpoint rejected the plan request (HTTP {exc.status_code}"
+                    f"{why}): this plan was written from the evidence by templates.",
+                ) from None
+
+
+def _read_plan(out: dict[str, Any]) -> tuple[ActionPlan | None, str | None]:
+    """Return the reply's plan, or the problem to send back (schema errors included)."""
+    parsed, error = out.get("parsed"), out.get("parsing_error")
+    if parsed is not None and not isinstance(parsed, ActionPlan):
+        try:  # a client that returns the arguments unparsed: held to the same schema
+            parsed = ActionPlan.model_validate(parsed)
+        except ValidationError as exc:
+            parsed, error = None, exc
+    if parsed is not None:
+        return parsed, None
+    if error is not None:
+        return None, f"the plan did not match the ActionPlan schema: {error}"
+    return None, (
+        "no readable plan came back: call the ActionPlan function once, with the whole plan "
+        "as valid JSON"
+    )
 
 
 def verify_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
