@@ -18,7 +18,7 @@ from tools.vocabulary import kpi_label, kpis
 
 def kpi_text(kpi: str, x: float) -> str:
     """Format a KPI value in its unit (:data:`tools.vocabulary.kpis`): rates as percents."""
-    return unit_text(kpis()[kpi].unit if kpi in kpis() else "index", x)
+    return unit_text(kpis()[kpi].unit, x) if kpi in kpis() else f"{x:,.1f}"
 
 
 def open_days(n: int) -> str:

@@ -217,6 +217,21 @@ class StateStoreUnavailableError(ValueError):
         return type(self), (self.path, self.reason)  # so that it survives pickling
 
 
+class PostgresUnavailableError(ValueError):
+    """The PostgreSQL state store (``LASTMILE_POSTGRES_URL``) cannot be reached or set up."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(
+            f"cannot reach the PostgreSQL state store at {where} ({reason}); check that the "
+            "server runs and LASTMILE_POSTGRES_URL is right, or unset it to use the SQLite "
+            "file",
+        )
+        self.path, self.reason = where, reason
+
+    def __reduce__(self) -> tuple[type[PostgresUnavailableError], tuple[str, str]]:
+        return type(self), (self.path, self.reason)
+
+
 def path_problem(path: str | Path, error: BaseException | None = None) -> str:
     """Say in a few words why ``path`` cannot be created or written.
 

@@ -11,8 +11,10 @@
                                                                  |
                                                           dispatch_actions -> END
 
-``graph`` (compiled without a checkpointer) is what ``langgraph.json`` points at; the
-service compiles the builder with a SQLite or Postgres checkpointer.
+``graph`` (compiled without a checkpointer or store) is what ``langgraph.json`` points at:
+the LangGraph server gives it both. The service compiles the builder with its own
+(:class:`agent.persistence.Persistence`: SQLite or Postgres). Tool results are kept in the
+store, so the graph cannot run without one (:class:`agent.results.NoResultStoreError`).
 """
 
 from __future__ import annotations

@@ -19,8 +19,25 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.store.base import BaseStore
 
+from agent.errors import PostgresUnavailableError
 from agent.settings import Settings
 from agent.state import STATE_TYPES
+
+POSTGRES_POOL_SIZE = 4
+"""Connections one service holds at most (checkpoints and results share them)."""
+POSTGRES_CONNECT_TIMEOUT_S = 10.0
+"""How long opening the state store waits for the PostgreSQL server before failing."""
+
+
+def _host(url: str) -> str:
+    """Return where a PostgreSQL URL points (host, port, database), without credentials."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        info = conninfo_to_dict(url)
+    except Exception:  # an unreadable URL: say nothing of it that could hold a password
+        return "LASTMILE_POSTGRES_URL"
+    return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
 def state_serializer() -> JsonPlusSerializer:
@@ -41,24 +58,11 @@ class Persistence:
         """Connect to the configured database and create the tables that are missing.
 
         Raises:
-            psycopg.OperationalError: the PostgreSQL server cannot be reached.
+            psycopg.OperationalError: the PostgreSQL server cannot be reached (a
+                ``psycopg_pool.PoolTimeout`` after :data:`POSTGRES_CONNECT_TIMEOUT_S`).
         """
         if settings.postgres_url is not None:
-            from langgraph.checkpoint.postgres import PostgresSaver
-            from langgraph.store.postgres import PostgresStore
-            from psycopg import Connection
-            from psycopg.rows import dict_row
-
-            url = settings.postgres_url.get_secret_value()
-            conns = [
-                Connection.connect(url, autocommit=True, prepare_threshold=0, row_factory=dict_row)
-                for _ in range(2)
-            ]
-            saver = PostgresSaver(conns[0], serde=state_serializer())  # type: ignore[arg-type]
-            pg_store = PostgresStore(conns[1])  # type: ignore[arg-type]
-            saver.setup()
-            pg_store.setup()
-            return cls(saver, pg_store, conns)
+            return cls._postgres(settings.postgres_url.get_secret_value())
         from langgraph.checkpoint.sqlite import SqliteSaver
         from langgraph.store.sqlite import SqliteStore
 
@@ -72,6 +76,37 @@ class Persistence:
         sqlite_saver.setup()
         sqlite_store.setup()
         return cls(sqlite_saver, sqlite_store, [saver_conn, store_conn])
+
+    @classmethod
+    def _postgres(cls, url: str) -> Persistence:
+        import psycopg
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from langgraph.store.postgres import PostgresStore
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        # a pool checks each connection before lending it: a server restart or an idle
+        # timeout costs a reconnect, not every later call
+        pool: ConnectionPool[Any] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=POSTGRES_POOL_SIZE,
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            check=ConnectionPool.check_connection,
+            open=False,
+        )
+        try:
+            # one plain connection first: its error says why (the pool's says only "timeout")
+            psycopg.connect(url, connect_timeout=int(POSTGRES_CONNECT_TIMEOUT_S)).close()
+            pool.open(wait=True, timeout=POSTGRES_CONNECT_TIMEOUT_S)
+            saver = PostgresSaver(pool, serde=state_serializer())  # type: ignore[arg-type]
+            store = PostgresStore(pool)  # type: ignore[arg-type]
+            saver.setup()
+            store.setup()
+        except psycopg.Error as exc:
+            pool.close()
+            raise PostgresUnavailableError(_host(url), str(exc).splitlines()[0]) from None
+        return cls(saver, store, [pool])
 
     def close(self) -> None:
         """Release the connections."""

@@ -6,7 +6,7 @@ them into every checkpoint. The state keeps the small evidence records (what a p
 the full results live in a LangGraph store (:class:`langgraph.store.base.BaseStore`) under
 the namespace ``("results", run_id)``, one item per evidence id: a SQLite table in the
 state file by default, a PostgreSQL table when ``LASTMILE_POSTGRES_URL`` is set (see
-:meth:`agent.service.AgentService`). Writing an item again under the same id replaces it,
+:class:`agent.persistence.Persistence`). Writing an item again under the same id replaces it,
 so a replayed step stays idempotent.
 """
 
@@ -55,8 +55,20 @@ class NoResultStoreError(RuntimeError):
 
 
 def run_id() -> str:
-    """Return the running graph's thread id (a run's checkpoints live under its id)."""
-    return str(get_config().get("configurable", {}).get("thread_id", "unknown"))
+    """Return the running graph's thread id (a run's checkpoints live under its id).
+
+    Raises:
+        RuntimeError: the graph runs without a ``thread_id``: results would be shared.
+    """
+    thread = get_config().get("configurable", {}).get("thread_id")
+    if not thread:
+        raise RuntimeError("a run needs a thread_id: its checkpoints and results live under it")
+    return str(thread)
+
+
+def namespace(run: str) -> tuple[str, str]:
+    """Return the store namespace of a run's results (a "." cannot be in a label)."""
+    return (NAMESPACE, run.replace("%", "%25").replace(".", "%2E"))
 
 
 def put_results(store: BaseStore | None, run: str, results: Iterable[ToolResult]) -> None:
@@ -68,7 +80,7 @@ def put_results(store: BaseStore | None, run: str, results: Iterable[ToolResult]
     if store is None:
         raise NoResultStoreError()
     for r in results:
-        store.put((NAMESPACE, run), r.id, r.model_dump(mode="json", exclude={"id"}), index=False)
+        store.put(namespace(run), r.id, r.model_dump(mode="json", exclude={"id"}), index=False)
 
 
 def get_results(
@@ -85,7 +97,7 @@ def get_results(
         raise NoResultStoreError()
     if not evidence:
         return []
-    items = cast(list[Item | None], store.batch([GetOp((NAMESPACE, run), e.id) for e in evidence]))
+    items = cast(list[Item | None], store.batch([GetOp(namespace(run), e.id) for e in evidence]))
     return [
         ToolResult(id=item.key, tool=item.value["tool"], result=item.value["result"])
         for item in items
@@ -96,8 +108,8 @@ def get_results(
 def delete_results(store: BaseStore, run: str) -> int:
     """Delete every result of a run; return how many there were."""
     deleted = 0
-    while items := store.search((NAMESPACE, run), limit=500):
+    while items := store.search(namespace(run), limit=500):
         for item in items:
-            store.delete((NAMESPACE, run), item.key)
+            store.delete(namespace(run), item.key)
         deleted += len(items)
     return deleted

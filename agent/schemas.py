@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from tools.vocabulary import ActionId, CauseId
+from tools.vocabulary import PlanAction, PlanCause
 
 Confidence = Literal["high", "medium", "low"]
 
@@ -29,7 +29,7 @@ class PlanHypothesis(BaseModel):
     """A likely root cause of a problem."""
 
     target: str = Field(description="Store or region id, or 'all' for the whole chain.")
-    cause: CauseId = Field(description="Root cause from the reviewed causal graph.")
+    cause: PlanCause = Field(description="Root cause from the reviewed causal graph.")
     confidence: Confidence
     text: str
     evidence_ids: list[str] = Field(min_length=1)
@@ -45,7 +45,7 @@ class PlanHypothesis(BaseModel):
 class NotAssessedCause(BaseModel):
     """A root cause the data could not speak to, and why."""
 
-    cause: CauseId
+    cause: PlanCause
     reason: str
 
 
@@ -62,7 +62,7 @@ class LeverSetting(BaseModel):
 class PlannedAction(BaseModel):
     """A catalog action proposed for approval."""
 
-    action_id: ActionId = Field(description="Id from the reviewed action catalog.")
+    action_id: PlanAction = Field(description="Id from the reviewed action catalog.")
     target: str = Field(description="Store or region the action applies to.")
     parameters: list[LeverSetting] = Field(description="The action's lever setting.")
     expected_avoided: float = Field(description="Late deliveries avoided (expected).")

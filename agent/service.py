@@ -30,6 +30,7 @@ from agent.persistence import Persistence
 from agent.results import ToolResult, delete_results, get_results
 from agent.schemas import ActionPlan, Decision
 from agent.settings import Settings, get_settings
+from agent.state import typed_values
 from agent.store import RunRecord, RunStore
 from agent.threads import thread_messages
 from tools.analytics.scope import load_catalog, resolve_scope
@@ -332,7 +333,7 @@ class AgentService:
 
     def _values(self, run_id: str) -> dict[str, Any]:
         snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
-        return dict(snapshot.values or {})
+        return typed_values(dict(snapshot.values or {}))
 
     # -- internals -------------------------------------------------------------------------
     def _invoke(self, run_id: str, payload: Any, context: Context) -> RunView:
@@ -351,7 +352,7 @@ class AgentService:
     def _record(self, run_id: str, *, error: str | None = None) -> RunView:
         """Persist the run's state as a run record and return its view."""
         snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
-        values = snapshot.values or {}
+        values = typed_values(snapshot.values or {})
         trace = [e.record() for e in values.get("trace", [])]
         if error:  # the step that failed left no state: its failure is the trace's last event
             trace.append(

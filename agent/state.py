@@ -72,8 +72,8 @@ class Dispatch(DispatchedAction):
 
 def merge_by_id(left: list[Evidence], right: list[Evidence]) -> list[Evidence]:
     """Reducer: append records, replacing any with the same ``id`` (idempotent on replay)."""
-    out = {r.id: r for r in left}
-    for r in right:
+    out = {r.id: r for r in typed("evidence", left)}
+    for r in typed("evidence", right):
         out[r.id] = r
     return list(out.values())
 
@@ -121,6 +121,10 @@ class State(InputState):
     notes: Annotated[list[str], operator.add] = field(default_factory=list)
     """Things the run could not do (budget exhausted, a tool error): caveats (reducer: append)."""
 
+    def __post_init__(self) -> None:
+        for name in _TYPED:
+            setattr(self, name, typed(name, getattr(self, name)))
+
 
 @dataclass(kw_only=True)
 class OutputState:
@@ -131,6 +135,34 @@ class OutputState:
     evidence: list[Evidence] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     dispatched: list[Dispatch] = field(default_factory=list)
+
+
+_TYPED: dict[str, type[BaseModel]] = {
+    "plan": ActionPlan,
+    "evidence": Evidence,
+    "decisions": Decision,
+    "dispatched": Dispatch,
+    "trace": TraceEvent,
+}
+
+
+def typed(name: str, value: Any) -> Any:
+    """Return a state value as its model(s).
+
+    Checkpoints written before the state was typed hold plain dicts; a run paused in one
+    (waiting for approval) resumes with models all the same.
+    """
+    model = _TYPED.get(name)
+    if model is None or value is None:
+        return value
+    if isinstance(value, list):
+        return [model.model_validate(v) if isinstance(v, dict) else v for v in value]
+    return model.model_validate(value) if isinstance(value, dict) else value
+
+
+def typed_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Return checkpoint values (a snapshot's) with every typed field as its model(s)."""
+    return {k: typed(k, v) for k, v in values.items()}
 
 
 STATE_TYPES: tuple[type[BaseModel], ...] = (

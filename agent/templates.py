@@ -32,23 +32,18 @@ from agent.schemas import (
     Finding,
     NotAssessedCause,
     Outlook,
-    PlanHypothesis,
-    PlannedAction,
 )
+from agent.template_diagnosis import PlanDraft, add_diagnosis
 from agent.untrusted import neutralise
 from agent.wording import (
     avoided_text,
     cause_label,
-    diagnosis_place,
-    in_days,
     pct,
     place,
     pts,
     target_name,
     value_text,
-    variable_label,
 )
-from tools.analytics.thresholds import MIN_REFERENCE_DAYS
 from tools.catalog import load_catalog
 from tools.causal.graph import load_graph
 
@@ -57,10 +52,6 @@ __all__ = ["CAUSE_LABELS", "avoided_text", "pct", "pts", "template_plan", "value
 
 CAUSE_LABELS: dict[str, str] = {c: cause_label(c) for c in load_graph().cause_names}
 """Cause -> how plans name it (from the reviewed graph), for renderers."""
-
-
-def _first_up(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _by_tool(results: Sequence[ToolResult], tool: str) -> list[ToolResult]:
@@ -84,129 +75,7 @@ def _recommendation_for(results: Sequence[ToolResult], d: dict[str, Any]) -> Too
     return None
 
 
-class _Plan:
-    """The plan under construction."""
-
-    def __init__(self, notes: list[str] | None) -> None:
-        self.findings: list[Finding] = []
-        self.hypotheses: list[PlanHypothesis] = []
-        self.actions: list[PlannedAction] = []
-        self.outlook: list[Outlook] = []
-        self.caveats = list(notes or [])
-        self.not_assessed: dict[str, str] = {}
-        self.summary_ids: list[str] = []
-        self.headline: list[str] = []
-        self.normal: list[str] = []  # targets within their normal range
-
-
-def _regional_causes(d: dict[str, Any], diagnoses: list[dict[str, Any]]) -> dict[str, str]:
-    """Causes of the regional (or chain) event a store's anomaly sits in: cause -> its place."""
-    if d["level"] != "store":
-        return {}
-    out: dict[str, str] = {}
-    for other in diagnoses:
-        inside = other["level"] == "chain" or (
-            other["level"] == "region" and other["target"] == d.get("region")
-        )
-        if inside and other["day"] == d["day"]:
-            for h in other["hypotheses"]:
-                out[h["cause"]] = place(other["level"], other["target"])
-    return out
-
-
-def _diagnosis(plan: _Plan, r: ToolResult, diagnoses: list[dict[str, Any]]) -> None:
-    """Add the findings and hypotheses of one diagnosis."""
-    d, eid = r.result, r.id
-    where = diagnosis_place(d)
-    plan.findings.append(
-        Finding(
-            text=f"{where[0].upper()}{where[1:]}: late rate {pct(d['value'])} against "
-            f"{pct(d['expected'])} normally ({pts(d['excess'])}), "
-            + (
-                f"about {_count(d['late_excess'])} extra late deliveries"
-                if d["late_excess"] >= 0
-                else f"about {_count(-d['late_excess'])} fewer late deliveries than normal"
-            )
-            + (": within its normal range, nothing to treat." if d.get("within_normal") else "."),
-            evidence_ids=[eid],
-        )
-    )
-    plan.summary_ids.append(eid)
-    if d.get("within_normal"):
-        plan.normal.append(place(d["level"], d["target"]))
-        return
-    if d.get("history_days") is not None and d["history_days"] < MIN_REFERENCE_DAYS:
-        plan.findings.append(
-            Finding(
-                text=f"{place(d['level'], d['target'])} has only {d['history_days']} days of "
-                "history: its normal is uncertain and so is every cause below.",
-                evidence_ids=[eid],
-            )
-        )
-    regional = _regional_causes(d, diagnoses)
-    for h in d["hypotheses"][:3]:
-        c = next(c for c in d["causes"] if c["cause"] == h["cause"])
-        days = in_days(c["variable"], c["value"])
-        shared = (
-            f" (shared with the event at {regional[h['cause']]})" if h["cause"] in regional else ""
-        )
-        plan.hypotheses.append(
-            PlanHypothesis(
-                target=d["target"],
-                cause=h["cause"],
-                confidence=h["confidence"],
-                text=f"{_first_up(cause_label(h['cause']))} at {place(d['level'], d['target'])}"
-                f"{shared}: {pts(h['contribution'])} of the {pts(d['excess'])} excess; "
-                f"{variable_label(c['variable'])} "
-                f"{value_text(c['variable'], c['value'], days=days)} "
-                f"against {value_text(c['variable'], c['expected'], days=days)} normally.",
-                evidence_ids=[eid],
-                variable=c["variable"],
-                value=c["value"],
-                expected=c["expected"],
-                window_start=d.get("window_start"),
-                day=d["day"],
-            )
-        )
-    if d["hypotheses"]:
-        parts = [f"{cause_label(h['cause'])} {pts(h['contribution'])}" for h in d["hypotheses"][:3]]
-        rest = d["excess"] - sum(h["contribution"] for h in d["hypotheses"][:3])
-        plan.findings.append(
-            Finding(
-                text=f"Of the {pts(d['excess'])} at {place(d['level'], d['target'])}: "
-                + ", ".join(parts)
-                + f", other factors and chance {pts(rest)}.",
-                evidence_ids=[eid],
-            )
-        )
-    else:
-        plan.findings.append(
-            Finding(
-                text=f"No measured factor explains the excess at {place(d['level'], d['target'])}"
-                f": it is unexplained (low confidence); {pts(d['unexplained'])} is left to "
-                "chance or to causes without data.",
-                evidence_ids=[eid],
-            )
-        )
-    if d["hypotheses"] and d["confidence"] == "low":
-        plan.caveats.append(
-            f"The diagnosis of {place(d['level'], d['target'])} is uncertain: "
-            "no single cause explains most of the excess."
-        )
-    for item in d.get("not_assessed", []):
-        plan.not_assessed.setdefault(item["cause"], item["reason"])
-    top = d["hypotheses"][0]["cause"] if d["hypotheses"] else None
-    plan.headline.append(
-        f"{place(d['level'], d['target'])} ({cause_label(top) if top else 'unexplained'})"
-    )
-
-
-def _count(x: float) -> str:
-    """Deliveries: whole numbers ('33'), never '1 orders' style fractions of one."""
-    return f"{x:,.0f}"
-
-
-def _outlook(plan: _Plan, fc: ToolResult, d: dict[str, Any], diagnosis_id: str) -> None:
+def _outlook(plan: PlanDraft, fc: ToolResult, d: dict[str, Any], diagnosis_id: str) -> None:
     """Add the forecast of a diagnosed target, against the diagnosis's normal (one per plan)."""
     f = fc.result
     first = f["points"][0]["date"] if f["points"] else "the next open day"
@@ -236,7 +105,7 @@ _LEVEL_NAMES = {
 }
 
 
-def _scan(plan: _Plan, scan: ToolResult, results: Sequence[ToolResult]) -> str:
+def _scan(plan: PlanDraft, scan: ToolResult, results: Sequence[ToolResult]) -> str:
     """Add where each level was judged; return the summary's opening sentence."""
     res = scan.result
     first, last = res["window"]
@@ -299,7 +168,7 @@ def _scan(plan: _Plan, scan: ToolResult, results: Sequence[ToolResult]) -> str:
     return f"{n} anomal{'y' if n == 1 else 'ies'} {when} in {res['scope']}: {listed}."
 
 
-def _answers(plan: _Plan, results: Sequence[ToolResult], diagnosed: set[str]) -> str | None:
+def _answers(plan: PlanDraft, results: Sequence[ToolResult], diagnosed: set[str]) -> str | None:
     """Add the findings of the question tools; return a ranking's summary sentence."""
     plan.outlook += forecast_outlooks(results, diagnosed)
     kpis = kpi_findings(results)
@@ -338,12 +207,12 @@ def template_plan(
             instead of proposing actions. None: every recommendation proposes.
         fallback: mark the plan as replacing a model-written one that failed verification.
     """
-    plan = _Plan(notes)
+    plan = PlanDraft(notes)
     diagnoses = _by_tool(results, "diagnose")
     used_forecasts: set[str] = set()
     for r in diagnoses:
         d = r.result
-        _diagnosis(plan, r, [x.result for x in diagnoses])
+        add_diagnosis(plan, r, [x.result for x in diagnoses])
         fc = _forecast_for(results, d)
         if fc is not None:
             used_forecasts.add(fc.id)

@@ -42,7 +42,9 @@ def pts(x: float) -> str:
 
 def in_days(variable: str, value: float | None) -> bool:
     """Whether a duration variable is written in days (else hours or minutes)."""
-    return variable.endswith("_h") and value is not None and abs(value) >= HOURS_AS_DAYS
+    spec = kpis().get(variable)
+    hours = spec.unit == "h" if spec else variable.endswith("_h")
+    return hours and value is not None and abs(value) >= HOURS_AS_DAYS
 
 
 def value_text(variable: str, x: float | None, *, days: bool | None = None) -> str:

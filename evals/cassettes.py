@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from agent.context import Context, ModelConfig
+from agent.nodes.compose import plan_request_hash
 from agent.settings import Settings, get_settings
 from agent.tool_schemas import tool_definitions_hash
 from prompts import load_prompt
@@ -139,6 +140,7 @@ def write_meta(folder: Path, server: str | None) -> dict[str, Any]:
         },
         "prompts": prompt_hashes(),
         "tool_schemas_sha256": tool_schema_hash(),
+        "plan_request_sha256": plan_request_hash(),
         "git_sha": git_sha(),
         "git_dirty": git_dirty(),
     }
@@ -163,6 +165,8 @@ def check_replayable(meta: dict[str, Any]) -> None:
             )
     if meta.get("tool_schemas_sha256") != tool_schema_hash():
         changed.append("the tool schemas (a tool's arguments or docstring)")
+    if meta.get("plan_request_sha256") != plan_request_hash():
+        changed.append("the plan request (the ActionPlan schema or the vocabulary)")
     if changed:
         raise ReplayMismatch(
             "cassettes no longer match: "

@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from tools.catalog import load_catalog
 from tools.data.backend import DuckDBBackend
 from tools.data.synthetic import IncidentSpec, World, WorldConfig, build_world
 from tools.data.synthetic.scm import Intervention, simulate
@@ -122,16 +121,18 @@ def score_detection(alarms: list[Anomaly], truth: Truth) -> DetectionScore:
 
 # --- simulated counterfactuals of actions --------------------------------------------------
 
-LEVER_INTERVENTIONS: dict[str, str] = {
-    "add_drivers": "extra_drivers",
-    "defer_orders": "defer_share",
-    "cut_dispatch": "dispatch_cut_min",
-    "shift_carrier": "dsp_shift",
-    "reduce_traffic": "traffic_cut",
-    "widen_windows": "window_extension_min",
+ACTION_LEVERS: dict[str, str] = {
+    "call_backup_drivers": "extra_drivers",
+    "cap_delivery_slots": "defer_share",
+    "escalate_store_picking": "dispatch_cut_min",
+    "rebalance_dsp_volume": "dsp_shift",
+    "dynamic_rerouting": "traffic_cut",
+    "weather_protocol": "window_extension_min",
 }
-"""Catalog lever kind -> the simulator's intervention field it corresponds to (a catalog
-action whose lever kind is not here cannot be simulated)."""
+"""Catalog action -> the simulator's intervention field it corresponds to (an action not
+here cannot be simulated). Ground truth of what an action does in the simulated world,
+written here rather than read from the catalog's lever kind, which is what is being judged;
+the ids are the catalog's (``tests/unit/tools/test_vocabulary.py``)."""
 
 
 def world_of(db: Path) -> World:
@@ -152,7 +153,7 @@ def simulated_avoided(
     cfg = world.config
     index = {s: i for i, s in enumerate(cfg.store_ids)}
     d = (day - cfg.start_date).days
-    field = LEVER_INTERVENTIONS[load_catalog().get(action_id).lever.kind]
+    field = ACTION_LEVERS[action_id]
     lever: dict[str, Any] = {field: round(value) if field == "extra_drivers" else value}
     interventions = [Intervention(day=d, store=index[s], **lever) for s in stores]
     after = simulate(world.exo, world.shocks, interventions)

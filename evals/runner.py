@@ -15,7 +15,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
 
-import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -26,13 +25,13 @@ from agent.schemas import ActionPlan
 from agent.service import AgentService
 from agent.verify import verify_plan
 from evals import cassettes
-from evals.groundtruth import Truth, incidents_touched, load_truth, simulated_avoided, world_of
+from evals.groundtruth import Truth, load_truth, world_of
+from evals.incidents import Reading, score_alarms
 from evals.scoring import (
     ISO_DAY,
     SCOPE_ID,
     WHY,
     CaseResult,
-    IncidentScore,
     answer_facts,
     meets,
     plan_facts,
@@ -40,7 +39,6 @@ from evals.scoring import (
 )
 from evals.suite import Case, DatasetSpec, Suite
 from tools.analytics.scope import ScopeLevel, load_catalog
-from tools.causal.graph import load_graph
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
 from tools.data.backend import DuckDBBackend
@@ -326,86 +324,17 @@ class SuiteRun:
         forecasts: list[dict[str, Any]] | None = None,
         caps: dict[tuple[str, str], float] | None = None,
     ) -> None:
-        """Score alarms against the ground truth (detection, cause, action, impact).
-
-        An action's impact is scored as the quantity the plan promises: late deliveries
-        above the cell's normal avoided, never more than that excess (``caps``). The truth of
-        that quantity is the simulated counterfactual, capped the same way: an action that
-        in simulation would also undo a lucky day's lateness is not credited beyond it.
-        """
+        """Score alarms against the ground truth (:func:`evals.incidents.score_alarms`)."""
         if self.truth is None:
             return
-        truth = self.truth
-        result.alarms = len(alarms)
-        touched = {id(a): incidents_touched(a, truth) for a in alarms}
-        result.correct_alarms = sum(bool(t) for t in touched.values())
-        kinds = truth.incidents.set_index("incident_id")
-        active = truth.injected[
-            (pd.to_datetime(truth.injected.start_date).dt.date <= last)
-            & (pd.to_datetime(truth.injected.end_date).dt.date >= first)
-        ]
-        for inc in active.itertuples():
-            cause = CAUSES[str(inc.kind)][0]
-            score = IncidentScore(
-                incident=inc.incident_id, kind=inc.kind, true_cause=cause, detected=False
-            )
-            hits = [a for a in alarms if inc.incident_id in touched[id(a)]]
-            # The alarm on the incident's own scope speaks for it (a storm's region alarm, a
-            # shortage's store alarm), else the most specific one that touches it.
-            own = inc.store_id if isinstance(inc.store_id, str) else inc.region
-            hits.sort(key=lambda a: (a.target != own, a.level != "store"))
-            score.detected = bool(hits)
-            if hits:
-                alarm = hits[0]
-                truths = {CAUSES[str(kinds.loc[i, "kind"])][0] for i in touched[id(alarm)]}
-                k = max(1, len(truths))
-                # the anomaly-only baseline: the cause a manager would read off the alarm's
-                # top KPI (the cause the reviewed graph gives that variable)
-                score.anomaly_only_top1 = (
-                    bool(alarm.drivers) and load_graph().causes.get(alarm.drivers[0]) == cause
-                )
-                score.persists = pd.Timestamp(str(inc.end_date)).date() > last
-                score.forecast = next(
-                    (
-                        f["persistence"]
-                        for f in forecasts or []
-                        if alarm.target in str(f.get("scope", "")).split(" ")[-1].split(",")
-                    ),
-                    None,
-                )
-                d = next((d for d in diagnoses if d["target"] == alarm.target), None)
-                if d is not None:
-                    ranked = [c["cause"] for c in d["causes"]]
-                    score.diagnosed = True
-                    score.top1 = ranked[0] == cause or (k > 1 and cause in ranked[:k])
-                    score.top3 = cause in ranked[:3]
-                    score.correlation_top1 = d["correlation_ranking"][0] == cause
-                    score.deviation_top1 = d["deviation_ranking"][0] == cause
-                if plan is not None:
-                    action = next((a for a in plan.actions if a.target == alarm.target), None)
-                    if action is not None:
-                        score.action = action.action_id
-                        score.action_ok = cause in treats(action.action_id)
-                        score.impact_estimated = action.expected_avoided
-                        try:
-                            stores = (
-                                [alarm.target]
-                                if alarm.level == "store"
-                                else sorted(
-                                    truth.stores[truth.stores.region == alarm.region].store_id
-                                )
-                            )
-                            (value,) = action.lever.values()
-                            simulated = simulated_avoided(
-                                self.world, action.action_id, value, alarm.date, stores
-                            )
-                            cap = (caps or {}).get((action.target, action.action_id))
-                            if cap is not None:
-                                simulated = min(simulated, cap)
-                            score.impact_simulated = round(simulated, 1)
-                        except (KeyError, ValueError) as exc:
-                            logger.warning("no counterfactual for %s: %s", action.action_id, exc)
-            result.incidents.append(score)
+        score_alarms(
+            result,
+            alarms,
+            (first, last),
+            Reading(diagnoses, plan, forecasts or [], caps or {}),
+            self.truth,
+            lambda: self.world,
+        )
 
     def _today(self, case: Case) -> dict[str, Any]:
         """Return the case's (or suite's) pinned today as a run context override."""

@@ -53,13 +53,15 @@ def kpis() -> dict[str, KpiDef]:
     try:
         doc = yaml.safe_load(KPI_FILE.read_text())
         graph = load_graph()
-        return {
-            name: KpiDef.model_validate(
-                {"name": name, "feed": graph.nodes[name].feed if name in graph.nodes else None}
-                | spec
-            )
-            for name, spec in doc["kpis"].items()
-        }
+        out = {}
+        for name, spec in doc["kpis"].items():
+            node = graph.nodes.get(name)
+            # a graph variable is named and fed as the graph says: defined once
+            known = {"label": node.label.split(" (")[0], "feed": node.feed} if node else {}
+            if node and {"label", "feed"} & set(spec):
+                raise ValueError(f"{name}: its label and feed come from the causal graph")
+            out[name] = KpiDef.model_validate({"name": name, **known, **spec})
+        return out
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"KPI file {KPI_FILE} is invalid: {exc}") from None
 
@@ -90,33 +92,41 @@ def kpi_label(name: str) -> str:
     return spec.label if spec else name
 
 
-def one_of(kind: str, values: Sequence[str]) -> Any:
-    """Return a string type restricted to ``values``, with an ``enum`` JSON schema.
+def one_of(kind: str, values: Sequence[str], *, check: bool = True) -> Any:
+    """Return a string type whose JSON schema is an ``enum`` of ``values``.
 
     Args:
         kind: What the values are, for the error ("root cause").
         values: The vocabulary.
+        check: Refuse a value outside it ("unknown root cause 'x'; valid: a, b, ..."). Off
+            for records that are stored (a plan): the enum still tells a model the valid
+            values, the verifier rejects an unknown one, and a record written before the
+            vocabulary changed stays readable.
 
     Returns:
-        ``Annotated[str, ...]`` for a pydantic field; an unknown value fails validation with
-        "unknown root cause 'x'; valid: a, b, ...".
+        ``Annotated[str, ...]`` for a pydantic field.
     """
     allowed = tuple(values)
+    schema = WithJsonSchema({"type": "string", "enum": list(allowed)})
 
-    def check(value: str) -> str:
+    def known(value: str) -> str:
         if value not in allowed:
             raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(allowed)}")
         return value
 
-    return Annotated[
-        str, AfterValidator(check), WithJsonSchema({"type": "string", "enum": list(allowed)})
-    ]
+    if not check:
+        return Annotated[str, schema]
+    return Annotated[str, AfterValidator(known), schema]
 
 
 CauseId = one_of("root cause", cause_ids())
 """A root cause of the reviewed graph."""
 ActionId = one_of("catalog action", action_ids())
 """An action id of the reviewed catalog."""
+PlanCause = one_of("root cause", cause_ids(), check=False)
+"""A plan's root cause: the graph's causes in its schema, checked by the verifier."""
+PlanAction = one_of("catalog action", action_ids(), check=False)
+"""A plan's action id: the catalog's ids in its schema, checked by the verifier."""
 QueryKpi = one_of("KPI", query_kpis())
 """A KPI ``query_kpis`` reports."""
 ForecastKpi = one_of("forecastable KPI", forecast_kpis())

@@ -28,7 +28,8 @@ def _cell(column: str, value: object) -> str:
     if isinstance(value, pd.Timestamp):
         return str(value.date())
     if isinstance(value, float):
-        if column.endswith(("_rate", "_share")):
+        spec = kpis().get(column)
+        if (spec.unit == "share") if spec else column.endswith(("_rate", "_share")):
             return f"{100 * value:.1f}%"
         return f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}"
     return str(value)

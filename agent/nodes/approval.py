@@ -16,12 +16,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent.context import Context
-from agent.nodes.common import call_tool, merge, now, tool_context
+from agent.nodes.common import ToolOutcome, call_tool, merge, now, tool_context
 from agent.results import run_id
 from agent.schemas import ActionPlan, Decision
 from agent.state import Dispatch, State, TraceEvent
 from agent.store import DispatchedAction, RunStore
 from tools.catalog import load_catalog
+from tools.core.context import ToolContext
 
 POLICY = "policy"
 
@@ -105,73 +106,23 @@ def approve_actions(state: State) -> dict[str, Any]:
 
 
 def dispatch_actions(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Record approved actions (once each); edited ones get their impact re-estimated."""
+    """Record approved actions (once each); edited ones get their impact re-estimated.
+
+    The re-estimates are stored before anything is dispatched, so a dispatched action never
+    cites a result that was not kept.
+    """
     assert state.plan is not None
-    plan = state.plan
-    store = RunStore(runtime.context.state_db)
     ctx = tool_context(state, runtime.context)
-    outcomes = []
-    dispatched = []
+    records, outcomes = [], []
     for d in state.decisions:
         if d.decision == "reject":
             continue
-        action = plan.actions[d.index]
-        params, avoided, ci, cost, ids = (
-            action.lever,
-            action.expected_avoided,
-            list(action.avoided_ci),
-            action.cost,
-            list(action.evidence_ids),
-        )
-        if d.decision == "edit" and d.parameters:
-            params = d.parameters
-            # the impact of the edited setting, from the same causal model
-            outcome = call_tool(
-                ctx,
-                "recommend_actions",
-                {
-                    "target": action.target,
-                    "day": (action.day.isoformat() if action.day else state.day),
-                    "window_days": action.window_days,
-                    "causes": load_catalog().get(action.action_id).treats,
-                    "parameters": {action.action_id: next(iter(params.values()))},
-                    "max_actions": 20,
-                },
-                "dispatch",
-            )
-            outcomes.append(outcome)
-            found = next(
-                (
-                    a
-                    for a in (outcome.result or {}).get("actions", [])
-                    if a["action_id"] == action.action_id
-                ),
-                None,
-            )
-            if found:
-                avoided, ci, cost = (
-                    found["expected_avoided"],
-                    list(found["avoided_ci"]),
-                    found["cost"],
-                )
-                ids = [outcome.result["evidence_id"]]  # type: ignore[index]
-        record = DispatchedAction(
-            run_id=run_id(),
-            idx=d.index,
-            action_id=action.action_id,
-            target=action.target,
-            parameters=params,
-            expected_avoided=avoided,
-            avoided_ci=ci,
-            cost=cost,
-            decision=d.decision,
-            decided_by=d.by,
-            decided_at=d.at.isoformat() if d.at else None,
-            dispatched_at=now(),
-            evidence_ids=ids,
-        )
-        dispatched.append(Dispatch(**record.model_dump(), new=store.dispatch(record)))
+        record, outcome = _dispatch_record(ctx, state, d)
+        records.append(record)
+        outcomes += [outcome] if outcome else []
     updates = merge(outcomes, runtime, notes=False)
+    store = RunStore(runtime.context.state_db)
+    dispatched = [Dispatch(**r.model_dump(), new=store.dispatch(r)) for r in records]
     updates["trace"].append(
         TraceEvent(
             at=now(),
@@ -181,3 +132,62 @@ def dispatch_actions(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         )
     )
     return {**updates, "dispatched": dispatched, "status": "done"}
+
+
+def _dispatch_record(
+    ctx: ToolContext, state: State, d: Decision
+) -> tuple[DispatchedAction, ToolOutcome | None]:
+    """Return what to dispatch for a decision, and the re-estimate of an edited setting."""
+    assert state.plan is not None
+    action = state.plan.actions[d.index]
+    params, avoided, ci, cost, ids = (
+        action.lever,
+        action.expected_avoided,
+        list(action.avoided_ci),
+        action.cost,
+        list(action.evidence_ids),
+    )
+    outcome = None
+    if d.decision == "edit" and d.parameters:
+        params = d.parameters
+        # the impact of the edited setting, from the same causal model
+        outcome = call_tool(
+            ctx,
+            "recommend_actions",
+            {
+                "target": action.target,
+                "day": (action.day.isoformat() if action.day else state.day),
+                "window_days": action.window_days,
+                "causes": load_catalog().get(action.action_id).treats,
+                "parameters": {action.action_id: next(iter(params.values()))},
+                "max_actions": 20,
+            },
+            "dispatch",
+        )
+        found = next(
+            (
+                a
+                for a in (outcome.result or {}).get("actions", [])
+                if a["action_id"] == action.action_id
+            ),
+            None,
+        )
+        if found and outcome.evidence is not None:
+            avoided, ci, cost = found["expected_avoided"], list(found["avoided_ci"]), found["cost"]
+            ids = [outcome.evidence.id]
+    record = DispatchedAction(
+        run_id=run_id(),
+        idx=d.index,
+        action_id=action.action_id,
+        target=action.target,
+        parameters=params,
+        expected_avoided=avoided,
+        avoided_ci=ci,
+        cost=cost,
+        decision=d.decision,
+        decided_by=d.by,
+        decided_at=d.at.isoformat() if d.at else None,
+        dispatched_at=now(),
+        evidence_ids=ids,
+    )
+    return record, outcome

@@ -38,7 +38,7 @@ from agent.nodes.common import call_tool, llm_event, merge, tool_context
 from agent.offline import OfflinePlanner
 from agent.periods import latest_known_day
 from agent.prompting import CHARS_PER_TOKEN, TOKEN_MARGIN, bounded_result
-from agent.state import State
+from agent.state import State, TraceEvent
 from agent.tool_schemas import tool_definitions, tool_input
 from agent.untrusted import DATA_NAME, fence, neutralise
 from prompts import load_prompt
@@ -143,6 +143,7 @@ def call_model(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if not isinstance(model, OfflinePlanner):  # the offline planner has no context limit
         history, trimmed = trim_history(state.messages, context, head, tools)
     bound = model.bind_tools(tools, tool_choice="auto")
+    refused: list[TraceEvent] = []  # a call the endpoint refused is in the trace too
     started = time.perf_counter()
     try:
         try:
@@ -151,20 +152,26 @@ def call_model(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             current = current_turn(list(state.messages))
             if not is_context_length(exc) or len(history) <= len(current):
                 raise
+            refused.append(
+                llm_event(
+                    "call_model",
+                    llm.model_name(model),
+                    (prompt_id, sha),
+                    started,
+                    error=_rejection(exc),
+                    retried="with the question's own turn only",
+                )
+            )
             # the approximate count let too much through: the question's own turn only
             trimmed, history = trimmed + len(history) - len(current), list[BaseMessage](current)
+            started = time.perf_counter()
             reply = bound.invoke([*head, *history])
     except openai.BadRequestError as exc:  # e.g. the question's own turn outgrew the context
         note = "The model could not continue the conversation; the plan uses what was found."
-        error = {
-            "type": "model_request_rejected",
-            "status": exc.status_code,
-            "message": str(exc)[:500],
-        }
         event = llm_event(
-            "call_model", llm.model_name(model), (prompt_id, sha), started, error=error
+            "call_model", llm.model_name(model), (prompt_id, sha), started, error=_rejection(exc)
         )
-        return {"messages": [AIMessage(content=note)], "notes": [note], "trace": [event]}
+        return {"messages": [AIMessage(content=note)], "notes": [note], "trace": [*refused, event]}
     event = llm_event(
         "call_model",
         llm.model_name(model),
@@ -174,12 +181,17 @@ def call_model(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         tool_calls=[c["name"] for c in getattr(reply, "tool_calls", [])],
         history={"sent": len(history), "trimmed": trimmed},
     )
-    update: dict[str, Any] = {"messages": [reply], "trace": [event]}
+    update: dict[str, Any] = {"messages": [reply], "trace": [*refused, event]}
     if not getattr(reply, "tool_calls", None) and state.tool_calls == 0 and reply.content:
         # an answer given without looking at the data says why (a date that does not exist):
         # it is part of the answer
         update["notes"] = [neutralise(str(reply.content))]
     return update
+
+
+def _rejection(exc: openai.APIStatusError) -> dict[str, Any]:
+    """Return a refused model request as a trace event's typed error."""
+    return {"type": "model_request_rejected", "status": exc.status_code, "message": str(exc)[:500]}
 
 
 def route_after_model(state: State) -> Literal["run_tools", "compose_plan"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -36,6 +37,20 @@ dilutes a model's attention and costs tokens)."""
 MIN_RESULT_CHARS = 4_000
 """The smallest result budget a context-length refusal shrinks the compose input to (each
 refusal halves what was sent)."""
+
+
+def plan_request_hash() -> str:
+    """Hash what a plan request sends besides its prompt: the plan schema and the causes.
+
+    Both derive from the vocabulary (:mod:`tools.vocabulary`): a renamed cause or action
+    changes the request, so recorded cassettes must say which they were recorded with.
+    """
+    sent = {"schema": ActionPlan.model_json_schema(), "causes": _causes()}
+    return hashlib.sha256(json.dumps(sent, sort_keys=True).encode()).hexdigest()
+
+
+def _causes() -> str:
+    return ", ".join(cause_ids())
 
 
 def run_notes(state: State) -> list[str]:
@@ -198,7 +213,7 @@ class _PlanCall:
         structured = model.with_structured_output(
             ActionPlan, include_raw=True, method=method, **strict
         )
-        instructions = prompt.format(causes=", ".join(cause_ids()))
+        instructions = prompt.format(causes=_causes())
         ask = "Write the action plan." + feedback
         budget: int | None = None  # the offline planner reads everything
         if not isinstance(model, OfflinePlanner):

@@ -150,6 +150,14 @@ def test_a_changed_tool_result_no_longer_matches_the_cassette(
         run("replay_smollm2", "replay", repeat=1, report_dir=tmp_path / "r", work_dir=work)
 
 
+def test_a_changed_plan_request_is_named_before_any_replay() -> None:
+    """The plan schema and the causes it lists derive from the vocabulary: a rename of a
+    cause or an action changes what a plan request sends, and the gate says so."""
+    meta = cassettes.read_meta(cassettes.CASSETTES_DIR / "replay_smollm2")
+    with pytest.raises(cassettes.ReplayMismatch, match="the plan request"):
+        cassettes.check_replayable({**meta, "plan_request_sha256": "0" * 64})
+
+
 @pytest.fixture
 def swapped_causes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """graph.yaml with two nodes' causes swapped: a one-line edit a review could miss."""

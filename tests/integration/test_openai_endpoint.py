@@ -214,8 +214,9 @@ def test_a_context_length_refusal_in_chat_is_retried_with_the_questions_own_turn
     assert len(retried["messages"]) < len(refused["messages"])
     assert QUESTION not in json.dumps(retried["messages"])  # the earlier turn was left out
     assert view.status == "waiting_approval" and record.plan is not None
-    first = next(e for e in record.trace if e.get("node") == "call_model")
-    assert first["history"]["trimmed"] >= 2 and "error" not in first
+    first, second = [e for e in record.trace if e.get("node") == "call_model"][:2]
+    assert first["error"]["type"] == "model_request_rejected" and first["retried"]
+    assert second["history"]["trimmed"] >= 2 and "error" not in second
 
 
 def test_any_other_refusal_ends_composing_with_the_template_and_says_why(

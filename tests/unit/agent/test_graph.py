@@ -177,12 +177,12 @@ def test_verify_failure_retries_with_feedback_then_falls_back_to_the_template(
 def test_a_plan_outside_the_vocabulary_is_sent_back_naming_the_valid_values(
     service: AgentService, scripted: ScriptedChatModel
 ) -> None:
-    """An action id the catalog does not have fails the plan schema; the model is told."""
+    """An action id the catalog does not have is refused; the model is told the valid ids."""
     scripted.plans = [_unknown_action, template_from_prompt]
     view = service.triage(date.fromisoformat(DAY))
     plan = _verified(service, view.run_id)
     assert not plan.fallback and len(scripted.prompts) == 2
-    told = "unknown catalog action 'bribe_the_weather'; valid: call_backup_drivers"
+    told = "(bribe_the_weather): not in the action catalog; use one of call_backup_drivers"
     assert told in scripted.prompts[1]
 
 

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
-from datetime import date
+from dataclasses import fields
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from pydantic import BaseModel
 
+from agent.errors import PostgresUnavailableError
 from agent.persistence import state_serializer
 from agent.results import NAMESPACE
-from agent.schemas import ActionPlan
+from agent.schemas import ActionPlan, Decision
 from agent.service import AgentService
 from agent.settings import Settings
-from agent.state import TraceEvent
+from agent.state import STATE_TYPES, Dispatch, State, TraceEvent
 from tools.core.evidence import Evidence
 
 DAY = date(2026, 2, 10)  # S003's driver shortage in the small world
@@ -71,6 +74,12 @@ def test_tool_results_live_in_the_store_not_in_the_checkpoints(triaged: tuple[Pa
     assert "diagnose#1" in keys and "scan_anomalies#1" in keys
 
 
+def _models(annotation: object) -> set[type]:
+    """The state's own models an annotation names (fields are annotated as strings)."""
+    candidates = (ActionPlan, Decision, Dispatch, Evidence, TraceEvent)
+    return {t for t in candidates if re.search(rf"\b{t.__name__}\b", str(annotation))}
+
+
 class Intruder(BaseModel):
     """A model the state never holds."""
 
@@ -79,11 +88,47 @@ class Intruder(BaseModel):
 
 def test_the_checkpoint_serializer_rebuilds_only_the_states_own_types() -> None:
     serde = state_serializer()
-    plan = ActionPlan(summary="s")
-    assert serde.loads_typed(serde.dumps_typed(plan)) == plan
+    decision = Decision(index=0, decision="approve", by="ana", at=datetime(2026, 3, 1, tzinfo=UTC))
+    for value in (ActionPlan(summary="s"), decision):
+        assert serde.loads_typed(serde.dumps_typed(value)) == value
+    # every model a state field holds is one the reader may rebuild
+    held = {typ for f in fields(State) for typ in _models(f.type)}
+    assert held <= set(STATE_TYPES), held - set(STATE_TYPES)
     # a row naming another class is read as plain data: that class is never constructed
     written = JsonPlusSerializer().dumps_typed(Intruder(command="rm -rf /"))
     assert serde.loads_typed(written) == {"command": "rm -rf /"}
+
+
+def test_a_run_paused_in_an_untyped_checkpoint_resumes(
+    small_world_db: Path, tmp_path: Path
+) -> None:
+    """Checkpoints written before the state was typed hold dicts: approving still works."""
+    service = AgentService(Settings(), db=small_world_db, state_db=tmp_path / "s.db", offline=True)
+    try:
+        view = service.triage(DAY, "store", ["S003"])
+        config = {"configurable": {"thread_id": view.run_id}}
+        values = service.graph.get_state(config).values
+        old = {
+            "plan": values["plan"].model_dump(mode="json"),
+            "evidence": [e.model_dump(mode="json") for e in values["evidence"]],
+        }
+        service.graph.update_state(config, old, as_node="approve_actions")
+        service.graph.update_state(config, None, as_node="verify_plan")  # back to the pause
+        assert isinstance(service.graph.get_state(config).values["plan"], dict)
+        decisions = [Decision(index=p["index"], decision="approve", by="ana") for p in view.pending]
+        done = service.approve(view.run_id, decisions)
+    finally:
+        service.close()
+    assert done.status == "done" and done.dispatched[0]["decided_at"]
+
+
+def test_an_unreachable_postgres_is_a_clear_error(small_world_db: Path, tmp_path: Path) -> None:
+    settings = Settings(postgres_url="postgresql://ana:s3cret@127.0.0.1:1/lastmile")
+    with pytest.raises(PostgresUnavailableError) as failed:
+        AgentService(settings, db=small_world_db, state_db=tmp_path / "s.db", offline=True)
+    message = str(failed.value)
+    assert "127.0.0.1:1/lastmile" in message and "LASTMILE_POSTGRES_URL" in message
+    assert "s3cret" not in message
 
 
 @pytest.mark.slow

@@ -34,19 +34,24 @@ _SCOPES: dict[str, set[str]] = {
     "volume_surge": {"store", "region"},
 }
 
-_DRIVERS: dict[str, str] = {
-    "driver_shortage": "no_show_rate",
-    "severe_weather": "precip_mm",
-    "carrier_outage": "dsp_gap",
-    "volume_surge": "orders_per_scheduled_driver",
-    "dispatch_delay": "dispatch_delay_min",
-    "traffic_disruption": "traffic_index",
-}
 CAUSES: dict[str, tuple[str, str]] = {
-    kind: (str(load_graph().nodes[column].cause), column) for kind, column in _DRIVERS.items()
+    "driver_shortage": ("driver_no_shows", "no_show_rate"),
+    "severe_weather": ("weather", "precip_mm"),
+    "carrier_outage": ("carrier_failure", "dsp_gap"),
+    "volume_surge": ("unplanned_volume", "orders_per_scheduled_driver"),
+    "dispatch_delay": ("dispatch_delay", "dispatch_delay_min"),
+    "traffic_disruption": ("traffic", "traffic_index"),
 }
-"""Incident kind -> (true root cause, the ``store_day`` column that carries it); the cause is
-the one the reviewed graph gives that column."""
+"""Incident kind -> (true root cause, the ``store_day`` column that carries it).
+
+This is the simulator's ground truth, written here and not read from the causal graph: the
+eval gate scores the graph against it, so a graph that names the wrong cause must not move
+the answer key with it. The names are the shared vocabulary's (a cause the graph does not
+define is refused at import); ``tests/unit/tools/test_vocabulary.py`` checks the graph
+agrees with this truth."""
+_unknown = {c for c, _ in CAUSES.values()} - set(load_graph().cause_names)
+if _unknown:
+    raise ValueError(f"incident causes {sorted(_unknown)} are not causes of the reviewed graph")
 
 
 class IncidentSpec(BaseModel):
