@@ -298,4 +298,14 @@ def template_plan(
         caveats=plan.caveats,
         not_assessed=[NotAssessedCause(cause=c, reason=w) for c, w in plan.not_assessed.items()],
         fallback=fallback,
-    ).with_texts(neutralise)
+    ).with_texts(_plain)
+
+
+def _plain(text: str) -> str:
+    """Neutralise markup; a brace becomes a bracket.
+
+    A template quotes notes (a model's reply, a tool's error) and names from the data, braces
+    and all; in a plan a brace reads as an evidence reference (:mod:`agent.references`), and
+    a template's numbers are literals, never references.
+    """
+    return neutralise(text).replace("{", "(").replace("}", ")")

@@ -64,3 +64,15 @@ def test_the_verifier_rejects_markup_and_the_template_never_writes_it() -> None:
     assert any("finding 1 carries a link" in p for p in report.problems)
     template = template_plan([], ["unknown store '<script>alert(1)</script>' @channel"])
     assert all(markup_problems(text) == [] for _, text in template.texts())
+
+
+def test_a_note_quoting_braces_reaches_the_template_plan_as_plain_text() -> None:
+    """A model's reply or a tool's error may carry JSON or a reference-like span; copied into
+    a caveat it must not read as an evidence reference (the template plan must verify)."""
+    notes = [
+        'I will call {"name": "query_kpis", "arguments": {"scope": "all"}} for 7 days.',
+        "run_sql could not run: column {diagnose#1.value} does not exist",
+    ]
+    plan = template_plan([], notes)
+    assert verify_plan(plan, {}, notes).ok, verify_plan(plan, {}, notes).problems
+    assert not any("{" in c or "}" in c for c in plan.caveats)
