@@ -28,7 +28,6 @@ from agent.templates import template_plan
 from agent.untrusted import DATA_NAME, compose_data, unfence
 from tools.analytics.scope import Catalog, load_catalog
 from tools.data.backend import DuckDBBackend
-from tools.vocabulary import forecast_kpis
 
 MAX_OUTLOOK_REGIONS = 8
 """Regions forecast one by one for a day to come when nothing stands out yet (one Prophet fit
@@ -324,7 +323,9 @@ def _forecast_args(request: Request) -> dict[str, Any]:
     args: dict[str, Any] = {
         "scope": request.scope_level,
         "ids": request.scope_ids,
-        "kpi": request.kpi if request.kpi in forecast_kpis() else "late_rate",
+        # a KPI the forecast cannot predict is still asked for: the tool's error, naming the
+        # ones it can, becomes the answer's caveat instead of a silent late-rate forecast
+        "kpi": request.kpi,
         "horizon": request.horizon,
     }
     if request.day:

@@ -25,6 +25,11 @@ from tools.analytics.thresholds import FORECAST_MAX_HORIZON
 
 Intent = Literal["why", "forecast", "actions", "kpis", "rank", "compare", "sql"]
 KPI_WORDS = {
+    "per driver": "orders_per_driver",
+    "orders/driver": "orders_per_driver",
+    "driver load": "orders_per_driver",
+    "crowd": "crowd_share",
+    "promo": "promo",
     "no-show": "no_show_rate",
     "no show": "no_show_rate",
     "absent": "no_show_rate",

@@ -263,11 +263,29 @@ class AgentService:
         view = self.get(run_id)
         if view.status != "waiting_approval" or view.plan is None:
             raise RunInputError(f"run {run_id} is not waiting for approval (status: {view.status})")
+        if not self._paused(run_id):
+            # resuming without its checkpoint would start the graph afresh over the record
+            raise RunInputError(
+                f"run {run_id} waits for approval, but its checkpoint is not in this state "
+                f"store ({self._store_name()}): approve it with the state settings it ran with "
+                "(LASTMILE_POSTGRES_URL set or unset, the same --state-db)"
+            )
         problems = validate_decisions(view.plan, decisions)
         if problems:
             raise RunInputError("; ".join(problems))
         payload = {"decisions": [d.model_dump(mode="json") for d in decisions]}
         return self._invoke(run_id, Command(resume=payload), self.context(**overrides))
+
+    def _paused(self, run_id: str) -> bool:
+        """Whether this store holds the run's checkpoint with a step still to run."""
+        snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
+        return bool(snapshot.next)
+
+    def _store_name(self) -> str:
+        postgres = self.settings.postgres_url is not None
+        return (
+            "PostgreSQL, LASTMILE_POSTGRES_URL" if postgres else f"the SQLite file {self.state_db}"
+        )
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, run_id: str) -> RunView:

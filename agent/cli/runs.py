@@ -259,15 +259,21 @@ def approve(
     view = service.get(run_id)
     pending = [p["index"] for p in view.pending]
     chosen: dict[int, Decision] = {}
+
+    def once(i: int) -> int:  # "--approve 0 --reject 0" says two things: refuse, not guess
+        if i in chosen:
+            raise ValueError(f"action {i} is decided twice; give each action one decision")
+        return i
+
     for i in approve_ or []:
-        chosen[i] = Decision(index=i, decision="approve", by=by)
+        chosen[once(i)] = Decision(index=i, decision="approve", by=by)
     for i in reject or []:
-        chosen[i] = Decision(index=i, decision="reject", by=by)
+        chosen[once(i)] = Decision(index=i, decision="reject", by=by)
     for spec in edit or []:
         m = re.fullmatch(r"(\d+):(\w+)=([-+]?\d+(?:\.\d+)?)", spec.strip())
         if not m:
             raise ValueError(f"--edit takes '#:parameter=value', got {spec!r}")
-        chosen[int(m.group(1))] = Decision(
+        chosen[once(int(m.group(1)))] = Decision(
             index=int(m.group(1)),
             decision="edit",
             parameters={m.group(2): float(m.group(3))},

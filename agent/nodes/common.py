@@ -132,7 +132,8 @@ def call_tool(ctx: ToolContext, name: str, args: dict[str, Any], node: str) -> T
             error, kind = str(exc), exc.kind
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+                f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
             )
             error, kind = f"invalid arguments for {name}: {problems}", "invalid_request"
     trace = TraceEvent(

@@ -200,6 +200,8 @@ def test_triage_approve_and_inspect_from_the_command_line(
     assert (
         f"lastmile approve {run_id} --all --db {small_world_db} --state-db {state}" in result.output
     )
+    twice = runner.invoke(app, ["approve", run_id, "--approve", "0", "--reject", "0", *common])
+    assert twice.exit_code == 2 and "action 0 is decided twice" in twice.output
     approved = runner.invoke(
         app,
         ["approve", run_id, "--edit", "0:drivers=3", "--by", "maria", "--format", "json", *common],

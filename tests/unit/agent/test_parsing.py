@@ -61,6 +61,13 @@ def test_markets_periods_kpis_and_unknown_ids(catalog: Catalog) -> None:
     assert (r.start, r.end) == (date(2026, 2, 23), date(2026, 3, 1))
     r = parse_request("forecast orders for the next 10 days", catalog)
     assert r.kpi == "orders" and r.horizon == 10 and r.intents == ["forecast"]
+    # KPIs by their everyday names (newcomer report: these came back as orders, or not at all)
+    for said, kpi in (
+        ("orders per driver in R2 last week", "orders_per_driver"),
+        ("show me orders/driver for S010", "orders_per_driver"),
+        ("what is the crowd share in R1 last week", "crowd_share"),
+    ):
+        assert parse_request(said, catalog).kpi == kpi, said
     # an id the data does not hold stays in scope, for the tool to say it is unknown; it was
     # dropped and the answer was about another store (newcomer report)
     r = parse_request("why was S999 late?", catalog)

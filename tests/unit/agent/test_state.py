@@ -17,7 +17,7 @@ from agent.errors import PostgresUnavailableError
 from agent.persistence import state_serializer
 from agent.results import NAMESPACE
 from agent.schemas import ActionPlan, Decision
-from agent.service import AgentService
+from agent.service import AgentService, RunInputError
 from agent.settings import Settings
 from agent.state import STATE_TYPES, Dispatch, State, TraceEvent
 from tools.core.evidence import Evidence
@@ -155,3 +155,26 @@ def test_postgres_keeps_checkpoints_and_results_in_one_database(
             "SELECT count(*) FROM checkpoints WHERE thread_id = %s", [view.run_id]
         ).fetchone()  # type: ignore[misc]
     assert stored >= 2 and checkpoints > 0
+
+
+@pytest.mark.slow
+def test_approving_from_another_state_store_is_refused_and_the_plan_kept(
+    small_world_db: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    """A run started with Postgres, approved without it: no checkpoint here, so no rerun."""
+    state = tmp_path / "s.sqlite"
+    on_postgres = AgentService(
+        Settings(postgres_url=postgres_url), db=small_world_db, state_db=state, offline=True
+    )
+    try:
+        view = on_postgres.triage(DAY, "store", ["S003"])
+    finally:
+        on_postgres.close()
+    local = AgentService(Settings(), db=small_world_db, state_db=state, offline=True)
+    try:
+        decisions = [Decision(index=p["index"], decision="approve", by="ana") for p in view.pending]
+        with pytest.raises(RunInputError, match="its checkpoint is not in this state store"):
+            local.approve(view.run_id, decisions)
+        assert local.get(view.run_id).plan == view.plan  # the plan was not rewritten
+    finally:
+        local.close()
