@@ -24,10 +24,12 @@ def cause_label(cause: str) -> str:
 
 
 def variable_label(variable: str) -> str:
-    """Return a graph variable's label without its unit (the value beside it has one)."""
-    graph = load_graph()
-    spec = graph.nodes.get(variable)
-    return spec.label.split(" (")[0] if spec else variable.replace("_", " ")
+    """Return a graph variable's label without its unit (the value beside it has one).
+
+    The vocabulary takes it from the graph (:func:`tools.vocabulary.kpis`), unit dropped.
+    """
+    spec = kpis().get(variable)
+    return spec.label if spec else variable.replace("_", " ")
 
 
 def pct(x: float) -> str:
