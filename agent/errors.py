@@ -202,6 +202,10 @@ def run_failure(run_id: str, cause: BaseException, model: ModelEndpoint) -> RunF
     )
 
 
+class RunInputError(ValueError):
+    """The request names something the data or the run does not have (user-facing)."""
+
+
 class StateStoreUnavailableError(ValueError):
     """The run store (a SQLite file) cannot be created, opened or written.
 

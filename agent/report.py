@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 
 from agent.results import ToolResult
 from agent.service import RunView  # noqa: E402
-from agent.store import RunRecord  # noqa: E402
+from agent.storage.runs import RunRecord  # noqa: E402
 from agent.templates import CAUSE_LABELS, avoided_text  # noqa: E402
 from agent.wording import target_name  # noqa: E402
 from tools.analytics.cells import aggregate, load_store_days  # noqa: E402
@@ -26,6 +26,16 @@ from tools.analytics.scope import load_catalog as load_catalog_scope  # noqa: E4
 from tools.catalog import load_catalog  # noqa: E402
 from tools.core.errors import InsufficientDataError  # noqa: E402
 from tools.data.backend import DuckDBBackend  # noqa: E402
+
+
+def _delivery(sent: dict[str, Any]) -> str:
+    """Say where a dispatched action's delivery stands."""
+    status = sent.get("delivery_status")
+    if status == "delivered":
+        return ", delivered"
+    if status == "retrying":
+        return f", delivery failing ({sent.get('last_error')}), retried"
+    return ", awaiting delivery" if status == "pending" else ""
 
 
 def render_markdown(view: RunView, record: RunRecord) -> str:
@@ -88,9 +98,11 @@ def render_markdown(view: RunView, record: RunRecord) -> str:
             ((param, value),) = a.lever.items()
             d = decided.get(i)
             decision = "pending" if d is None else f"{d['decision']} by {d['by']}"
+            if d is not None and d.get("at"):
+                decision += f" at {str(d['at'])[:16].replace('T', ' ')} UTC"
             if i in done:
                 sent = done[i]
-                decision += " - dispatched"
+                decision += " - dispatched" + _delivery(sent)
                 if d is not None and d["decision"] == "edit":
                     ((p, v),) = sent["parameters"].items()
                     decision += (

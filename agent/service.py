@@ -17,21 +17,22 @@ from typing import Any, Literal, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
-from langgraph.types import Command
 from pydantic import BaseModel, Field
 
 from agent.context import Context
-from agent.errors import run_failure
+from agent.decisions import Approvals
+from agent.errors import RunInputError, run_failure
 from agent.graph import builder
-from agent.nodes.approval import validate_decisions
 from agent.nodes.common import now
 from agent.nodes.compose import standing_notes
 from agent.persistence import Persistence
 from agent.results import ToolResult, delete_results, get_results
-from agent.schemas import ActionPlan, Decision
+from agent.schemas import ActionPlan
 from agent.settings import Settings, get_settings
 from agent.state import typed_values
-from agent.store import RunRecord, RunStore
+from agent.storage.approvals import decisions_of, outbox
+from agent.storage.db import postgres_url
+from agent.storage.runs import RunRecord, RunStore
 from agent.threads import thread_messages
 from tools.analytics.scope import load_catalog, resolve_scope
 from tools.core.errors import ToolError
@@ -39,7 +40,9 @@ from tools.data.backend import DuckDBBackend
 
 logger = logging.getLogger(__name__)
 
-RunStatus = Literal["running", "waiting_approval", "done", "failed"]
+RunStatus = Literal["running", "waiting_approval", "resuming", "expired", "done", "failed"]
+
+__all__ = ["AgentService", "RunInputError", "RunView"]
 
 
 class RunView(BaseModel):
@@ -52,7 +55,11 @@ class RunView(BaseModel):
     pending: list[dict[str, Any]] = Field(
         default_factory=list, description="Actions awaiting a decision."
     )
-    decisions: list[dict[str, Any]] = Field(default_factory=list)
+    decisions: list[dict[str, Any]] = Field(
+        default_factory=list, description="Decisions so far: the managers' and policy's."
+    )
+    approval_expires_at: str | None = None
+    thread_id: str | None = None
     dispatched: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None
     model: str | None = None
@@ -61,16 +68,12 @@ class RunView(BaseModel):
     output_tokens: int = 0
 
 
-class RunInputError(ValueError):
-    """The request names something the data does not have (a clear, user-facing error)."""
-
-
 def _verified(values: dict[str, Any]) -> bool:
     """Whether the state's plan passed the verifier (or is the template's)."""
     return not values.get("plan_by_model") and not values.get("verify_problems")
 
 
-class AgentService:
+class AgentService(Approvals):
     """Runs of the lastmile graph over one analytics database."""
 
     def __init__(
@@ -85,8 +88,13 @@ class AgentService:
         self.db = Path(db or self.settings.db)
         self.state_db = Path(state_db or self.settings.state_db)
         self.offline = (not self.settings.uses_llm_endpoint) if offline is None else offline
-        self.store = RunStore(self.state_db)
+        pg = self.settings.postgres_url
+        if pg is None:  # the run store first: it says why a SQLite file cannot be written
+            self.store = RunStore.open(path=self.state_db)
+        # the checkpointer's connect probe says why a PostgreSQL server cannot be reached
         self._persistence = Persistence.open(self.settings, self.state_db)
+        if pg is not None:
+            self.store = RunStore.open(url=postgres_url(pg.get_secret_value()))
         self.checkpointer = self._persistence.checkpointer
         self.result_store = self._persistence.store
         self.graph = builder.compile(
@@ -254,32 +262,15 @@ class AgentService:
         yield {"run_id": run_id, "done": self._record(run_id)}
 
     # -- approvals -------------------------------------------------------------------------
-    def approve(self, run_id: str, decisions: list[Decision], **overrides: Any) -> RunView:
-        """Resume a run waiting for approval with one decision per pending action.
-
-        Raises:
-            RunInputError: unknown run, a run not waiting for approval, or invalid decisions.
-        """
-        view = self.get(run_id)
-        if view.status != "waiting_approval" or view.plan is None:
-            raise RunInputError(f"run {run_id} is not waiting for approval (status: {view.status})")
-        if not self._paused(run_id):
-            # resuming without its checkpoint would start the graph afresh over the record
-            raise RunInputError(
-                f"run {run_id} waits for approval, but its checkpoint is not in this state "
-                f"store ({self._store_name()}): approve it with the state settings it ran with "
-                "(LASTMILE_POSTGRES_URL set or unset, the same --state-db)"
-            )
-        problems = validate_decisions(view.plan, decisions)
-        if problems:
-            raise RunInputError("; ".join(problems))
-        payload = {"decisions": [d.model_dump(mode="json") for d in decisions]}
-        return self._invoke(run_id, Command(resume=payload), self.context(**overrides))
-
     def _paused(self, run_id: str) -> bool:
         """Whether this store holds the run's checkpoint with a step still to run."""
         snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
         return bool(snapshot.next)
+
+    def _regions(self) -> dict[str, str]:
+        """Return store id -> region id from the data's catalog (for approver scopes)."""
+        stores = load_catalog(DuckDBBackend(self.db)).stores
+        return dict(zip(stores["store_id"].astype(str), stores["region"].astype(str), strict=True))
 
     def _store_name(self) -> str:
         postgres = self.settings.postgres_url is not None
@@ -295,24 +286,47 @@ class AgentService:
             RunInputError: no such run.
         """
         record = self.record(run_id)
+        status = record.status
+        if status == "waiting_approval" and self._expire(run_id, record.approval_expires_at):
+            status = "expired"
         snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
+        stored = decisions_of(self.store.engine, run_id)
+        decided = {d.idx for d in stored}
         pending = []
-        if snapshot.interrupts:
-            pending = list(snapshot.interrupts[0].value.get("actions", []))
+        if snapshot.interrupts and status == "waiting_approval":
+            pending = [
+                a
+                for a in snapshot.interrupts[0].value.get("actions", [])
+                if a["index"] not in decided
+            ]
+        # the graph's decisions once it resumed (policy's too), else the table's so far
+        decisions = record.decisions or [
+            {
+                "index": d.idx,
+                "decision": d.decision,
+                "parameters": d.parameters,
+                "by": d.decided_by,
+                "at": d.decided_at,
+                "note": d.note,
+            }
+            for d in stored
+        ]
         plan = ActionPlan.model_validate(record.plan) if record.plan else None
         return RunView(
             run_id=run_id,
             kind=record.kind,
-            status=record.status,  # type: ignore[arg-type]
+            status=status,  # type: ignore[arg-type]
             plan=plan,
             pending=pending,
-            decisions=record.decisions,
-            dispatched=[a.model_dump(mode="json") for a in self.store.actions(run_id)],
+            decisions=decisions,
+            dispatched=[a.model_dump(mode="json") for a in outbox(self.store.engine, run_id)],
             error=record.error,
             model=record.model,
             prompts=record.prompts,
             input_tokens=record.input_tokens,
             output_tokens=record.output_tokens,
+            approval_expires_at=record.approval_expires_at,
+            thread_id=record.thread_id,
         )
 
     def resolve(self, run_id: str) -> str:
@@ -392,9 +406,18 @@ class AgentService:
             status = "running"
         else:
             status = "done"
+        extra: dict[str, Any] = {}
+        if status == "waiting_approval":
+            before = self.store.get_run(run_id)
+            if before is None or before.approval_expires_at is None:
+                extra["approval_expires_at"] = self.expires_at()
+        # the outbox is written before the record says done: a crash between the two is
+        # repaired by recover(), which records the run again (writes are idempotent)
+        self._enqueue(list(values.get("dispatched", [])))
         self.store.save_run(
             run_id=run_id,
             status=status,
+            **extra,
             day=values.get("day"),
             model=llm[-1]["model"] if llm else None,
             prompts=prompts,
@@ -407,4 +430,31 @@ class AgentService:
             input_tokens=sum(int(e.get("input_tokens") or 0) for e in llm),
             output_tokens=sum(int(e.get("output_tokens") or 0) for e in llm),
         )
+        if values.get("dispatched"):
+            self.deliver()
         return self.get(run_id)
+
+    def recover(self) -> list[str]:
+        """Finish what a crash interrupted: runs recorded as running or resuming.
+
+        A run paused for approval whose resume had been claimed is resumed with its stored
+        decisions; a run stopped between two steps continues from its last checkpoint; a
+        finished one is recorded (and its approved actions written to the outbox). Returns
+        the ids of the runs it touched.
+        """
+        touched = []
+        for row in self.store.list_runs(limit=1000, statuses=("running", "resuming")):
+            run_id = str(row["run_id"])
+            snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
+            try:
+                if snapshot.interrupts and row["status"] == "resuming":
+                    self._resume(run_id)
+                elif snapshot.next and not snapshot.interrupts:
+                    self._invoke(run_id, None, self.context())
+                else:
+                    self._record(run_id)
+            except Exception:  # one broken run must not stop the others' recovery
+                logger.exception("could not recover run %s", run_id)
+                continue
+            touched.append(run_id)
+        return touched

@@ -44,6 +44,29 @@ class Settings(BaseSettings):
         description="postgresql:// URL: keep checkpoints and runs in Postgres instead of SQLite.",
     )
 
+    # approvals and dispatch
+    approval_ttl_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 30,
+        description="Hours a plan's actions can be decided; later, the run expires and "
+        "nothing is dispatched (a morning plan is stale by the next morning).",
+    )
+    approvers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Who may decide which actions, as JSON: user -> scopes, each '*', "
+        "'region:R1' or 'store:S003'. Empty: every signed-in user may decide.",
+    )
+    dispatch_url: str | None = Field(
+        default=None,
+        description="Where approved actions are delivered: an http(s) webhook (POST, with an "
+        "Idempotency-Key header), or a file path for a local JSON Lines sink. Default: "
+        "dispatched_actions.jsonl beside the state file.",
+    )
+    dispatch_token: SecretStr | None = Field(
+        default=None, description="Bearer token sent to the dispatch webhook (secret)."
+    )
+
     # LLM: any OpenAI-compatible endpoint; without one, the offline planner runs
     llm_base_url: str | None = Field(default=None, description="e.g. http://localhost:8080/v1")
     llm_model: str = Field(default="gpt-4o-mini", description="Model name at the endpoint.")
@@ -119,6 +142,13 @@ class Settings(BaseSettings):
             ("postgresql://", "postgres://")
         ):
             raise ValueError("LASTMILE_POSTGRES_URL must start with postgresql://")
+        for user, scopes in self.approvers.items():
+            bad = [x for x in scopes if x != "*" and not x.startswith(("region:", "store:"))]
+            if bad:
+                raise ValueError(
+                    f"LASTMILE_APPROVERS: {user}'s scopes must be '*', 'region:<id>' or "
+                    f"'store:<id>', got {bad}"
+                )
         return self
 
     @property

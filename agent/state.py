@@ -17,7 +17,7 @@ from langgraph.graph import add_messages
 from pydantic import BaseModel, ConfigDict
 
 from agent.schemas import ActionPlan, Decision
-from agent.store import DispatchedAction
+from agent.storage.approvals import DispatchedAction
 from tools.core.evidence import Evidence
 
 Mode = Literal["triage", "ask"]
@@ -65,9 +65,13 @@ _ALWAYS: dict[str, set[str]] = {
 
 
 class Dispatch(DispatchedAction):
-    """An approved action as this run dispatched it (``new``: written by this run)."""
+    """An approved action as this run dispatched it.
 
-    new: bool
+    ``new`` is kept so checkpoints written before the outbox still read; the outbox, not the
+    state, now says whether an action was delivered.
+    """
+
+    new: bool = True
 
 
 def merge_by_id(left: list[Evidence], right: list[Evidence]) -> list[Evidence]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.messages.utils import count_tokens_approximately, trim_messages
 
-from agent.store import RunRecord
+from agent.storage.runs import RunRecord
 
 THREAD_TOKEN_BUDGET = 2000
 """Tokens of earlier turns a question carries (about 4 characters a token): a dozen turns of

@@ -15,6 +15,9 @@ from tests.servers import postgres_server
 from tools.data.synthetic import IncidentSpec, WorldConfig, generate_world
 from tools.data.truth_file import truth_path
 
+# the session's headless Chromium (``browser``) and axe-core helpers for page tests
+pytest_plugins = ["tests.browser"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 # One incident of every kind, spread so they do not overlap (20 stores, 2 regions, 60 days).

@@ -77,3 +77,57 @@ def postgres_server() -> Iterator[str]:
             [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+class WebhookSink:
+    """A local HTTP receiver of dispatched actions: counts every request it gets.
+
+    ``fail_next`` answers that many requests with HTTP 503 first (a receiver that is down).
+    """
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        sink = self
+        self.requests: list[dict[str, object]] = []
+        self.fail_next = 0
+        self._lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with sink._lock:
+                    failing = sink.fail_next > 0
+                    sink.fail_next -= 1 if failing else 0
+                    sink.requests.append(
+                        {
+                            "key": self.headers.get("Idempotency-Key"),
+                            "auth": self.headers.get("Authorization"),
+                            "body": json.loads(body),
+                            "failed": failing,
+                        }
+                    )
+                self.send_response(503 if failing else 200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/actions"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def acknowledged(self, key_prefix: str = "") -> list[dict[str, object]]:
+        """Return the requests answered 2xx whose key starts with ``key_prefix``."""
+        with self._lock:
+            return [
+                r for r in self.requests if not r["failed"] and str(r["key"]).startswith(key_prefix)
+            ]
+
+    def close(self) -> None:
+        """Stop the server."""
+        self._server.shutdown()
+        self._server.server_close()

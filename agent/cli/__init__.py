@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from agent.cli import data, evals, runs
+from agent.cli import approvals, data, evals, runs
 from agent.cli.common import err
 from agent.cli.errors import _RootGroup, user_errors
 from agent.settings import get_settings
@@ -50,13 +50,14 @@ def main_callback(
     )
     logging.getLogger("cmdstanpy").disabled = True
     if not verbose:  # one line per HTTP request, or a whole recorded exchange, is noise here
-        for name in ("httpx", "httpx2", "openai", "vcr"):
+        for name in ("httpx", "httpx2", "openai", "vcr", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
 # Registration order is the order of `lastmile --help`: commands first, then the groups.
 data.register(app)
 runs.register(app)
+approvals.register(app)
 evals.register(app)
 
 

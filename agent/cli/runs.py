@@ -1,9 +1,8 @@
-"""Agent run commands of ``lastmile``: triage, ask, chat, approve and the ``runs`` group."""
+"""Agent run commands of ``lastmile``: triage, ask, chat and the ``runs`` group."""
 
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import uuid
 from collections.abc import Iterator
@@ -229,64 +228,6 @@ def chat(db: DbOption = None, state_db: StateOption = None, today: TodayOption =
 
 
 @user_errors
-def approve(
-    run_id: Annotated[
-        str, typer.Argument(help="Run waiting for approval (its id, or a unique start of it).")
-    ],
-    all_: Annotated[bool, typer.Option("--all", help="Approve every pending action.")] = False,
-    approve_: Annotated[
-        list[int] | None, typer.Option("--approve", help="Approve action # (repeatable).")
-    ] = None,
-    reject: Annotated[
-        list[int] | None, typer.Option("--reject", help="Reject action # (repeatable).")
-    ] = None,
-    edit: Annotated[
-        list[str] | None,
-        typer.Option("--edit", help="Approve with a new setting: '#:parameter=value'."),
-    ] = None,
-    by: Annotated[str, typer.Option("--by", help="Who decides (recorded).")] = "cli",
-    db: DbOption = None,
-    state_db: StateOption = None,
-    fmt: FormatOption = "md",
-    as_json: JsonFlag = False,
-) -> None:
-    """Approve, reject or edit the pending actions of a run; approved ones are dispatched."""
-    fmt = "json" if as_json else fmt
-    from agent.schemas import Decision
-
-    service = _service(db, state_db)
-    run_id = service.resolve(run_id)
-    view = service.get(run_id)
-    pending = [p["index"] for p in view.pending]
-    chosen: dict[int, Decision] = {}
-
-    def once(i: int) -> int:  # "--approve 0 --reject 0" says two things: refuse, not guess
-        if i in chosen:
-            raise ValueError(f"action {i} is decided twice; give each action one decision")
-        return i
-
-    for i in approve_ or []:
-        chosen[once(i)] = Decision(index=i, decision="approve", by=by)
-    for i in reject or []:
-        chosen[once(i)] = Decision(index=i, decision="reject", by=by)
-    for spec in edit or []:
-        m = re.fullmatch(r"(\d+):(\w+)=([-+]?\d+(?:\.\d+)?)", spec.strip())
-        if not m:
-            raise ValueError(f"--edit takes '#:parameter=value', got {spec!r}")
-        chosen[once(int(m.group(1)))] = Decision(
-            index=int(m.group(1)),
-            decision="edit",
-            parameters={m.group(2): float(m.group(3))},
-            by=by,
-        )
-    if all_:
-        for i in pending:
-            chosen.setdefault(i, Decision(index=i, decision="approve", by=by))
-    view = service.approve(run_id, [chosen[i] for i in sorted(chosen)])
-    _emit(service, view, fmt, None, None)
-
-
-@user_errors
 def runs_list(state_db: StateOption = None, db: DbOption = None, limit: int = 20) -> None:
     """Recent runs, newest first."""
     service = _service(db, state_db)
@@ -352,13 +293,21 @@ def runs_show(
     out.print(table)
 
 
+@user_errors
+def runs_recover(state_db: StateOption = None, db: DbOption = None) -> None:
+    """Finish runs a crash interrupted (run it when no other lastmile process is running)."""
+    service = _service(db, state_db)
+    touched = service.recover()
+    out.print(f"recovered {len(touched)} run(s)" + (f": {', '.join(touched)}" if touched else ""))
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``triage``, ``ask``, ``chat``, ``approve`` and the ``runs`` group to ``app``."""
+    """Add ``triage``, ``ask``, ``chat`` and the ``runs`` group to ``app``."""
     app.command()(triage)
     app.command()(ask)
     app.command()(chat)
-    app.command()(approve)
     runs_app = typer.Typer(help="Past runs: plans, traces, evidence.", no_args_is_help=True)
     runs_app.command("list")(runs_list)
     runs_app.command("show")(runs_show)
+    runs_app.command("recover")(runs_recover)
     app.add_typer(runs_app, name="runs")

@@ -3,8 +3,9 @@
 ``approve_actions`` pauses the run with ``interrupt()``; the run waits in the checkpointer,
 durably, until the service resumes it with one decision per action. Everything before the
 interrupt is a pure function of the state, so re-running it on resume changes nothing.
-``dispatch_actions`` writes approved actions with a (run, position) key, so a replayed step
-can never dispatch twice.
+``dispatch_actions`` returns the approved actions (edited ones re-estimated); the service
+writes them to the outbox with a (run, position) key once the step is checkpointed, so a
+replayed step can never dispatch twice.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from agent.nodes.common import ToolOutcome, call_tool, merge, now, tool_context
 from agent.results import run_id
 from agent.schemas import ActionPlan, Decision
 from agent.state import Dispatch, State, TraceEvent
-from agent.store import DispatchedAction, RunStore
+from agent.storage.approvals import DispatchedAction
 from tools.catalog import load_catalog
 from tools.core.context import ToolContext
 
@@ -36,13 +37,24 @@ def pending_actions(plan: ActionPlan) -> list[dict[str, Any]]:
     ]
 
 
-def validate_decisions(plan: ActionPlan, decisions: list[Decision]) -> list[str]:
-    """Problems with a set of decisions (one per action needing approval, valid edits)."""
+def validate_decisions(
+    plan: ActionPlan, decisions: list[Decision], *, partial: bool = False
+) -> list[str]:
+    """Problems with a set of decisions (one per action needing approval, valid edits).
+
+    With ``partial``, a subset of the pending actions may be decided (each at most once).
+    """
     catalog = load_catalog()
     need = {p["index"] for p in pending_actions(plan)}
     got = [d.index for d in decisions]
     problems = []
-    if sorted(got) != sorted(need):
+    if partial:
+        if len(set(got)) != len(got) or not set(got) <= need:
+            problems.append(
+                f"decide pending actions at most once each: pending positions {sorted(need)}, "
+                f"got {sorted(got)}"
+            )
+    elif sorted(got) != sorted(need):
         problems.append(
             f"decide every pending action exactly once: expected positions {sorted(need)}, "
             f"got {sorted(got)}"
@@ -106,7 +118,7 @@ def approve_actions(state: State) -> dict[str, Any]:
 
 
 def dispatch_actions(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Record approved actions (once each); edited ones get their impact re-estimated.
+    """Return the approved actions to dispatch; edited ones get their impact re-estimated.
 
     The re-estimates are stored before anything is dispatched, so a dispatched action never
     cites a result that was not kept.
@@ -121,8 +133,8 @@ def dispatch_actions(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         records.append(record)
         outcomes += [outcome] if outcome else []
     updates = merge(outcomes, runtime, notes=False)
-    store = RunStore(runtime.context.state_db)
-    dispatched = [Dispatch(**r.model_dump(), new=store.dispatch(r)) for r in records]
+    # the service writes these to the outbox once the step is checkpointed (idempotently)
+    dispatched = [Dispatch(**r.model_dump()) for r in records]
     updates["trace"].append(
         TraceEvent(
             at=now(),

@@ -45,7 +45,7 @@ from agent.errors import ModelTimeoutError, ModelUnavailableError, RunFailedErro
 from agent.schemas import ActionPlan
 from agent.service import AgentService
 from agent.settings import get_settings
-from agent.store import RunRecord
+from agent.storage.runs import RunRecord
 from agent.verify import verify_plan
 from tests.integration.openai_stub import Fault, OpenAIStub, StubBehaviour, wants_plan
 

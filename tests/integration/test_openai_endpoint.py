@@ -16,7 +16,7 @@ from agent.llm import load_chat_model
 from agent.schemas import ActionPlan
 from agent.service import AgentService, RunView
 from agent.settings import get_settings
-from agent.store import RunRecord
+from agent.storage.runs import RunRecord
 from agent.verify import verify_plan
 from tests.integration.openai_stub import OpenAIStub, StubBehaviour
 

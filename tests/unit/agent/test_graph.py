@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolM
 from agent import llm
 from agent.schemas import ActionPlan, Decision
 from agent.service import AgentService, RunInputError
-from agent.store import RunStore
+from agent.storage.approvals import outbox
 from agent.verify import verify_plan
 from tests.fakes import ScriptedChatModel, template_from_prompt, tool_call
 
@@ -239,8 +239,13 @@ def test_interrupt_survives_the_process_and_dispatches_exactly_once(
             s for s in service.graph.get_state_history(config) if s.next == ("dispatch_actions",)
         )
         service.graph.invoke(None, before_dispatch.config, context=service.context())
-        actions = RunStore(state).actions(started["run_id"])
+        service.recover()  # nothing is running: it records nothing new
+        service._record(started["run_id"])
+        actions = outbox(service.store.engine, started["run_id"])
         assert len(actions) == 1 and actions[0].decided_by == "night shift"
+        assert actions[0].delivery_status == "delivered"
+        sink = state.parent / "dispatched_actions.jsonl"
+        assert len(sink.read_text().splitlines()) == 1
     finally:
         service.close()
 
@@ -269,8 +274,7 @@ def test_edits_are_checked_and_re_estimated(small_world_db: Path, tmp_path: Path
                 view.run_id,
                 [Decision(index=0, decision="edit", parameters={"drivers": 40}, by="maria")],
             )
-        with pytest.raises(RunInputError, match="decide every pending action exactly once"):
-            service.approve(view.run_id, [])
+        assert service.approve(view.run_id, []).status == "waiting_approval"  # none decided
         done = service.approve(
             view.run_id, [Decision(index=0, decision="edit", parameters={"drivers": 3}, by="maria")]
         )

@@ -9,6 +9,7 @@ from dataclasses import fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from pydantic import BaseModel
@@ -135,7 +136,6 @@ def test_an_unreachable_postgres_is_a_clear_error(small_world_db: Path, tmp_path
 def test_postgres_keeps_checkpoints_and_results_in_one_database(
     small_world_db: Path, tmp_path: Path, postgres_url: str
 ) -> None:
-    import psycopg
 
     settings = Settings(postgres_url=postgres_url)
     service = AgentService(
@@ -158,23 +158,28 @@ def test_postgres_keeps_checkpoints_and_results_in_one_database(
 
 
 @pytest.mark.slow
-def test_approving_from_another_state_store_is_refused_and_the_plan_kept(
+def test_run_records_live_with_their_checkpoints_in_postgres(
     small_world_db: Path, tmp_path: Path, postgres_url: str
 ) -> None:
-    """A run started with Postgres, approved without it: no checkpoint here, so no rerun."""
+    """With Postgres, the run record and its decisions are there too, not in the SQLite file."""
     state = tmp_path / "s.sqlite"
     on_postgres = AgentService(
         Settings(postgres_url=postgres_url), db=small_world_db, state_db=state, offline=True
     )
     try:
         view = on_postgres.triage(DAY, "store", ["S003"])
+        assert view.status == "waiting_approval"
     finally:
         on_postgres.close()
     local = AgentService(Settings(), db=small_world_db, state_db=state, offline=True)
     try:
         decisions = [Decision(index=p["index"], decision="approve", by="ana") for p in view.pending]
-        with pytest.raises(RunInputError, match="its checkpoint is not in this state store"):
+        with pytest.raises(RunInputError, match="no run"):
             local.approve(view.run_id, decisions)
-        assert local.get(view.run_id).plan == view.plan  # the plan was not rewritten
     finally:
         local.close()
+    with psycopg.connect(postgres_url) as con:
+        (status,) = con.execute(
+            "SELECT status FROM runs WHERE run_id = %s", [view.run_id]
+        ).fetchone()  # type: ignore[misc]
+    assert status == "waiting_approval"

@@ -8,9 +8,10 @@ from pathlib import Path
 from langchain_core.messages import HumanMessage
 
 from agent.service import AgentService
-from agent.store import RunRecord, RunStore
+from agent.storage.runs import RunRecord, RunStore
 from agent.threads import thread_messages
 from tests.conftest import SMALL_WORLD
+from tests.runs import OLD_RUNS_TABLE
 
 
 def _tools(service: AgentService, run_id: str) -> list[tuple[str, dict[str, object]]]:
@@ -78,16 +79,11 @@ def test_turns_are_trimmed_to_the_budget_newest_first() -> None:
 def test_an_old_run_store_gains_the_thread_column(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as con:
-        con.execute(
-            "CREATE TABLE runs (run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, question TEXT, "
-            "day TEXT, scope TEXT, db TEXT, status TEXT NOT NULL, model TEXT, prompts TEXT, "
-            "created_at TEXT NOT NULL, updated_at TEXT NOT NULL, plan TEXT, evidence TEXT, "
-            "trace TEXT, decisions TEXT, error TEXT, input_tokens INTEGER, output_tokens INTEGER)"
-        )
+        con.execute(OLD_RUNS_TABLE)
         con.execute(
             "INSERT INTO runs (run_id, kind, status, created_at, updated_at) "
             "VALUES ('old', 'ask', 'done', 'x', 'x')"
         )
-    store = RunStore(path)
+    store = RunStore.open(path)
     assert store.get_run("old") is not None
     assert store.thread_runs("none") == []

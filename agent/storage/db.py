@@ -1,0 +1,103 @@
+"""Open the operational database (SQLite file or PostgreSQL) and bring its schema up to date.
+
+One engine per process and URL. SQLite transactions start with ``BEGIN IMMEDIATE`` (the
+SQLAlchemy recipe for pysqlite), so two writers queue on the file lock instead of failing
+half-way with "database is locked"; PostgreSQL runs at its default isolation, and the
+statements that must be exclusive (one decision per action, one resume per run, one
+delivery per lease) are single conditional writes that both dialects serialise.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+"""How long a SQLite write waits for the file lock (other processes, the checkpointer)."""
+POSTGRES_POOL_SIZE = 4
+"""Connections one process's run store holds at most (the checkpointer has its own pool)."""
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def sqlite_url(path: str | Path) -> str:
+    """Return the SQLAlchemy URL of a SQLite file."""
+    return f"sqlite:///{Path(path)}"
+
+
+def postgres_url(url: str) -> str:
+    """Return a ``postgresql://`` URL with the psycopg 3 driver SQLAlchemy needs named."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # let SQLAlchemy, not the driver, decide when a transaction begins
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def engine_for(url: str) -> Engine:
+    """Return this process's engine for ``url``, migrated to the latest schema.
+
+    Raises:
+        sqlalchemy.exc.OperationalError: the database cannot be opened or reached.
+    """
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            if url.startswith("sqlite"):
+                engine = _sqlite_engine(url)
+            else:
+                engine = create_engine(
+                    url, pool_size=POSTGRES_POOL_SIZE, max_overflow=4, pool_pre_ping=True
+                )
+            migrate(engine)
+            _engines[url] = engine
+        return engine
+
+
+def alembic_config() -> Config:
+    """Return the Alembic configuration of the migrations shipped in this package."""
+    config = Config()
+    config.set_main_option("script_location", str(files("agent.storage") / "migrations"))
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest migration (a no-op when it is current).
+
+    Two processes opening a new store at once would both migrate it: PostgreSQL serialises
+    them with an advisory lock, SQLite with its write lock (``BEGIN IMMEDIATE``).
+    """
+    config = alembic_config()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(7246125)"))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def dispose_all() -> None:
+    """Close every engine's connections (tests, and a process about to exit)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()

@@ -1,0 +1,1 @@
+"""Alembic migrations of the operational tables (:mod:`agent.storage.schema`)."""

@@ -1,0 +1,106 @@
+"""The operational tables: runs, threads, decisions and the dispatch outbox.
+
+One schema for both dialects (SQLite by default, PostgreSQL when configured), written with
+SQLAlchemy Core; its history is the Alembic migrations beside it
+(:mod:`agent.storage.migrations`), applied when a service opens the store. Timestamps are
+ISO 8601 strings in UTC (``2026-03-09T07:00:00+00:00``): they sort as text on both dialects
+and survive a copy between them unchanged. JSON columns hold the plan, trace and lever
+settings as text, read back through pydantic.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("question", Text),
+    Column("day", Text),
+    Column("scope", Text),
+    Column("db", Text),
+    Column("status", Text, nullable=False),
+    Column("model", Text),
+    Column("prompts", Text),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    Column("plan", Text),
+    Column("evidence", Text),
+    Column("trace", Text),
+    Column("decisions", Text),
+    Column("error", Text),
+    Column("input_tokens", Integer),
+    Column("output_tokens", Integer),
+    Column("thread_id", Text),
+    Column("started_by", Text),
+    Column("approval_expires_at", Text),
+)
+Index("runs_thread", runs.c.thread_id, runs.c.created_at)
+
+threads = Table(
+    "threads",
+    metadata,
+    Column("thread_id", Text, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("created_by", Text),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("action_id", Text, nullable=False),
+    Column("target", Text),
+    Column("decision", Text, nullable=False),
+    Column("parameters", Text),
+    Column("note", Text),
+    Column("decided_by", Text, nullable=False),
+    Column("decided_at", Text, nullable=False),
+    # kept when a run is purged (the decision log is an audit); the primary key is what
+    # serialises two managers deciding one action: one insert wins
+    PrimaryKeyConstraint("run_id", "idx", name="decisions_pk"),
+)
+
+actions = Table(
+    "actions",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("action_id", Text, nullable=False),
+    Column("target", Text),
+    Column("parameters", Text),
+    Column("expected_avoided", Float),
+    Column("avoided_ci", Text),
+    Column("cost", Float),
+    Column("decision", Text),
+    Column("decided_by", Text),
+    Column("decided_at", Text),
+    Column("dispatched_at", Text, nullable=False),
+    Column("evidence_ids", Text),
+    # the outbox: delivery to the configured webhook, retried until acknowledged
+    Column("idempotency_key", Text),
+    Column("delivery_status", Text, nullable=False, server_default="recorded"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Text),
+    Column("lease_until", Text),
+    Column("delivered_at", Text),
+    Column("last_error", Text),
+    PrimaryKeyConstraint("run_id", "idx", name="actions_pk"),
+)
+Index("actions_due", actions.c.delivery_status, actions.c.next_attempt_at)

@@ -1,0 +1,175 @@
+"""Per-action decisions: recorded as they come, once each, by who may, within the window;
+approved actions delivered through the outbox until acknowledged."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from agent.dispatch import WebhookTransport, deliver_due
+from agent.service import AgentService, RunInputError
+from agent.settings import Settings
+from agent.storage.approvals import outbox
+from agent.storage.runs import RunStore
+from tests.runs import OLD_RUNS_TABLE, fork_waiting_run
+from tests.servers import WebhookSink
+
+TWO_ACTIONS = (date(2026, 2, 22), "store", ["S012"])  # the S012 volume surge: two actions
+
+
+@pytest.fixture(scope="module")
+def waiting(small_world_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    """One service, and a triage run waiting on two actions (forked by each test)."""
+    state = tmp_path_factory.mktemp("decisions") / "state.sqlite"
+    service = AgentService(db=small_world_db, state_db=state, offline=True)
+    view = service.triage(*TWO_ACTIONS)
+    assert [p["index"] for p in view.pending] == [0, 1]
+    yield service, view.run_id
+    service.close()
+
+
+def test_decisions_are_recorded_one_by_one_and_the_run_resumes_on_the_last(waiting) -> None:
+    service, source = waiting
+    run_id = fork_waiting_run(service, source)
+    first = service.decide(run_id, 0, "approve", "ana")
+    assert first.status == "waiting_approval"
+    assert [p["index"] for p in first.pending] == [1]
+    assert first.decisions[0]["by"] == "ana" and first.decisions[0]["at"]
+    done = service.decide(run_id, 1, "reject", "ben", note="no drivers free")
+    assert done.status == "done"
+    assert [(d["index"], d["decision"], d["by"]) for d in done.decisions] == [
+        (0, "approve", "ana"),
+        (1, "reject", "ben"),
+    ]
+    (action,) = done.dispatched
+    assert action["idx"] == 0 and action["decided_by"] == "ana"
+    assert action["decided_at"] is not None  # it was NULL before decisions were stored
+    log = service.decision_log(run_id)
+    assert [(d.idx, d.decided_by, d.note) for d in log] == [
+        (0, "ana", None),
+        (1, "ben", "no drivers free"),
+    ]
+
+
+def test_a_second_decision_on_an_action_names_who_decided_first_and_when(waiting) -> None:
+    service, source = waiting
+    run_id = fork_waiting_run(service, source)
+    service.decide(run_id, 0, "approve", "ana")
+    with pytest.raises(RunInputError, match=r"already decided \(approve\) by ana at 20\d\d-"):
+        service.decide(run_id, 0, "reject", "ben")
+    assert [d.decided_by for d in service.decision_log(run_id)] == ["ana"]
+
+
+def test_decide_the_rest_keeps_what_was_decided(waiting) -> None:
+    service, source = waiting
+    run_id = fork_waiting_run(service, source)
+    service.decide(run_id, 1, "approve", "ana")
+    done = service.decide_rest(run_id, "reject", "ben")
+    assert done.status == "done"
+    assert {d["index"]: d["by"] for d in done.decisions} == {0: "ben", 1: "ana"}
+    assert [a["idx"] for a in done.dispatched] == [1]
+
+
+def test_only_approvers_of_the_store_or_its_region_may_decide(
+    waiting, small_world_db: Path
+) -> None:
+    service, source = waiting
+    run_id = fork_waiting_run(service, source)
+    region = service._regions()["S012"]
+    other = "R1" if region == "R2" else "R2"
+    service.settings = Settings(
+        approvers={"ana": [f"region:{region}"], "ben": [f"region:{other}"], "cy": ["store:S012"]}
+    )
+    try:
+        with pytest.raises(RunInputError, match=rf"ben may not decide actions on S012 .*{other}"):
+            service.decide(run_id, 0, "approve", "ben")
+        with pytest.raises(RunInputError, match="not in LASTMILE_APPROVERS"):
+            service.decide(run_id, 0, "approve", "mallory")
+        assert service.decision_log(run_id) == []  # nothing recorded
+        service.decide(run_id, 0, "approve", "ana")
+        assert service.decide(run_id, 1, "reject", "cy").status == "done"
+    finally:
+        service.settings = Settings()
+
+
+def test_an_expired_approval_dispatches_nothing(waiting) -> None:
+    service, source = waiting
+    run_id = fork_waiting_run(service, source)
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="seconds")
+    service.store.save_run(run_id=run_id, approval_expires_at=past)
+    assert service.get(run_id).status == "expired"
+    with pytest.raises(
+        RunInputError, match=re.escape(f"expired at {past}: nothing was dispatched")
+    ):
+        service.decide(run_id, 0, "approve", "ana")
+    assert outbox(service.store.engine, run_id) == []
+
+
+def test_a_bad_edit_records_nothing(waiting) -> None:
+    service, source = waiting
+    run_id = fork_waiting_run(service, source)
+    with pytest.raises(RunInputError, match="must be within"):
+        service.decide(run_id, 1, "edit", "ana", parameters={"drivers": 999})
+    with pytest.raises(RunInputError, match="has no action 7"):
+        service.decide(run_id, 7, "approve", "ana")
+    assert service.decision_log(run_id) == []
+
+
+def test_a_webhook_that_fails_is_retried_with_the_same_key_until_acknowledged(
+    waiting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, source = waiting
+    sink = WebhookSink()
+    sink.fail_next = 1
+    service.settings = Settings(dispatch_url=sink.url, dispatch_token="s3cret")
+    try:
+        run_id = fork_waiting_run(service, source)
+        service.decide(run_id, 0, "approve", "ana")
+        done = service.decide(run_id, 1, "approve", "ana")
+        states = {a["idx"]: a["delivery_status"] for a in done.dispatched}
+        assert sorted(states.values()) == ["delivered", "retrying"]
+        assert service.deliver().delivered == []  # not due yet: it backs off
+        later = datetime.now(UTC) + timedelta(minutes=5)
+        transport = WebhookTransport(sink.url, "s3cret")
+        report = deliver_due(service.store.engine, transport, now=later)
+        assert len(report.delivered) == 1
+        keys = [r["key"] for r in sink.requests]
+        assert len(keys) == 3 and len(set(keys)) == 2  # the failed one again, same key
+        assert {r["auth"] for r in sink.requests} == {"Bearer s3cret"}
+        assert all(a.delivery_status == "delivered" for a in outbox(service.store.engine, run_id))
+        assert deliver_due(service.store.engine, transport, now=later).delivered == []
+    finally:
+        service.settings = Settings()
+        sink.close()
+
+
+def test_a_store_from_before_migrations_is_adopted(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as con:
+        con.execute(OLD_RUNS_TABLE)
+        con.execute(
+            "CREATE TABLE actions (run_id TEXT NOT NULL, idx INTEGER NOT NULL, action_id TEXT "
+            "NOT NULL, target TEXT, parameters TEXT, expected_avoided REAL, avoided_ci TEXT, "
+            "cost REAL, decision TEXT, decided_by TEXT, decided_at TEXT, dispatched_at TEXT NOT "
+            "NULL, evidence_ids TEXT, PRIMARY KEY (run_id, idx))"
+        )
+        con.execute(
+            "INSERT INTO runs (run_id, kind, status, created_at, updated_at) "
+            "VALUES ('old', 'triage', 'done', 'x', 'x')"
+        )
+        con.execute(
+            "INSERT INTO actions VALUES ('old', 0, 'call_backup_drivers', 'S003', '{}', 1.0, "
+            "'[1.0, 1.0]', 10.0, 'approve', 'ana', NULL, 'x', '[]')"
+        )
+    store = RunStore.open(path)
+    assert store.get_run("old") is not None
+    (action,) = outbox(store.engine)
+    assert action.delivery_status == "recorded"  # never sent anywhere: not sent now either
+    with store.engine.connect() as con:
+        assert con.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
