@@ -44,7 +44,7 @@ demo: setup ## Generate a demo world, run the morning triage offline, write the 
 	@echo "Approve the plan's actions with: $(BIN)/lastmile approve $$($(BIN)/python -c "import json; print(json.load(open('$(DEMO_DIR)/plan.json'))['run']['run_id'])") --all --db $(DEMO_DB) --state-db $(DEMO_DIR)/state.sqlite"
 
 test: setup ## Run every test (unit, integration, notebooks)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --durations=25 $(PYTEST_ARGS)
 
 test-fast: setup ## Unit tests only
 	$(BIN)/pytest -m "not slow and not integration and not notebook" $(PYTEST_ARGS)

@@ -14,6 +14,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from agent.dispatch import DeliveryReport, deliver_due, transport_for
@@ -29,6 +30,8 @@ from agent.storage.approvals import (
     record_decision,
 )
 from agent.storage.runs import utc_now
+from tools.analytics.scope import load_catalog
+from tools.data.backend import DuckDBBackend
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,6 +50,18 @@ class DecisionError(RunInputError):
     """A decision that cannot be taken (a user-facing message; nothing was recorded)."""
 
 
+class AlreadyDecided(DecisionError):
+    """Someone decided the action first (the message says who and when)."""
+
+
+class NotAllowed(DecisionError):
+    """The user's approver scopes do not cover the action."""
+
+
+class ApprovalExpired(DecisionError):
+    """The approval window of the run has passed."""
+
+
 class Approvals:
     """The approval half of :class:`agent.service.AgentService` (a mixin)."""
 
@@ -57,9 +72,10 @@ class Approvals:
 
         def get(self, run_id: str) -> RunView: ...  # noqa: D102
         def context(self, **overrides: Any) -> Context: ...  # noqa: D102
-        def _paused(self, run_id: str) -> bool: ...
-        def _store_name(self) -> str: ...
-        def _regions(self) -> dict[str, str]: ...
+
+        db: Path
+        graph: Any
+
         def _invoke(self, run_id: str, payload: Any, context: Context) -> RunView: ...
 
     def decide(
@@ -98,9 +114,8 @@ class Approvals:
                 self._record_one(
                     run_id, plan, Decision(index=index, decision=decision, by=by, note=note)
                 )
-            except DecisionError as exc:
-                if "already decided" not in str(exc):
-                    raise
+            except AlreadyDecided:
+                pass  # someone decided it meanwhile: theirs stands
         return self._resume_if_decided(run_id, plan)
 
     def approve(self, run_id: str, decisions: list[Decision]) -> RunView:
@@ -120,7 +135,7 @@ class Approvals:
     def _waiting_plan(self, run_id: str) -> ActionPlan:
         view = self.get(run_id)
         if view.status == "expired":
-            raise DecisionError(
+            raise ApprovalExpired(
                 f"run {run_id}'s approval request expired at {view.approval_expires_at}: "
                 "nothing was dispatched; run the triage again for a current plan"
             )
@@ -142,7 +157,7 @@ class Approvals:
         if not action.needs_approval:
             raise DecisionError(f"action {d.index} needs no decision (policy approves it)")
         if not may_decide(self.settings.approvers, d.by, action.target, self._regions()):
-            raise DecisionError(
+            raise NotAllowed(
                 f"{d.by} may not decide actions on {action.target} (allowed: "
                 f"{allowed_scopes(self.settings.approvers, d.by)}); LASTMILE_APPROVERS sets this"
             )
@@ -165,7 +180,7 @@ class Approvals:
                 ),
             )
         except AlreadyDecidedError as exc:
-            raise DecisionError(str(exc)) from None
+            raise AlreadyDecided(str(exc)) from None
 
     def _undecided(self, run_id: str, plan: ActionPlan) -> list[int]:
         done = {d.idx for d in decisions_of(self.store.engine, run_id)}
@@ -224,3 +239,19 @@ class Approvals:
     def decision_log(self, run_id: str | None = None) -> list[DecisionRecord]:
         """Return every recorded decision (of one run, or all), oldest first."""
         return decisions_of(self.store.engine, run_id)
+
+    def _paused(self, run_id: str) -> bool:
+        """Whether this store holds the run's checkpoint with a step still to run."""
+        snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
+        return bool(snapshot.next)
+
+    def _regions(self) -> dict[str, str]:
+        """Return store id -> region id from the data's catalog (for approver scopes)."""
+        stores = load_catalog(DuckDBBackend(self.db)).stores
+        return dict(zip(stores["store_id"].astype(str), stores["region"].astype(str), strict=True))
+
+    def _store_name(self) -> str:
+        postgres = self.settings.postgres_url is not None
+        return (
+            "PostgreSQL, LASTMILE_POSTGRES_URL" if postgres else f"the SQLite file {self.state_db}"
+        )

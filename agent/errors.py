@@ -206,6 +206,14 @@ class RunInputError(ValueError):
     """The request names something the data or the run does not have (user-facing)."""
 
 
+class NotFoundError(RunInputError):
+    """No run or thread has that id."""
+
+
+class ThreadBusyError(RunInputError):
+    """A conversation thread answers one question at a time."""
+
+
 class StateStoreUnavailableError(ValueError):
     """The run store (a SQLite file) cannot be created, opened or written.
 

@@ -9,8 +9,9 @@ approvals.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import uuid
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -21,19 +22,21 @@ from pydantic import BaseModel, Field
 
 from agent.context import Context
 from agent.decisions import Approvals
-from agent.errors import RunInputError, run_failure
+from agent.errors import NotFoundError, RunInputError, ThreadBusyError, run_failure
 from agent.graph import builder
 from agent.nodes.common import now
 from agent.nodes.compose import standing_notes
 from agent.persistence import Persistence
-from agent.results import ToolResult, delete_results, get_results
+from agent.results import ToolResult, get_results
 from agent.schemas import ActionPlan
 from agent.settings import Settings, get_settings
 from agent.state import typed_values
 from agent.storage.approvals import decisions_of, outbox
 from agent.storage.db import postgres_url
 from agent.storage.runs import RunRecord, RunStore
+from agent.streaming import Streaming
 from agent.threads import thread_messages
+from agent.upkeep import Upkeep
 from tools.analytics.scope import load_catalog, resolve_scope
 from tools.core.errors import ToolError
 from tools.data.backend import DuckDBBackend
@@ -73,7 +76,7 @@ def _verified(values: dict[str, Any]) -> bool:
     return not values.get("plan_by_model") and not values.get("verify_problems")
 
 
-class AgentService(Approvals):
+class AgentService(Approvals, Streaming, Upkeep):
     """Runs of the lastmile graph over one analytics database."""
 
     def __init__(
@@ -103,23 +106,10 @@ class AgentService(Approvals):
         if self.settings.trace_retention_days:  # None or 0: kept forever
             self.purge(self.settings.trace_retention_days)
 
-    def purge(self, older_than_days: int) -> int:
-        """Delete run records and their checkpoints older than ``older_than_days`` days.
-
-        Runs waiting for a decision and dispatched actions are kept (see
-        :meth:`RunStore.purge_runs`). Returns the number of runs deleted.
-        """
-        runs = self.store.purge_runs(older_than_days)
-        for run_id in runs:  # a run's checkpoints and results are kept under its own id
-            self.checkpointer.delete_thread(run_id)
-            delete_results(self.result_store, run_id)
-        if runs:
-            logger.info("purged %d runs older than %d days", len(runs), older_than_days)
-        return len(runs)
-
     def close(self) -> None:
-        """Release the checkpointer's and the result store's connections."""
+        """Release the checkpointer's, the result store's and the run store's connections."""
         self._persistence.close()
+        self.store.close()
 
     # -- helpers ---------------------------------------------------------------------------
     def context(self, **overrides: Any) -> Context:
@@ -154,10 +144,21 @@ class AgentService(Approvals):
         Raises:
             RunInputError: unknown scope ids or a day outside the data.
         """
+        request, scope = self._triage_request(day, scope_level, scope_ids)
+        return self._start("triage", request, question=None, scope=scope, **context)
+
+    def _triage_request(
+        self, day: date | None, scope_level: str, scope_ids: list[str] | None
+    ) -> tuple[dict[str, Any], str]:
+        """Check a triage request against the data; return the graph input and its scope.
+
+        Raises:
+            RunInputError: no data, unknown scope ids or a day outside the data.
+        """
         self._check_data()
         catalog = load_catalog(DuckDBBackend(self.db))
         try:
-            resolve_scope(catalog, scope_level, list(scope_ids or []))
+            resolve_scope(catalog, scope_level, list(scope_ids or []))  # type: ignore[arg-type]
         except ToolError as exc:
             raise RunInputError(str(exc)) from None
         if day is not None and not catalog.first_day <= day <= catalog.last_day:
@@ -173,7 +174,7 @@ class AgentService(Approvals):
         scope = (
             scope_level if scope_level == "all" else f"{scope_level}:{','.join(scope_ids or [])}"
         )
-        return self._start("triage", request, question=None, scope=scope, **context)
+        return request, scope
 
     def ask(self, question: str, thread_id: str | None = None, **context: Any) -> RunView:
         """Answer a manager's question; the model chooses the tools.
@@ -207,6 +208,24 @@ class AgentService(Approvals):
         thread_id: str | None = None,
         **overrides: Any,
     ) -> RunView:
+        run_id, context = self._begin(kind, request, question, scope, thread_id, **overrides)
+        return self._invoke(run_id, request, context)
+
+    def _begin(
+        self,
+        kind: str,
+        request: dict[str, Any],
+        question: str | None,
+        scope: str | None,
+        thread_id: str | None,
+        by: str | None = None,
+        **overrides: Any,
+    ) -> tuple[str, Context]:
+        """Record a new run (and hold its thread); return its id and context.
+
+        Raises:
+            RunInputError: the thread is answering another question.
+        """
         run_id = uuid.uuid4().hex[:12]
         context = self.context(**overrides)
         self.store.save_run(
@@ -218,66 +237,19 @@ class AgentService(Approvals):
             db=str(self.db),
             status="running",
             thread_id=thread_id,
+            started_by=by,
         )
-        return self._invoke(run_id, request, context)
-
-    def stream_ask(
-        self, question: str, thread_id: str | None = None, **overrides: Any
-    ) -> Iterator[dict[str, Any]]:
-        """Answer a question, yielding each step as it completes (for chat surfaces).
-
-        Yields ``{"run_id", "node", "events"}`` per step, then ``{"run_id", "done": RunView}``.
-        With a ``thread_id``, earlier turns of the thread are the question's context.
-        """
-        self._check_data()
-        run_id = uuid.uuid4().hex[:12]
-        context = self.context(**overrides)
-        request = self._ask_request(question, thread_id)
-        self.store.save_run(
-            run_id=run_id,
-            kind="ask",
-            question=question,
-            db=str(self.db),
-            status="running",
-            thread_id=thread_id,
-        )
-        config = self._config(run_id, context)
-        try:
-            for update in self.graph.stream(
-                cast(Any, request), config, context=context, stream_mode="updates"
-            ):
-                for node, values in update.items():
-                    if node == "__interrupt__":
-                        continue
-                    events = (values or {}).get("trace", [])
-                    yield {
-                        "run_id": run_id,
-                        "node": node,
-                        "events": [e.record() for e in events],
-                    }
-        except Exception as exc:  # record the failure, then let the caller see it
-            failure = run_failure(run_id, exc, context.model)
-            self._record(run_id, error=failure.summary)
-            raise failure from exc
-        yield {"run_id": run_id, "done": self._record(run_id)}
+        if thread_id is not None:
+            holder = self.store.claim_thread(thread_id, run_id, question or kind, by)
+            if holder is not None:
+                self.store.delete_run(run_id)
+                raise ThreadBusyError(
+                    f"thread {thread_id} is still answering another question (run {holder}): "
+                    "wait for it to finish, or start a new thread"
+                )
+        return run_id, context
 
     # -- approvals -------------------------------------------------------------------------
-    def _paused(self, run_id: str) -> bool:
-        """Whether this store holds the run's checkpoint with a step still to run."""
-        snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
-        return bool(snapshot.next)
-
-    def _regions(self) -> dict[str, str]:
-        """Return store id -> region id from the data's catalog (for approver scopes)."""
-        stores = load_catalog(DuckDBBackend(self.db)).stores
-        return dict(zip(stores["store_id"].astype(str), stores["region"].astype(str), strict=True))
-
-    def _store_name(self) -> str:
-        postgres = self.settings.postgres_url is not None
-        return (
-            "PostgreSQL, LASTMILE_POSTGRES_URL" if postgres else f"the SQLite file {self.state_db}"
-        )
-
     # -- reading ---------------------------------------------------------------------------
     def get(self, run_id: str) -> RunView:
         """Return the run's current view.
@@ -340,7 +312,7 @@ class AgentService(Approvals):
             return run_id if run_id in ids else ids[0]
         if ids:
             raise RunInputError(f"several runs start with {run_id!r}; give more of the run id")
-        raise RunInputError(f"no run {run_id!r}; `lastmile runs list` shows the recent ones")
+        raise NotFoundError(f"no run {run_id!r}; `lastmile runs list` shows the recent ones")
 
     def record(self, run_id: str) -> RunRecord:
         """Return the full stored record (trace, evidence, plan).
@@ -350,7 +322,7 @@ class AgentService(Approvals):
         """
         record = self.store.get_run(run_id)
         if record is None:
-            raise RunInputError(f"no run {run_id!r}; `lastmile runs list` shows the recent ones")
+            raise NotFoundError(f"no run {run_id!r}; `lastmile runs list` shows the recent ones")
         return record
 
     def results(self, run_id: str) -> list[ToolResult]:
@@ -371,7 +343,14 @@ class AgentService(Approvals):
     def _invoke(self, run_id: str, payload: Any, context: Context) -> RunView:
         config = self._config(run_id, context)
         try:
-            self.graph.invoke(cast(Any, payload), config, context=context)
+            for update in self.graph.stream(
+                cast(Any, payload),
+                config,
+                context=context,
+                stream_mode="updates",
+                durability="sync",
+            ):
+                self._after_step(update)
         except GraphRecursionError:
             return self._record(run_id, error="the run hit its step limit before finishing")
         except Exception as exc:
@@ -380,6 +359,12 @@ class AgentService(Approvals):
             self._record(run_id, error=failure.summary)
             raise failure from exc
         return self._record(run_id)
+
+    def _after_step(self, nodes: Any) -> None:
+        """Run after each finished node: the crash tests' kill switch (``test_kill_at``)."""
+        if self.settings.test_kill_at is not None and self.settings.test_kill_at in nodes:
+            logger.warning("test_kill_at=%s: killing the process", self.settings.test_kill_at)
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def _record(self, run_id: str, *, error: str | None = None) -> RunView:
         """Persist the run's state as a run record and return its view."""
@@ -430,31 +415,8 @@ class AgentService(Approvals):
             input_tokens=sum(int(e.get("input_tokens") or 0) for e in llm),
             output_tokens=sum(int(e.get("output_tokens") or 0) for e in llm),
         )
+        if status not in ("running", "resuming"):
+            self.store.release_thread(run_id)
         if values.get("dispatched"):
             self.deliver()
         return self.get(run_id)
-
-    def recover(self) -> list[str]:
-        """Finish what a crash interrupted: runs recorded as running or resuming.
-
-        A run paused for approval whose resume had been claimed is resumed with its stored
-        decisions; a run stopped between two steps continues from its last checkpoint; a
-        finished one is recorded (and its approved actions written to the outbox). Returns
-        the ids of the runs it touched.
-        """
-        touched = []
-        for row in self.store.list_runs(limit=1000, statuses=("running", "resuming")):
-            run_id = str(row["run_id"])
-            snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
-            try:
-                if snapshot.interrupts and row["status"] == "resuming":
-                    self._resume(run_id)
-                elif snapshot.next and not snapshot.interrupts:
-                    self._invoke(run_id, None, self.context())
-                else:
-                    self._record(run_id)
-            except Exception:  # one broken run must not stop the others' recovery
-                logger.exception("could not recover run %s", run_id)
-                continue
-            touched.append(run_id)
-        return touched

@@ -67,6 +67,29 @@ class Settings(BaseSettings):
         default=None, description="Bearer token sent to the dispatch webhook (secret)."
     )
 
+    # web app (lastmile serve)
+    web_users: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Basic-auth users of the web app, as JSON: user -> password (secret).",
+    )
+    web_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Bearer tokens of API clients, as JSON: user -> token (secret). Decisions "
+        "record the user the password or token belongs to.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for /metrics; without it, /metrics answers loopback only.",
+    )
+    delivery_interval_s: float = Field(
+        default=30.0, gt=0, le=3600, description="How often the server retries deliveries."
+    )
+    test_kill_at: str | None = Field(
+        default=None,
+        description="Tests only: the process kills itself (SIGKILL) once this graph node has "
+        "finished, to prove a run survives a crash at that boundary.",
+    )
+
     # LLM: any OpenAI-compatible endpoint; without one, the offline planner runs
     llm_base_url: str | None = Field(default=None, description="e.g. http://localhost:8080/v1")
     llm_model: str = Field(default="gpt-4o-mini", description="Model name at the endpoint.")

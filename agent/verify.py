@@ -124,6 +124,7 @@ def _names(
     """
     out = {h.target for h in plan.hypotheses} | {a.target for a in plan.actions}
     out |= {o.target for o in plan.outlook}
+    out |= {neutralise(t).strip() for t in out}  # as plan texts quote them, markup removed
 
     def strings(obj: Any) -> Iterable[str]:
         if isinstance(obj, str):

@@ -8,6 +8,7 @@ it reaches the same ``interrupt()`` in ``approve_actions``, with its own run rec
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -37,3 +38,21 @@ def fork_waiting_run(service: AgentService, run_id: str) -> str:
     )
     service._invoke(new_id, None, service.context())
     return new_id
+
+
+MARKUP_STORE = "S012<script>alert(1)</script>"
+"""A store id carrying markup (real ids are free text): plans must stay valid, pages escape it."""
+
+
+def rename_store(db: Path, old: str, new: str) -> None:
+    """Rename a store in every table of a world copy (views follow)."""
+    import duckdb
+
+    with duckdb.connect(str(db)) as con:
+        tables = con.execute(
+            "SELECT c.table_name FROM information_schema.columns c "
+            "JOIN information_schema.tables t USING (table_name) "
+            "WHERE c.column_name = 'store_id' AND t.table_type = 'BASE TABLE'"
+        ).fetchall()
+        for (table,) in tables:
+            con.execute(f'UPDATE "{table}" SET store_id = ? WHERE store_id = ?', [new, old])

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,70 @@ class WebhookSink:
         """Stop the server."""
         self._server.shutdown()
         self._server.server_close()
+
+
+@dataclass
+class Served:
+    """A running ``lastmile serve`` process."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop it: SIGTERM (or SIGKILL, a crash), then wait."""
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_lastmile(
+    db: Path, state_db: Path, *, host: str = "127.0.0.1", env: dict[str, str] | None = None
+) -> Served:
+    """Start ``lastmile serve`` in a subprocess; return once /healthz answers."""
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    exe = Path(sys.executable).parent / "lastmile"
+    log = Path(tempfile.mkstemp(prefix="lastmile-serve-", suffix=".log")[1])
+    args = ["serve", "--host", host, "--port", str(port), "--db", str(db)]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(exe), *args, "--state-db", str(state_db)],
+            env={**os.environ, **(env or {})},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    served = Served(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"lastmile serve exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{served.url}/healthz", timeout=2):
+                return served
+        except OSError:
+            if time.monotonic() > deadline:
+                served.stop(kill=True)
+                raise
+            time.sleep(0.2)
+
+
+@contextmanager
+def lastmile_server(
+    db: Path, state_db: Path, *, host: str = "127.0.0.1", env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Run ``lastmile serve`` for the block; yield its base URL."""
+    served = start_lastmile(db, state_db, host=host, env=env)
+    try:
+        yield served.url
+    finally:
+        served.stop()

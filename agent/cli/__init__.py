@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from agent.cli import approvals, data, evals, runs
+from agent.cli import approvals, data, evals, runs, serve
 from agent.cli.common import err
 from agent.cli.errors import _RootGroup, user_errors
 from agent.settings import get_settings
@@ -49,6 +49,7 @@ def main_callback(
         force=True,
     )
     logging.getLogger("cmdstanpy").disabled = True
+    logging.getLogger("prophet.plot").disabled = True  # "plotly failed": no plots are drawn
     if not verbose:  # one line per HTTP request, or a whole recorded exchange, is noise here
         for name in ("httpx", "httpx2", "openai", "vcr", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -58,6 +59,7 @@ def main_callback(
 data.register(app)
 runs.register(app)
 approvals.register(app)
+serve.register(app)
 evals.register(app)
 
 

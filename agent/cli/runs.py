@@ -206,23 +206,19 @@ def chat(db: DbOption = None, state_db: StateOption = None, today: TodayOption =
             break
         view = None
         asked_on = {"today": today} if today else {}
-        for step in service.stream_ask(question, thread_id=thread_id, **asked_on):
-            if "done" in step:
-                view = step["done"]
-                continue
-            for event in step["events"]:
-                if event.get("kind") == "tool":
-                    state = (
-                        "error: " + event["error"]
-                        if event.get("error")
-                        else f"-> {event['evidence_id']}"
-                    )
-                    out.print(
-                        f"  [dim]{event['tool']}({json.dumps(event['args'], default=str)}) "
-                        f"{state} ({event['ms']:.0f} ms)[/]"
-                    )
-                elif event.get("kind") == "llm":
-                    out.print(f"  [dim]{event['node']}: {event['model']} ({event['ms']:.0f} ms)[/]")
+        for event in service.stream_ask(question, thread_id=thread_id, **asked_on):
+            if event.type == "tool_finished":
+                state = f"-> {event.summary}" if event.ok else f"error: {event.summary}"
+                out.print(
+                    Text(f"  {event.tool}: {state} ({event.ms:.0f} ms)", style="dim"),
+                    soft_wrap=True,
+                )
+            elif event.type == "step":
+                out.print(Text(f"  {event.label}", style="dim"))
+            elif event.type == "run_failed":
+                err.print(Text(f"error: {event.error}"), soft_wrap=True)
+            elif event.type == "run_finished" and event.status != "failed":
+                view = service.get(event.run_id)
         if view is not None:
             out.print(Markdown(render_markdown(view, service.record(view.run_id))))
 

@@ -7,10 +7,12 @@ trace events to the state: :func:`merge` does both.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 from pydantic import ValidationError
 
@@ -120,6 +122,8 @@ def call_tool(ctx: ToolContext, name: str, args: dict[str, Any], node: str) -> T
     its own message.
     """
     started = time.perf_counter()
+    write = _stream_writer()
+    write({"type": "tool_started", "tool": name, "node": node})
     result = evidence = error = kind = None
     if name not in TOOLS:
         error, kind = f"unknown tool {name!r}; tools: {', '.join(TOOLS)}", "invalid_request"
@@ -147,9 +151,26 @@ def call_tool(ctx: ToolContext, name: str, args: dict[str, Any], node: str) -> T
         error=error,
         error_kind=kind,
     )
+    write(
+        {
+            "type": "tool_finished",
+            "tool": name,
+            "ok": error is None,
+            "summary": evidence.summary if evidence else str(error),
+            "ms": trace.ms,
+        }
+    )
     return ToolOutcome(
         name=name, args=args, result=result, evidence=evidence, error=error, trace=trace
     )
+
+
+def _stream_writer() -> Callable[[Any], None]:
+    """Return the run's stream writer (tool events for chat surfaces), or a no-op outside one."""
+    try:
+        return get_stream_writer()
+    except RuntimeError:  # called outside a graph run (a test, the eval scorer)
+        return lambda _chunk: None
 
 
 def merge(

@@ -1,6 +1,6 @@
 """Open the operational database (SQLite file or PostgreSQL) and bring its schema up to date.
 
-One engine per process and URL. SQLite transactions start with ``BEGIN IMMEDIATE`` (the
+One engine per service. SQLite transactions start with ``BEGIN IMMEDIATE`` (the
 SQLAlchemy recipe for pysqlite), so two writers queue on the file lock instead of failing
 half-way with "database is locked"; PostgreSQL runs at its default isolation, and the
 statements that must be exclusive (one decision per action, one resume per run, one
@@ -24,8 +24,8 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 POSTGRES_POOL_SIZE = 4
 """Connections one process's run store holds at most (the checkpointer has its own pool)."""
 
-_engines: dict[str, Engine] = {}
-_lock = threading.Lock()
+
+_MIGRATING = threading.Lock()
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -54,24 +54,27 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def engine_for(url: str) -> Engine:
-    """Return this process's engine for ``url``, migrated to the latest schema.
+def open_engine(url: str) -> Engine:
+    """Return a new engine for ``url``, its schema migrated to the latest revision.
+
+    One per service (closed with it): a SQLite file can be deleted and made again under the
+    same name, and an engine kept across that would write to the file that is gone.
 
     Raises:
         sqlalchemy.exc.OperationalError: the database cannot be opened or reached.
     """
-    with _lock:
-        engine = _engines.get(url)
-        if engine is None:
-            if url.startswith("sqlite"):
-                engine = _sqlite_engine(url)
-            else:
-                engine = create_engine(
-                    url, pool_size=POSTGRES_POOL_SIZE, max_overflow=4, pool_pre_ping=True
-                )
-            migrate(engine)
-            _engines[url] = engine
-        return engine
+    if url.startswith("sqlite"):
+        engine = _sqlite_engine(url)
+    else:
+        engine = create_engine(
+            url, pool_size=POSTGRES_POOL_SIZE, max_overflow=4, pool_pre_ping=True
+        )
+    try:
+        migrate(engine)
+    except Exception:
+        engine.dispose()
+        raise
+    return engine
 
 
 def alembic_config() -> Config:
@@ -88,16 +91,10 @@ def migrate(engine: Engine) -> None:
     them with an advisory lock, SQLite with its write lock (``BEGIN IMMEDIATE``).
     """
     config = alembic_config()
-    with engine.begin() as conn:
+    # Alembic keeps the running migration in module globals (its context and op proxies):
+    # two threads migrating at once would run each other's steps on the wrong connection
+    with _MIGRATING, engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(7246125)"))
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
-
-
-def dispose_all() -> None:
-    """Close every engine's connections (tests, and a process about to exit)."""
-    with _lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from agent.errors import StateStoreUnavailableError, path_problem
-from agent.storage.db import engine_for, sqlite_url
+from agent.storage.db import open_engine, sqlite_url
 from agent.storage.schema import runs, threads
 
 JSON_FIELDS: dict[str, Any] = {
@@ -69,6 +69,7 @@ class ThreadRecord(BaseModel):
     created_by: str | None
     created_at: str
     updated_at: str
+    active_run_id: str | None = None
 
 
 def _open_problem(path: Path, exc: BaseException) -> str:
@@ -96,14 +97,18 @@ class RunStore:
                 SQLite.
         """
         if url is not None:
-            return cls(engine_for(url))
+            return cls(open_engine(url))
         assert path is not None
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            return cls(engine_for(sqlite_url(path)))
+            return cls(open_engine(sqlite_url(path)))
         except (OSError, sqlite3.Error, DBAPIError) as exc:
             raise StateStoreUnavailableError(path, _open_problem(path, exc)) from exc
+
+    def close(self) -> None:
+        """Close the store's connections."""
+        self.engine.dispose()
 
     # -- runs ------------------------------------------------------------------------------
     def save_run(self, **fields: Any) -> None:
@@ -129,6 +134,11 @@ class RunStore:
                 .values(status=to_status, updated_at=utc_now())
             )
         return done.rowcount == 1
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run record (one that never started)."""
+        with self.engine.begin() as con:
+            con.execute(runs.delete().where(runs.c.run_id == run_id))
 
     def purge_runs(self, older_than_days: int) -> list[str]:
         """Delete run records last updated more than ``older_than_days`` days ago.
@@ -230,6 +240,37 @@ class RunStore:
         thread = self.get_thread(thread_id)
         assert thread is not None
         return thread
+
+    def claim_thread(self, thread_id: str, run_id: str, title: str, by: str | None) -> str | None:
+        """Make ``run_id`` the thread's answering run; return the run in the way, if any.
+
+        A thread answers one question at a time: a run still running (or resuming) holds
+        it. A holder that has stopped (or crashed and was recovered) no longer counts.
+        """
+        self.save_thread(thread_id, title, by)
+        busy = select(runs.c.run_id).where(runs.c.status.in_(("running", "resuming")))
+        with self.engine.begin() as con:
+            done = con.execute(
+                update(threads)
+                .where(
+                    threads.c.thread_id == thread_id,
+                    (threads.c.active_run_id.is_(None)) | (threads.c.active_run_id.not_in(busy)),
+                )
+                .values(active_run_id=run_id, updated_at=utc_now())
+            )
+            if done.rowcount == 1:
+                return None
+            holder = con.execute(
+                select(threads.c.active_run_id).where(threads.c.thread_id == thread_id)
+            ).scalar()
+        return str(holder)
+
+    def release_thread(self, run_id: str) -> None:
+        """Free the thread ``run_id`` was answering in (a no-op if it holds none)."""
+        with self.engine.begin() as con:
+            con.execute(
+                update(threads).where(threads.c.active_run_id == run_id).values(active_run_id=None)
+            )
 
     def get_thread(self, thread_id: str) -> ThreadRecord | None:
         """Return the thread, or None."""

@@ -58,6 +58,8 @@ threads = Table(
     Column("created_by", Text),
     Column("created_at", Text, nullable=False),
     Column("updated_at", Text, nullable=False),
+    # the run answering in this thread now: a second question waits for it (one at a time)
+    Column("active_run_id", Text),
 )
 
 decisions = Table(

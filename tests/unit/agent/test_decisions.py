@@ -173,3 +173,40 @@ def test_a_store_from_before_migrations_is_adopted(tmp_path: Path) -> None:
     assert action.delivery_status == "recorded"  # never sent anywhere: not sent now either
     with store.engine.connect() as con:
         assert con.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+
+
+def test_a_thread_answers_one_question_at_a_time(waiting) -> None:
+    service, _ = waiting
+    store = service.store
+    store.save_run(run_id="busy1", kind="ask", status="running", db="x", thread_id="t-busy")
+    assert store.claim_thread("t-busy", "busy1", "first", "ana") is None
+    store.save_run(run_id="busy2", kind="ask", status="running", db="x", thread_id="t-busy")
+    assert store.claim_thread("t-busy", "busy2", "second", "ben") == "busy1"
+    with pytest.raises(RunInputError, match="still answering another question \\(run busy1\\)"):
+        service.ask("why was S003 late on 2026-02-10?", thread_id="t-busy")
+    store.save_run(run_id="busy1", status="done")  # finished: the thread is free again
+    assert store.claim_thread("t-busy", "busy2", "second", "ben") is None
+
+
+def test_stores_opened_by_parallel_threads_are_each_migrated(tmp_path: Path) -> None:
+    """Alembic runs a migration through module globals: threads must take turns."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def open_some(i: int) -> None:
+        try:
+            for k in range(5):
+                store = RunStore.open(tmp_path / f"{i}_{k}.sqlite")
+                store.save_run(run_id="r", kind="ask", status="done", db="x")
+                assert store.get_run("r") is not None
+                store.close()
+        except BaseException as exc:  # reported below, with the thread's error
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_some, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

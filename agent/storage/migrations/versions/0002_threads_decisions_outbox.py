@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("created_by", sa.Text),
         sa.Column("created_at", sa.Text, nullable=False),
         sa.Column("updated_at", sa.Text, nullable=False),
+        sa.Column("active_run_id", sa.Text),
     )
     op.create_table(
         "decisions",

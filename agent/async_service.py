@@ -1,0 +1,195 @@
+"""The application service for async surfaces (the web app, the Slack bot, the scheduler).
+
+It wraps :class:`agent.service.AgentService`: the graph, its tools and the stores are
+synchronous, so each call runs in a worker thread and a run's events cross back to the event
+loop through a queue as they happen. Surfaces hold no domain logic: they call these methods
+and lay out what comes back (:class:`agent.presenter.RunPage`, :mod:`agent.events`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import date
+from functools import partial
+from typing import Any, TypeVar
+
+from agent.charts import ChartSet, chart_sets
+from agent.errors import NotFoundError
+from agent.events import RunFinished
+from agent.presenter import RunPage, run_page
+from agent.service import AgentService
+from agent.storage.approvals import DecisionRecord, pending_count
+from agent.storage.runs import ThreadRecord
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_END = object()
+
+
+class AsyncAgentService:
+    """Async facade over one :class:`AgentService` (one per process)."""
+
+    def __init__(self, service: AgentService):
+        self.service = service
+        self._cancels: dict[str, threading.Event] = {}
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(partial(fn, *args, **kwargs))
+
+    # -- threads ---------------------------------------------------------------------------
+    async def threads(self, limit: int = 50) -> list[ThreadRecord]:
+        """Most recently active threads first."""
+        return await self._call(self.service.store.list_threads, limit)
+
+    async def create_thread(self, title: str, by: str) -> ThreadRecord:
+        """Start a conversation thread."""
+        import uuid
+
+        thread_id = uuid.uuid4().hex[:12]
+        return await self._call(
+            self.service.store.save_thread, thread_id, title.strip() or "New conversation", by
+        )
+
+    async def thread(self, thread_id: str) -> tuple[ThreadRecord, list[RunPage]]:
+        """Return a thread and the pages of its runs, oldest first.
+
+        Raises:
+            NotFoundError: no such thread.
+        """
+        thread = await self._call(self.service.store.get_thread, thread_id)
+        if thread is None:
+            raise NotFoundError(f"no conversation {thread_id!r}")
+        runs = await self._call(self.service.store.thread_runs, thread_id)
+        return thread, [await self.page(r.run_id) for r in runs]
+
+    # -- runs ------------------------------------------------------------------------------
+    async def ask(self, thread_id: str, question: str, by: str) -> AsyncIterator[Any]:
+        """Answer a question in a thread, yielding its events; ``run_finished`` carries the page.
+
+        Errors that stop the run before it starts (an empty question, a busy thread, no data)
+        are raised by the first ``__anext__``, before any event.
+        """
+        cancel = threading.Event()
+        stream = partial(
+            self.service.stream_ask, question, thread_id=thread_id, by=by, cancel=cancel
+        )
+        async for event in self._run_events(stream, cancel):
+            yield event
+
+    async def triage(
+        self, day: date | None, scope_level: str, scope_ids: list[str], by: str
+    ) -> AsyncIterator[Any]:
+        """Run the morning triage over a scope, yielding its events (as :meth:`ask`)."""
+        cancel = threading.Event()
+        stream = partial(
+            self.service.stream_triage, day, scope_level, scope_ids, by=by, cancel=cancel
+        )
+        async for event in self._run_events(stream, cancel):
+            yield event
+
+    async def _run_events(
+        self, stream: Callable[[], Iterator[Any]], cancel: threading.Event
+    ) -> AsyncIterator[Any]:
+        """Bridge a run's events; keep it cancellable; put the page on ``run_finished``."""
+        async for event in self._bridge(stream):
+            if event.type == "run_started":
+                self._cancels[event.run_id] = cancel
+            if isinstance(event, RunFinished):
+                self._cancels.pop(event.run_id, None)
+                event = event.model_copy(
+                    update={"page": (await self.page(event.run_id)).model_dump(mode="json")}
+                )
+            yield event
+
+    async def _bridge(self, make: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
+        """Run a blocking generator in a worker thread; yield its items on the event loop."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        def work() -> None:
+            try:
+                for item in make():
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+            except BaseException as exc:  # handed to the consumer, raised there
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, _END)
+
+        worker = loop.run_in_executor(None, work)
+        try:
+            while (item := await queue.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            # a client that goes away does not stop the run: it finishes and is recorded
+            worker.add_done_callback(lambda f: f.exception())
+
+    async def cancel(self, run_id: str) -> bool:
+        """Ask a streaming run to stop after its current step; False if it is not running here."""
+        event = self._cancels.get(run_id)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    async def page(self, run_id: str) -> RunPage:
+        """Return the run as the chat page shows it."""
+        return await self._call(self._page, run_id)
+
+    def _page(self, run_id: str) -> RunPage:
+        view = self.service.get(run_id)
+        record = self.service.record(run_id)
+        charts: list[ChartSet] = []
+        if view.plan is not None:
+            try:
+                charts = chart_sets(self.service.results(run_id), self.service.db)
+            except Exception:  # a chart must never hide the plan
+                logger.exception("charts of run %s could not be drawn", run_id)
+        return run_page(view, record, charts)
+
+    # -- decisions -------------------------------------------------------------------------
+    async def decide(
+        self,
+        run_id: str,
+        index: int,
+        decision: str,
+        by: str,
+        parameters: dict[str, float] | None = None,
+        note: str | None = None,
+    ) -> RunPage:
+        """Record one decision (the run resumes once none is pending); return the page."""
+        await self._call(
+            self.service.decide, run_id, index, decision, by, parameters=parameters, note=note
+        )
+        return await self.page(run_id)
+
+    async def decide_rest(self, run_id: str, decision: str, by: str) -> RunPage:
+        """Give every undecided action ``decision``; return the page."""
+        await self._call(self.service.decide_rest, run_id, decision, by)
+        return await self.page(run_id)
+
+    async def decision_log(self, run_id: str | None = None) -> list[DecisionRecord]:
+        """Return every recorded decision, oldest first."""
+        return await self._call(self.service.decision_log, run_id)
+
+    # -- upkeep ----------------------------------------------------------------------------
+    async def deliver(self) -> None:
+        """Send approved actions due for delivery."""
+        await self._call(self.service.deliver)
+
+    async def counts(self) -> dict[str, int]:
+        """Count runs waiting for decisions and actions waiting for delivery (/metrics)."""
+
+        def count() -> dict[str, int]:
+            waiting = self.service.store.list_runs(limit=100_000, statuses=("waiting_approval",))
+            return {
+                "pending_approvals": len(waiting),
+                "outbox_pending": pending_count(self.service.store.engine),
+            }
+
+        return await self._call(count)
