@@ -1,1 +1,1 @@
-"""The surfaces: thin adapters over the application service (web; the CLI is agent.cli)."""
+"""The surfaces: thin adapters over the application service (the CLI, the web app)."""

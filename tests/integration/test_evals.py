@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import prompts
 import tools.causal.graph as causal_graph
-from agent.cli import app
+from agent.interfaces.cli import app
 from agent.results import ToolResult
 from evals import cassettes
 from evals.report import run

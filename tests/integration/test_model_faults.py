@@ -40,8 +40,8 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from typer.testing import CliRunner
 
-from agent.cli import app
 from agent.errors import ModelTimeoutError, ModelUnavailableError, RunFailedError
+from agent.interfaces.cli import app
 from agent.schemas import ActionPlan
 from agent.service import AgentService
 from agent.settings import get_settings

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.interfaces.cli import app
 from agent.settings import get_settings
 from tools.data import connect
 from tools.data.truth_file import truth_path

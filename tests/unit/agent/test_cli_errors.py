@@ -20,7 +20,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.interfaces.cli import app
 from agent.report import chart_names, render_charts
 from agent.results import ToolResult
 from agent.settings import get_settings

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.interfaces.cli import app
 from tools.data import connect
 
 FIXTURES = Path(__file__).parents[3] / "fixtures"

@@ -11,9 +11,9 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from agent.cli.common import DbOption, JsonOption, _day, _db, _late_rule, out
-from agent.cli.errors import user_errors
-from agent.cli.tables import _print_frame, _print_rows
+from agent.interfaces.cli.common import DbOption, JsonOption, _day, _db, _late_rule, out
+from agent.interfaces.cli.errors import user_errors
+from agent.interfaces.cli.tables import _print_frame, _print_rows
 from agent.settings import get_settings
 from tools.data.backend import DuckDBBackend
 from tools.data.files import ingest_files

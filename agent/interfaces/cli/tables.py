@@ -7,7 +7,7 @@ import pandas as pd
 from rich import box
 from rich.table import Table
 
-from agent.cli.common import out
+from agent.interfaces.cli.common import out
 from tools.vocabulary import kpis
 
 

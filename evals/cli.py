@@ -1,20 +1,19 @@
-"""Evaluation and tool commands of ``lastmile``: eval, tool and tools."""
+"""``lastmile eval``: registered by the evals package (entry point ``lastmile.commands``).
+
+The agent's command line discovers it, so ``agent/`` never imports ``evals/``.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from agent.cli.common import DbOption, _db, err, out
-from agent.cli.errors import user_errors
-from agent.errors import validation_problems
+from agent.interfaces.cli.common import err, out
 from agent.settings import get_settings
 
 
@@ -117,49 +116,6 @@ def _print_eval(payload: dict[str, Any], mode: str) -> None:
             err.print(Text(f"{s['name']}: " + "; ".join(s["failures"]), style="red"))
 
 
-@user_errors
-def tool_cmd(
-    name: Annotated[str, typer.Argument(help="Tool name (see `lastmile tools`).")],
-    args: Annotated[
-        str, typer.Argument(help='Arguments as JSON, e.g. \'{"day": "2026-03-09"}\'.')
-    ] = "{}",
-    db: DbOption = None,
-) -> None:
-    """Run one analytics tool without the agent and print its JSON result."""
-    import tools
-
-    if name not in tools.TOOLS:
-        raise ValueError(f"unknown tool {name!r}; tools: {', '.join(tools.TOOLS)}")
-    try:
-        payload = json.loads(args)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"arguments are not valid JSON: {exc}") from None
-    ctx = tools.ToolContext.for_duckdb(_db(db))
-    try:
-        result = tools.TOOLS[name](ctx, payload)
-    except ValidationError as exc:
-        problems = "; ".join(validation_problems(exc))
-        raise ValueError(f"invalid arguments for {name}: {problems}") from None
-    except tools.ToolError as exc:
-        raise ValueError(f"{name}: {exc}") from None
-    out.print_json(result.model_dump_json())
-
-
-def tools_cmd() -> None:
-    """List the analytics tools and their arguments."""
-    import tools
-
-    table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("tool")
-    table.add_column("what it does")
-    table.add_column("arguments")
-    for name, spec in tools.TOOLS.items():
-        table.add_row(name, spec.description, ", ".join(spec.input_model.model_fields))
-    out.print(table)
-
-
 def register(app: typer.Typer) -> None:
-    """Add ``eval``, ``tool`` and ``tools`` to ``app``."""
+    """Add ``eval`` to ``app``."""
     app.command("eval")(eval_cmd)
-    app.command("tool")(tool_cmd)
-    app.command("tools")(tools_cmd)

@@ -4,22 +4,24 @@ A thin surface: every command parses arguments, calls ``tools``, and prints. Err
 user's input exit with status 2 and a message that names the problem.
 
 This module holds the typer app, its ``--verbose`` callback and the entry point; the commands
-live in :mod:`agent.cli.data`, :mod:`agent.cli.runs` and :mod:`agent.cli.evals`, the error
-handling in :mod:`agent.cli.errors`, shared options in :mod:`agent.cli.common` and the table
-printing in :mod:`agent.cli.tables`.
+live in the modules beside it (data, runs, approvals, serve, toolcmds), the error handling in
+:mod:`agent.interfaces.cli.errors`, shared options in :mod:`agent.interfaces.cli.common` and
+the table printing in :mod:`agent.interfaces.cli.tables`. ``lastmile eval`` is registered by
+the evals package through the ``lastmile.commands`` entry point group.
 """
 
 from __future__ import annotations
 
 import logging
+from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
 from rich.logging import RichHandler
 
-from agent.cli import approvals, data, evals, runs, serve
-from agent.cli.common import err
-from agent.cli.errors import _RootGroup, user_errors
+from agent.interfaces.cli import approvals, data, runs, serve, toolcmds
+from agent.interfaces.cli.common import err
+from agent.interfaces.cli.errors import _RootGroup, user_errors
 from agent.settings import get_settings
 
 __all__ = ["app", "main"]
@@ -60,7 +62,11 @@ data.register(app)
 runs.register(app)
 approvals.register(app)
 serve.register(app)
-evals.register(app)
+toolcmds.register(app)
+# commands other packages of the distribution add (``lastmile eval`` from evals/): agent/
+# does not import them, they register themselves
+for entry in entry_points(group="lastmile.commands"):
+    entry.load()(app)
 
 
 def main() -> None:

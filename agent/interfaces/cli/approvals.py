@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
-from agent.cli.common import DbOption, out
-from agent.cli.errors import user_errors
-from agent.cli.runs import FormatOption, JsonFlag, StateOption, _emit, _service
+from agent.interfaces.cli.common import DbOption, out
+from agent.interfaces.cli.errors import user_errors
+from agent.interfaces.cli.runs import FormatOption, JsonFlag, StateOption, _emit, _service
 
 
 @user_errors

@@ -16,9 +16,9 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from agent.cli.common import DbOption, JsonOption, _day, _db, err, out
-from agent.cli.errors import user_errors
 from agent.errors import path_problem
+from agent.interfaces.cli.common import DbOption, JsonOption, _day, _db, err, out
+from agent.interfaces.cli.errors import user_errors
 from agent.settings import Settings
 
 StateOption = Annotated[

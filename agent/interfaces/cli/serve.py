@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from agent.cli.common import DbOption, _db, err
-from agent.cli.errors import user_errors
-from agent.cli.runs import StateOption
+from agent.interfaces.cli.common import DbOption, _db, err
+from agent.interfaces.cli.errors import user_errors
+from agent.interfaces.cli.runs import StateOption
 
 
 @user_errors

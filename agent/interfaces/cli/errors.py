@@ -14,13 +14,13 @@ from rich.text import Text
 from typer.core import TyperGroup
 from typer.models import ArgumentInfo, OptionInfo
 
-from agent.cli.common import _db, err
 from agent.errors import (
     RunFailedError,
     StateStoreUnavailableError,
     path_problem,
     validation_problems,
 )
+from agent.interfaces.cli.common import _db, err
 from agent.settings import Settings
 from tools.data import DataValidationError
 from tools.data.store import DatabaseUnavailableError
