@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from agent.charts import ChartSet, chart_sets
 from agent.errors import NotFoundError
-from agent.events import RunFinished
+from agent.events import ActionDispatched, DecisionRecorded, RunFinished
 from agent.presenter import RunPage, run_page
 from agent.service import AgentService
 from agent.storage.approvals import DecisionRecord, pending_count
@@ -36,6 +36,7 @@ class AsyncAgentService:
     def __init__(self, service: AgentService):
         self.service = service
         self._cancels: dict[str, threading.Event] = {}
+        self._watchers: dict[str, set[asyncio.Queue[Any]]] = {}
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(partial(fn, *args, **kwargs))
@@ -152,6 +153,63 @@ class AsyncAgentService:
                 logger.exception("charts of run %s could not be drawn", run_id)
         return run_page(view, record, charts)
 
+    def watch(self, run_id: str) -> AsyncIterator[Any]:
+        """Subscribe now; yield the run's later events (decisions, dispatches, its end).
+
+        Only events of this process: one server per state store (see the README).
+        """
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._watchers.setdefault(run_id, set()).add(queue)
+
+        async def events() -> AsyncIterator[Any]:
+            try:
+                while True:
+                    event = await queue.get()
+                    yield event
+                    if isinstance(event, RunFinished):
+                        return
+            finally:
+                self._watchers.get(run_id, set()).discard(queue)
+
+        return events()
+
+    async def _announce(self, run_id: str, page: RunPage, before: RunPage) -> None:
+        """Tell the run's watchers what a decision changed: decisions, dispatches, the end."""
+        if not self._watchers.get(run_id):
+            return
+        events: list[Any] = []
+        sent: list[Any] = []  # after the decisions: they are what dispatched them
+        old = {a.index: a for a in before.actions}
+        for a in page.actions:
+            was = old.get(a.index)
+            if a.decision and (was is None or was.decision is None):
+                events.append(
+                    DecisionRecorded(
+                        run_id=run_id,
+                        index=a.index,
+                        decision=a.decision.decision,
+                        by=a.decision.by,
+                        at=a.decision.at,
+                    )
+                )
+            if a.dispatched and (was is None or was.dispatched is None):
+                sent.append(
+                    ActionDispatched(
+                        run_id=run_id,
+                        index=a.index,
+                        action_id=a.action_id,
+                        delivery_status=a.dispatched.delivery_status,
+                    )
+                )
+        events += sent
+        if page.status != before.status and page.status not in ("waiting_approval", "resuming"):
+            events.append(
+                RunFinished(run_id=run_id, status=page.status, page=page.model_dump(mode="json"))
+            )
+        for queue in list(self._watchers.get(run_id, ())):
+            for event in events:
+                queue.put_nowait(event)
+
     # -- decisions -------------------------------------------------------------------------
     async def decide(
         self,
@@ -163,15 +221,21 @@ class AsyncAgentService:
         note: str | None = None,
     ) -> RunPage:
         """Record one decision (the run resumes once none is pending); return the page."""
+        before = await self.page(run_id)
         await self._call(
             self.service.decide, run_id, index, decision, by, parameters=parameters, note=note
         )
-        return await self.page(run_id)
+        page = await self.page(run_id)
+        await self._announce(run_id, page, before)
+        return page
 
     async def decide_rest(self, run_id: str, decision: str, by: str) -> RunPage:
         """Give every undecided action ``decision``; return the page."""
+        before = await self.page(run_id)
         await self._call(self.service.decide_rest, run_id, decision, by)
-        return await self.page(run_id)
+        page = await self.page(run_id)
+        await self._announce(run_id, page, before)
+        return page
 
     async def decision_log(self, run_id: str | None = None) -> list[DecisionRecord]:
         """Return every recorded decision, oldest first."""

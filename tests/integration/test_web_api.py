@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,21 @@ def test_a_question_streams_its_steps_then_the_plan_and_decisions_are_recorded(
     assert page["charts"] and page["charts"][0]["kpi"]["points"]
     run_id = page["run_id"]
 
+    watched: list[str] = []
+    watching = threading.Event()
+
+    def watch() -> None:
+        with httpx.stream("GET", f"{server}/api/runs/{run_id}/events", timeout=120) as r:
+            for line in r.iter_lines():
+                if line.startswith(": watching"):
+                    watching.set()
+                if line.startswith("event: "):
+                    watched.append(line.removeprefix("event: "))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    assert watching.wait(30)
+
     first = httpx.post(
         f"{server}/api/runs/{run_id}/decisions",
         json={"index": 0, "decision": "approve"},
@@ -94,6 +110,13 @@ def test_a_question_streams_its_steps_then_the_plan_and_decisions_are_recorded(
     assert [a["decision"]["decision"] for a in done["actions"]] == ["approve", "reject"]
     assert done["actions"][0]["dispatched"]["delivery_status"] == "delivered"
     assert len(sink.acknowledged(f"lastmile:{run_id}:")) == 1
+    watcher.join(timeout=60)
+    assert watched == [
+        "decision_recorded",
+        "decision_recorded",
+        "action_dispatched",
+        "run_finished",
+    ]
 
     reloaded = httpx.get(f"{server}/api/threads/{thread['thread_id']}").json()
     assert [r["run_id"] for r in reloaded["runs"]] == [run_id]

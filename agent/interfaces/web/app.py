@@ -247,6 +247,24 @@ def create_app(settings: Settings, service: AsyncAgentService) -> FastAPI:
         """Return a run as the chat page shows it."""
         return await service.page(run_id)
 
+    @app.get(
+        "/api/runs/{run_id}/events",
+        tags=["runs"],
+        response_class=Response,
+        responses={200: SSE_RESPONSE},
+    )
+    async def run_events(run_id: str, _who: User) -> EventSourceResponse:
+        """Follow a run: decision_recorded, action_dispatched, then run_finished (SSE)."""
+        await service.page(run_id)  # 404 for an unknown run
+        events = service.watch(run_id)  # subscribed before the first byte goes out
+
+        async def stream() -> AsyncIterator[str]:
+            yield f": watching run {run_id}\n\n"
+            async for event in events:
+                yield _sse(event)
+
+        return EventSourceResponse(stream(), headers={"Cache-Control": "no-store"})
+
     @app.post("/api/runs/{run_id}/cancel", tags=["runs"], dependencies=guarded)
     async def cancel_run(run_id: str, _who: User) -> dict[str, bool]:
         """Stop a streaming run after its current step."""
