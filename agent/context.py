@@ -41,6 +41,8 @@ class ModelConfig:
     """The model's context window: the compose input and chat history are built to fit it."""
     strict_tools: bool = False
     """Send tool schemas in OpenAI strict mode (every field required, optional ones null)."""
+    stream_tokens: bool = False
+    """Stream the answer token by token (chat surfaces show it as it is written)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelConfig:
@@ -57,6 +59,7 @@ class ModelConfig:
             redact=settings.redacts,
             context_tokens=settings.llm_context_tokens,
             strict_tools=settings.llm_strict_tools,
+            stream_tokens=settings.llm_stream_tokens,
         )
 
 

@@ -43,6 +43,10 @@ def load_chat_model(context: Context) -> BaseChatModel:
         use_responses_api=False,
         # Small local servers (llama.cpp) ignore max_completion_tokens: send max_tokens too.
         extra_body={"max_tokens": config.max_tokens},
+        # streamed only when asked: not every server streams tool calls and usage, and the
+        # recorded cassettes are whole answers
+        disable_streaming=not config.stream_tokens,
+        stream_usage=config.stream_tokens,
     )
 
 

@@ -116,6 +116,11 @@ class Settings(BaseSettings):
         description="Send tool schemas in OpenAI strict mode (OpenAI and Azure OpenAI; "
         "most local servers ignore or reject it).",
     )
+    llm_stream_tokens: bool = Field(
+        default=False,
+        description="Stream the model's tokens to chat surfaces as it writes (the endpoint "
+        "must stream, with usage in the stream); off: one request, one whole answer.",
+    )
     llm_redact: bool | None = Field(
         default=None,
         description="Redact driver ids, customer zones and free-text notes before a request "

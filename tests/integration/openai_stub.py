@@ -17,6 +17,7 @@ every request, and it can misbehave the way real endpoints and models do:
 from __future__ import annotations
 
 import json
+import re
 import socket
 import struct
 import threading
@@ -181,7 +182,34 @@ class _Handler(BaseHTTPRequestHandler):
         if not wants_plan(body) and b.chat_errors:
             status, error = b.chat_errors.pop(0)
             return self._send(status, {"error": error})
+        if body.get("stream"):
+            return self._stream(respond(body, b), body.get("stream_options") or {})
         return self._send(200, respond(body, b))
+
+    def _stream(self, completion: dict[str, Any], options: dict[str, Any]) -> None:
+        """Send a completion as OpenAI's streamed chunks: text word by word, calls whole."""
+        message, finish = completion["choices"][0]["message"], completion["choices"][0]
+        base = {k: completion[k] for k in ("id", "created", "model")}
+        base["object"] = "chat.completion.chunk"
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+        deltas += [{"content": w} for w in re.findall(r"\S+\s*", message.get("content") or "")]
+        for i, call in enumerate(message.get("tool_calls") or []):
+            deltas.append({"tool_calls": [{"index": i, **call}]})
+        chunks = [{**base, "choices": [{"index": 0, "delta": d}]} for d in deltas]
+        chunks.append(
+            {
+                **base,
+                "choices": [{"index": 0, "delta": {}, "finish_reason": finish["finish_reason"]}],
+            }
+        )
+        if options.get("include_usage"):
+            chunks.append({**base, "choices": [], "usage": completion["usage"]})
+        data = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(data.encode())))
+        self.end_headers()
+        self.wfile.write(data.encode())
 
     def _send(
         self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None

@@ -231,3 +231,21 @@ def test_any_other_refusal_ends_composing_with_the_template_and_says_why(
     (event,) = [e for e in record.trace if e.get("node") == "compose_plan"]
     assert event["error"]["type"] == "model_request_rejected" and event["error"]["status"] == 400
     assert view.status == "waiting_approval"
+
+
+def test_tokens_stream_to_chat_surfaces_when_asked(
+    endpoint: OpenAIStub, small_world_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LASTMILE_LLM_STREAM_TOKENS", "true")
+    get_settings.cache_clear()
+    service = _service(small_world_db, tmp_path)
+    try:
+        events = list(service.stream_ask(QUESTION, today=ASKED_ON))
+        tokens = [e.text for e in events if e.type == "token"]
+        assert len(tokens) > 1 and "".join(tokens) == "The shortage explains it."
+        assert events[-1].type == "run_finished" and events[-1].status == "waiting_approval"
+        assert all(r.get("stream") for r in endpoint.behaviour.requests)
+        record = service.record(events[-1].run_id)
+        assert record.input_tokens == 5 * 120  # usage still counted from the stream
+    finally:
+        service.close()
