@@ -43,7 +43,9 @@ from tools.data.backend import DuckDBBackend
 
 logger = logging.getLogger(__name__)
 
-RunStatus = Literal["running", "waiting_approval", "resuming", "expired", "done", "failed"]
+RunStatus = Literal[
+    "running", "waiting_approval", "resuming", "expired", "cancelled", "done", "failed"
+]
 
 __all__ = ["AgentService", "RunInputError", "RunView"]
 

@@ -210,3 +210,22 @@ def test_stores_opened_by_parallel_threads_are_each_migrated(tmp_path: Path) -> 
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_a_cancelled_run_stops_after_its_step_and_frees_its_thread(waiting) -> None:
+    import threading
+
+    service, _ = waiting
+    cancel = threading.Event()
+    events = []
+    for event in service.stream_ask(
+        "why was S003 late on 2026-02-10?", thread_id="t-cancel", cancel=cancel
+    ):
+        events.append(event)
+        if event.type == "step":
+            cancel.set()
+    assert [e.type for e in events][-1] == "run_finished"
+    assert events[-1].status == "cancelled"
+    assert sum(e.type == "step" for e in events) == 1  # stopped at the next boundary
+    assert service.get(events[0].run_id).status == "cancelled"
+    assert service.store.get_thread("t-cancel").active_run_id is None
