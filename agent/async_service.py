@@ -192,7 +192,7 @@ class AsyncAgentService:
                         at=a.decision.at,
                     )
                 )
-            if a.dispatched and (was is None or was.dispatched is None):
+            if a.dispatched is not None and _sent(a) and (was is None or not _sent(was)):
                 sent.append(
                     ActionDispatched(
                         run_id=run_id,
@@ -257,3 +257,8 @@ class AsyncAgentService:
             }
 
         return await self._call(count)
+
+
+def _sent(action: Any) -> bool:
+    """Whether an action of a page went to the outbox (not approved and held)."""
+    return action.dispatched is not None and action.dispatched.delivery_status != "held"

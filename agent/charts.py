@@ -109,7 +109,7 @@ def chart_sets(results: Sequence[ToolResult], db: str | Path) -> list[ChartSet]:
         grain = int(d.get("grain_days", 1))
         series = _late_series(backend, d["level"], target, day, grain)
         points = [
-            Point(date=p.date().isoformat(), value=round(100 * v, 2))
+            Point(date=p.date().isoformat(), value=round(100 * v, 4))
             for p, v in zip(series.period, series.late_rate, strict=True)
         ]
         when = (
@@ -119,9 +119,9 @@ def chart_sets(results: Sequence[ToolResult], db: str | Path) -> list[ChartSet]:
         )
         kpi = KpiChart(
             title=f"{target_name(target)}: late rate{when}",
-            normal=round(100 * d["expected"], 2),
+            normal=round(100 * d["expected"], 4),
             points=points,
-            anomaly=Point(date=day.isoformat(), value=round(100 * d["value"], 2)),
+            anomaly=Point(date=day.isoformat(), value=round(100 * d["value"], 4)),
         )
         out.append(
             ChartSet(
@@ -142,14 +142,14 @@ def _forecast(
     return ForecastChart(
         title=f"{target}: forecast after {fc['as_of']} ({fc['persistence']})",
         # the diagnosis's normal: one normal per scope in a plan and its charts
-        normal=round(100 * d["expected"], 2),
+        normal=round(100 * d["expected"], 4),
         history=points[-21:],
         points=[
             ForecastPoint(
                 date=str(p["date"])[:10],
-                yhat=round(100 * p["yhat"], 2),
-                lower=round(100 * p["lower"], 2),
-                upper=round(100 * p["upper"], 2),
+                yhat=round(100 * p["yhat"], 4),
+                lower=round(100 * p["lower"], 4),
+                upper=round(100 * p["upper"], 4),
             )
             for p in fc["points"]
         ],
@@ -160,9 +160,9 @@ def _causes(d: dict[str, Any], target: str, day: date) -> CauseChart:
     # a factor that carries no real share is not drawn as a cause
     named = {h["cause"]: h["contribution"] for h in d.get("hypotheses", [])}
     excess = d.get("excess", d["value"] - d["expected"])
-    parts = [Part(label=CAUSE_LABELS.get(c, c), value=round(100 * v, 2)) for c, v in named.items()]
+    parts = [Part(label=CAUSE_LABELS.get(c, c), value=round(100 * v, 4)) for c, v in named.items()]
     parts.append(
-        Part(label="other factors and chance", value=round(100 * (excess - sum(named.values())), 2))
+        Part(label="other factors and chance", value=round(100 * (excess - sum(named.values())), 4))
     )
     return CauseChart(
         title=f"{target} on {day}: why, {100 * excess:+.1f} pts (DoWhy attribution)", parts=parts

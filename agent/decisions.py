@@ -62,6 +62,10 @@ class ApprovalExpired(DecisionError):
     """The approval window of the run has passed."""
 
 
+class NotWaiting(DecisionError):
+    """The run is not waiting for decisions (done, failed, running)."""
+
+
 class Approvals:
     """The approval half of :class:`agent.service.AgentService` (a mixin)."""
 
@@ -140,7 +144,7 @@ class Approvals:
                 "nothing was dispatched; run the triage again for a current plan"
             )
         if view.status != "waiting_approval" or view.plan is None:
-            raise DecisionError(f"run {run_id} is not waiting for approval (status: {view.status})")
+            raise NotWaiting(f"run {run_id} is not waiting for approval (status: {view.status})")
         if not self._paused(run_id):
             # resuming without its checkpoint would start the graph afresh over the record
             raise DecisionError(

@@ -20,7 +20,7 @@ NODE_LABELS = {
     "diagnose": "Diagnosed the causes",
     "forecast": "Forecast whether it persists",
     "recommend": "Chose actions and their expected effect",
-    "call_model": "The model chose the next step",
+    "call_model": "Chose the next step",
     "run_tools": "Ran the tools the model asked for",
     "compose_plan": "Wrote the plan",
     "verify_plan": "Checked every number of the plan against the evidence",

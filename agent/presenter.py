@@ -150,11 +150,16 @@ def run_page(view: RunView, record: RunRecord, charts: list[ChartSet]) -> RunPag
     ]
     decided = {int(d["index"]): d for d in view.decisions}
     sent = {int(a["idx"]): a for a in view.dispatched}
-    page.actions = [_action(i, a, decided.get(i), sent.get(i)) for i, a in enumerate(plan.actions)]
+    waiting = view.status == "waiting_approval"
+    page.actions = [
+        _action(i, a, decided.get(i), sent.get(i), waiting) for i, a in enumerate(plan.actions)
+    ]
     return page
 
 
-def _action(i: int, a: Any, d: dict[str, Any] | None, sent: dict[str, Any] | None) -> ActionLine:
+def _action(
+    i: int, a: Any, d: dict[str, Any] | None, sent: dict[str, Any] | None, waiting: bool
+) -> ActionLine:
     spec = load_catalog().get(a.action_id)
     ((param, value),) = a.lever.items()
     point, lo, hi = avoided_text(a.expected_avoided, *a.avoided_ci)
@@ -181,13 +186,35 @@ def _action(i: int, a: Any, d: dict[str, Any] | None, sent: dict[str, Any] | Non
         )
         if d
         else None,
-        dispatched=ActionDispatch(
-            delivery_status=sent["delivery_status"],
-            text=DELIVERY_TEXT.get(sent["delivery_status"], sent["delivery_status"]),
-        )
-        if sent
-        else None,
+        dispatched=_dispatch(sent, d, waiting),
     )
+
+
+def _dispatch(
+    sent: dict[str, Any] | None, d: dict[str, Any] | None, waiting: bool
+) -> ActionDispatch | None:
+    """Say where an action stands after its decision.
+
+    Sent (with an edit's re-estimated impact), or approved and held until every action of
+    the plan is decided.
+    """
+    if sent is None:
+        if waiting and d is not None and d["decision"] != "reject":
+            return ActionDispatch(
+                delivery_status="held",
+                text="approved; sent once every action of this plan is decided "
+                "(or with 'approve the rest' / 'reject the rest')",
+            )
+        return None
+    text = DELIVERY_TEXT.get(sent["delivery_status"], sent["delivery_status"])
+    if d is not None and d["decision"] == "edit":
+        ((param, value),) = sent["parameters"].items()
+        point, lo, hi = avoided_text(sent["expected_avoided"], *sent["avoided_ci"])
+        text = (
+            f"{text}, with {param} = {value:g}: about {point} late deliveries avoided "
+            f"(80% interval {lo} to {hi}), cost ${sent['cost']:,.0f}, re-estimated"
+        )
+    return ActionDispatch(delivery_status=sent["delivery_status"], text=text)
 
 
 __all__ = ["RunPage", "run_page"]

@@ -170,6 +170,12 @@ class Settings(BaseSettings):
             ("postgresql://", "postgres://")
         ):
             raise ValueError("LASTMILE_POSTGRES_URL must start with postgresql://")
+        for name, secrets in (("WEB_USERS", self.web_users), ("WEB_TOKENS", self.web_tokens)):
+            weak = [u for u, v in secrets.items() if len(v.get_secret_value()) < 8]
+            if weak:
+                raise ValueError(
+                    f"LASTMILE_{name}: the secrets of {weak} are shorter than 8 characters"
+                )
         for user, scopes in self.approvers.items():
             bad = [x for x in scopes if x != "*" and not x.startswith(("region:", "store:"))]
             if bad:

@@ -173,6 +173,9 @@ def _dispatch_record(
                 "causes": load_catalog().get(action.action_id).treats,
                 "parameters": {action.action_id: next(iter(params.values()))},
                 "max_actions": 20,
+                # an action for a day to come is sized by that day's expected excess, as
+                # the plan sized it: the re-estimate must not claim the diagnosed day's
+                **({"apply_on": action.apply_on.isoformat()} if action.apply_on else {}),
             },
             "dispatch",
         )

@@ -109,6 +109,12 @@ def test_a_question_streams_its_steps_then_the_plan_and_decisions_are_recorded(
     assert done["status"] == "done"
     assert [a["decision"]["decision"] for a in done["actions"]] == ["approve", "reject"]
     assert done["actions"][0]["dispatched"]["delivery_status"] == "delivered"
+    late = httpx.post(
+        f"{server}/api/runs/{run_id}/decisions",
+        json={"index": 1, "decision": "approve"},
+        headers=CSRF,
+    )
+    assert late.status_code == 409 and "not waiting for approval (status: done)" in late.text
     assert len(sink.acknowledged(f"lastmile:{run_id}:")) == 1
     watcher.join(timeout=60)
     assert watched == [
@@ -152,6 +158,7 @@ def test_state_changes_need_the_csrf_header_and_errors_carry_no_trace(server: st
     assert missing.status_code == 404 and "Traceback" not in missing.text
     bad = httpx.post(f"{server}/api/runs/nope/decisions", json={"index": -1}, headers=CSRF)
     assert bad.status_code == 422 and "Traceback" not in bad.text
+    assert "index" in bad.json()["error"]  # {"error": ...} like every other error
 
 
 def test_openapi_lists_the_routes_and_metrics_expose_the_gauges(server: str) -> None:
@@ -180,7 +187,7 @@ def test_openapi_lists_the_routes_and_metrics_expose_the_gauges(server: str) -> 
 
 def test_off_loopback_sign_in_is_required(small_world_db: Path, tmp_path: Path) -> None:
     env = {
-        "LASTMILE_WEB_USERS": json.dumps({"ana": "pw-ana"}),
+        "LASTMILE_WEB_USERS": json.dumps({"ana": "pw-ana-secret"}),
         "LASTMILE_METRICS_TOKEN": "m3trics",
     }
     with lastmile_server(small_world_db, tmp_path / "s.sqlite", host="0.0.0.0", env=env) as url:
@@ -188,11 +195,11 @@ def test_off_loopback_sign_in_is_required(small_world_db: Path, tmp_path: Path) 
         denied = httpx.get(f"{url}/api/threads")
         assert denied.status_code == 401 and denied.headers["www-authenticate"].startswith("Basic")
         assert httpx.get(f"{url}/api/threads", auth=("ana", "wrong")).status_code == 401
-        assert httpx.get(f"{url}/api/me", auth=("ana", "pw-ana")).json()["user"] == "ana"
+        assert httpx.get(f"{url}/api/me", auth=("ana", "pw-ana-secret")).json()["user"] == "ana"
         assert httpx.get(f"{url}/metrics").status_code == 403
         ok = httpx.get(f"{url}/metrics", headers={"Authorization": "Bearer m3trics"})
         assert ok.status_code == 200
-        assert "pw-ana" not in denied.text and "m3trics" not in denied.text
+        assert "pw-ana-secret" not in denied.text and "m3trics" not in denied.text
 
 
 def test_serving_off_loopback_without_users_is_refused(

@@ -20,13 +20,14 @@ from importlib.resources import files
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.sse import EventSourceResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from agent.async_service import AsyncAgentService
-from agent.decisions import AlreadyDecided, ApprovalExpired, NotAllowed
+from agent.decisions import AlreadyDecided, ApprovalExpired, NotAllowed, NotWaiting
 from agent.errors import NotFoundError, RunInputError, ThreadBusyError
 from agent.interfaces.web.auth import check_csrf, may_read_metrics, user_of
 from agent.interfaces.web.metrics import Metrics
@@ -105,6 +106,7 @@ def _status(exc: RunInputError) -> int:
         (ThreadBusyError, 409),
         (NotAllowed, 403),
         (ApprovalExpired, 410),
+        (NotWaiting, 409),
     ):
         if isinstance(exc, kind):
             return code
@@ -152,6 +154,14 @@ def create_app(settings: Settings, service: AsyncAgentService) -> FastAPI:
         return JSONResponse(
             {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        return JSONResponse({"error": "; ".join(problems)}, status_code=422)
 
     @app.exception_handler(Exception)
     async def _bug(_request: Request, exc: Exception) -> JSONResponse:

@@ -57,9 +57,17 @@ def check_binding(settings: Settings, host: str) -> None:
 
 def _unauthorized(settings: Settings) -> HTTPException:
     scheme = 'Basic realm="lastmile", charset="UTF-8"' if settings.web_users else "Bearer"
+    ways = [
+        way
+        for way, configured in (
+            ("a user name and password", settings.web_users),
+            ("a bearer token", settings.web_tokens),
+        )
+        if configured
+    ]
     return HTTPException(
         status_code=401,
-        detail="sign in: this server needs a user name and password, or a bearer token",
+        detail=f"sign in with {' or '.join(ways)} (missing or wrong credentials)",
         headers={"WWW-Authenticate": scheme},
     )
 

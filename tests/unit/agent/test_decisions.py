@@ -229,3 +229,80 @@ def test_a_cancelled_run_stops_after_its_step_and_frees_its_thread(waiting) -> N
     assert sum(e.type == "step" for e in events) == 1  # stopped at the next boundary
     assert service.get(events[0].run_id).status == "cancelled"
     assert service.store.get_thread("t-cancel").active_run_id is None
+
+
+def test_the_page_says_what_an_approval_waits_for_and_what_an_edit_will_do(waiting) -> None:
+    from agent.presenter import run_page
+
+    service, source = waiting
+    run_id = fork_waiting_run(service, source)
+    service.decide(run_id, 1, "approve", "ana")
+    page = run_page(service.get(run_id), service.record(run_id), [])
+    assert page.actions[1].dispatched is not None
+    assert "sent once every action of this plan is decided" in page.actions[1].dispatched.text
+    service.decide(run_id, 0, "edit", "ben", parameters={page.actions[0].parameter: 0.1})
+    page = run_page(service.get(run_id), service.record(run_id), [])
+    sent = page.actions[0].dispatched
+    assert sent is not None and f"{page.actions[0].parameter} = 0.1" in sent.text
+    assert "re-estimated" in sent.text
+
+
+def test_an_edit_is_re_estimated_for_the_day_its_action_applies_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A day-ahead action was sized by that day's expected excess: so is its edit."""
+    import agent.nodes.approval as approval
+    from agent.schemas import Decision
+    from agent.state import State
+
+    seen: dict[str, object] = {}
+
+    def fake_call(ctx: object, name: str, args: dict[str, object], node: str) -> object:
+        seen.update(args)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(approval, "call_tool", fake_call)
+    plan = _day_ahead_plan()
+    state = State(plan=plan, day="2026-03-14")
+    with pytest.raises(RuntimeError, match="stop here"):
+        approval._dispatch_record(
+            None,  # type: ignore[arg-type]
+            state,
+            Decision(index=0, decision="edit", parameters={"minutes": 45}, by="ana"),
+        )
+    assert seen["apply_on"] == "2026-03-15" and seen["day"] == "2026-03-14"
+
+
+def _day_ahead_plan():  # type: ignore[no-untyped-def]
+    from agent.schemas import ActionPlan
+
+    return ActionPlan.model_validate(
+        {
+            "summary": "R2 storm",
+            "actions": [
+                {
+                    "action_id": "weather_protocol",
+                    "target": "R2",
+                    "parameters": [{"name": "minutes", "value": 60}],
+                    "expected_avoided": 869,
+                    "avoided_low": 869,
+                    "avoided_high": 869,
+                    "cost": 1000,
+                    "rationale": "storm",
+                    "evidence_ids": ["recommend_actions#1"],
+                    "day": "2026-03-14",
+                    "apply_on": "2026-03-15",
+                }
+            ],
+        }
+    )
+
+
+def test_a_short_or_empty_web_secret_is_refused() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"secrets of \['maria'\] are shorter than 8"):
+        Settings(web_users={"maria": ""})
+    with pytest.raises(ValidationError, match="LASTMILE_WEB_TOKENS"):
+        Settings(web_tokens={"bot": "abc"})
+    assert Settings(web_users={"maria": "long-enough"}).web_users
