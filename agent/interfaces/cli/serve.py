@@ -8,7 +8,7 @@ import typer
 
 from agent.interfaces.cli.common import DbOption, _db, err
 from agent.interfaces.cli.errors import user_errors
-from agent.interfaces.cli.runs import StateOption
+from agent.interfaces.cli.runs import StateOption, TodayOption
 
 
 @user_errors
@@ -19,6 +19,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     db: DbOption = None,
     state_db: StateOption = None,
+    today: TodayOption = None,
 ) -> None:
     """Serve the web chat at / and its API (/api, /docs), /healthz and /metrics."""
     import uvicorn
@@ -30,6 +31,8 @@ def serve(
     from agent.settings import get_settings
 
     settings = get_settings()
+    if today is not None:  # questions asked here count "yesterday" from this day
+        settings = settings.model_copy(update={"today": today})
     check_binding(settings, host)
     service = AgentService(settings, db=_db(db), state_db=state_db)
     # a run a crash interrupted is finished before anyone can act on it
