@@ -49,6 +49,8 @@ class KpiChart(BaseModel):
     normal: float
     points: list[Point]
     anomaly: Point
+    within_normal: bool = False
+    """The marked day was diagnosed because it was asked about; its excess is within chance."""
 
 
 class ForecastPoint(BaseModel):
@@ -112,16 +114,19 @@ def chart_sets(results: Sequence[ToolResult], db: str | Path) -> list[ChartSet]:
             Point(date=p.date().isoformat(), value=round(100 * v, 4))
             for p, v in zip(series.period, series.late_rate, strict=True)
         ]
+        within = bool(d.get("within_normal", False))
+        mark = "diagnosed" if within else "anomaly"
         when = (
-            f" over {grain}-day windows, anomaly {d['window_start']}..{day}"
+            f" over {grain}-day windows, {mark} {d['window_start']}..{day}"
             if grain > 1
-            else f", anomaly on {day}"
+            else f", {mark} on {day}" + (" (within normal)" if within else "")
         )
         kpi = KpiChart(
             title=f"{target_name(target)}: late rate{when}",
             normal=round(100 * d["expected"], 4),
             points=points,
             anomaly=Point(date=day.isoformat(), value=round(100 * d["value"], 4)),
+            within_normal=within,
         )
         out.append(
             ChartSet(
@@ -233,7 +238,7 @@ def _draw_kpi(kpi: KpiChart) -> Any:
         ms=9,
         color="#d1495b",
         zorder=5,
-        label="anomaly",
+        label="diagnosed day (within normal)" if kpi.within_normal else "anomaly",
     )
     ax.set_ylabel("late rate (%)")
     ax.set_title(kpi.title)

@@ -174,6 +174,9 @@ def test_openapi_lists_the_routes_and_metrics_expose_the_gauges(server: str) -> 
         "/metrics",
     ):
         assert route in paths, route
+    page = httpx.get(f"{server}/")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
     text = httpx.get(f"{server}/metrics").text
     for name in (
         "lastmile_pending_approvals",

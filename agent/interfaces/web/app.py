@@ -91,6 +91,42 @@ class Me(BaseModel):
     auth: bool
 
 
+PAGE_HEADERS = [
+    # the page loads its own script, style and data only, and is never framed
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every response but the API docs' pages.
+
+    Pure ASGI (not ``BaseHTTPMiddleware``), so Server-Sent-Event streams pass untouched.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Pass the request on; add the headers to the response's start."""
+        if scope["type"] != "http" or scope["path"] in ("/docs", "/redoc"):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + PAGE_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def current_user(request: Request) -> str:
     """Return the calling user (the dependency every API route takes)."""
     return user_of(request, request.app.state.settings)
@@ -143,6 +179,7 @@ def create_app(settings: Settings, service: AsyncAgentService) -> FastAPI:
     )
 
     app.state.settings = settings
+    app.add_middleware(SecurityHeaders)
     guarded = [Depends(check_csrf)]
 
     @app.exception_handler(RunInputError)

@@ -1207,6 +1207,8 @@ function kpiChart(chartSet) {
   const unit = kpi.unit || "";
   const metric = metricName(chartSet, kpi.title);
   const anomaly = kpi.anomaly;
+  // a day diagnosed because it was asked about, though within its normal range
+  const mark = kpi.within_normal ? "diagnosed day (within normal)" : "anomaly";
   const what = subject(chartSet, metric, kpi.title);
   const label = anomaly
     ? `${what}: ${formatValue(anomaly.value, unit)} on ${anomaly.date} against ${formatValue(kpi.normal, unit)} normal`
@@ -1219,7 +1221,7 @@ function kpiChart(chartSet) {
       label: `normal ${formatValue(kpi.normal, unit)}`,
       draw: lineSample({ stroke: COLORS.normal, "stroke-width": 2, "stroke-dasharray": "4 4" }),
     },
-    { label: "anomaly", draw: (lx, ly) => triangle(lx + 12, ly + 1, 7, { fill: COLORS.anomaly }) },
+    { label: mark, draw: (lx, ly) => triangle(lx + 12, ly + 1, 7, { fill: COLORS.anomaly }) },
   ]);
   setViewBox(svg, box);
   const values = finite(kpi.points.map((p) => p.value).concat([kpi.normal, anomaly ? anomaly.value : null]));
@@ -1236,7 +1238,7 @@ function kpiChart(chartSet) {
     const leftSide = ax > (box.left + box.width) / 2;
     add(svg, 
       triangle(ax, ay, 8, { fill: COLORS.anomaly, stroke: "#ffffff", "stroke-width": 1.5 }),
-      boxText(box, leftSide ? ax - 12 : ax + 12, Math.max(box.top + 10, ay - 6), `anomaly ${formatValue(anomaly.value, unit)}`, {
+      boxText(box, leftSide ? ax - 12 : ax + 12, Math.max(box.top + 10, ay - 6), `${kpi.within_normal ? "diagnosed" : "anomaly"} ${formatValue(anomaly.value, unit)}`, {
         "text-anchor": leftSide ? "end" : "start",
         "font-weight": "bold",
       }),
@@ -1247,10 +1249,10 @@ function kpiChart(chartSet) {
     p.date,
     formatNumber(p.value),
     formatNumber(kpi.normal),
-    anomaly && p.date === anomaly.date ? "yes" : "no",
+    anomaly && p.date === anomaly.date ? (kpi.within_normal ? "diagnosed, within normal" : "yes") : "no",
   ]);
   if (anomaly && !kpi.points.some((p) => p.date === anomaly.date)) {
-    rows.push([anomaly.date, formatNumber(anomaly.value), formatNumber(kpi.normal), "yes"]);
+    rows.push([anomaly.date, formatNumber(anomaly.value), formatNumber(kpi.normal), kpi.within_normal ? "diagnosed, within normal" : "yes"]);
   }
   const table = dataTable(kpi.title, ["Date", `${metric}${u}`, `Normal${u}`, "Anomaly"], rows);
   return figure(kpi.title, svg, table);
