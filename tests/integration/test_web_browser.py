@@ -65,6 +65,8 @@ def test_a_manager_asks_sees_the_plan_and_decides_each_action(browser: Any, web:
     dialogs: list[str] = []
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    blocked: list[str] = []  # the page itself runs under its Content Security Policy
+    page.on("console", lambda m: "Content Security Policy" in m.text and blocked.append(m.text))
     page.goto(web)
     page.wait_for_selector("#question")
     _axe_clean(page, "empty", incomplete)
@@ -72,10 +74,10 @@ def test_a_manager_asks_sees_the_plan_and_decides_each_action(browser: Any, web:
     page.evaluate(WATCH_PLAN)
     page.fill("#question", QUESTION)
     page.click("#send")
-    page.wait_for_function("document.querySelectorAll('#steps .step').length >= 2")
+    page.wait_for_function("() => document.querySelectorAll('#steps .step').length >= 2")
     _axe_clean(page, "streaming", incomplete)
     page.wait_for_selector(".run .summary", timeout=240_000)
-    assert page.evaluate("window.__stepsAtPlan") >= 2  # steps streamed before the plan
+    assert page.evaluate("() => window.__stepsAtPlan") >= 2  # steps streamed before the plan
 
     run = page.locator(".run").last
     run_id = run.get_attribute("data-run-id")
@@ -98,7 +100,7 @@ def test_a_manager_asks_sees_the_plan_and_decides_each_action(browser: Any, web:
     _axe_clean(page, "edit", incomplete)
     second.locator(".edit-value").fill("999")
     second.locator(".send-edit").click()
-    page.wait_for_function("document.querySelector('#error').textContent.includes('within')")
+    page.wait_for_function("() => document.querySelector('#error').textContent.includes('within')")
     _axe_clean(page, "error", incomplete)
     page.keyboard.press("Escape")
 
@@ -107,12 +109,12 @@ def test_a_manager_asks_sees_the_plan_and_decides_each_action(browser: Any, web:
     _tab_to(page, '.action[data-index="0"] .approve')
     page.keyboard.press("Enter")
     page.wait_for_function(
-        "document.querySelector('.action[data-index=\"0\"] .decision-status')"
+        "() => document.querySelector('.action[data-index=\"0\"] .decision-status')"
         "?.textContent.toLowerCase().includes('approved')"
     )
     page.locator('.action[data-index="1"] .reject').click()
     page.wait_for_function(
-        "document.querySelector('.action[data-index=\"1\"] .decision-status')"
+        "() => document.querySelector('.action[data-index=\"1\"] .decision-status')"
         "?.textContent.toLowerCase().includes('rejected')"
     )
 
@@ -127,6 +129,7 @@ def test_a_manager_asks_sees_the_plan_and_decides_each_action(browser: Any, web:
     page.wait_for_selector(f'.run[data-run-id="{run_id}"] .summary')
     assert "approved" in page.inner_text(".action[data-index='0'] .decision-status").lower()
 
+    assert blocked == []
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     FIGURES["axe incomplete results, to review by hand"] = "; ".join(
