@@ -313,10 +313,38 @@ def _unknown_place(text: str, catalog: Catalog) -> str | None:
                 f"no store, region or market is called {word!r}; did you mean "
                 f"{' or '.join(close)}? Markets: {', '.join(markets[:10])}"
             )
+        if _AFTER_PLACE_WORD.search(text[: m.start()]):
+            # "late at Springfield": a place by its position, though like none of ours
+            return (
+                f"no store, region or market is called {word!r}; markets: "
+                f"{', '.join(markets[:10])} (stores by id, number or name, regions by id)"
+            )
     return None
 
 
-_NOT_PLACES = frozenset({"The", "All", "Total", "General", "Stores", "Regions", "Markets"})
+_AFTER_PLACE_WORD = re.compile(r"\b(?:at|in|for|about)\s+(?:the\s+)?$")
+"""A capitalised word right after these is a place (months and weekdays excepted)."""
+
+
+_NOT_PLACES = frozenset(
+    {
+        "The",
+        "All",
+        "Total",
+        "General",
+        "Stores",
+        "Regions",
+        "Markets",
+        "Store",
+        "Region",
+        "Christmas",
+        "Easter",
+        "Thanksgiving",
+        "Black Friday",
+        "Cyber Monday",
+        "New Year",
+    }
+)
 
 
 def _rank_level(lowered: str, request: Request) -> Literal["store", "region"]:

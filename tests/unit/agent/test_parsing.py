@@ -215,6 +215,12 @@ def test_newcomer_trial_kinds(catalog: Catalog) -> None:
     for question in (f"what should we do about {typo} tomorrow?", f"why was {typo} late?"):
         r = parse_request(question, catalog)
         assert r.problem is not None and market in r.problem, question
+    # a place named like none of ours is unknown too (issue 12's trial: "Springfield")
+    for question in ("why were deliveries late at Springfield yesterday?", "what about Gotham?"):
+        r = parse_request(question, catalog)
+        assert r.problem is not None and "is called" in r.problem, question
+    assert parse_request("why were deliveries late in March?", catalog).problem is None
+    assert parse_request("what happened at Christmas?", catalog).problem is None
     # what to do today is a day to come: today is still being delivered
     r = parse_request("what should we do about R2 today?", catalog, today=date(2026, 2, 16))
     assert (r.day, r.apply_on) == (date(2026, 2, 15), date(2026, 2, 16))
