@@ -17,6 +17,7 @@ const state = {
   stepLogs: new Map(), // run_id -> <details> with the streamed steps of that run
   streaming: null, // {threadId, runId, steps: [{text, ok}], finished}
   deciding: new Set(), // run ids with a decision request in flight
+  refreshTimer: undefined, // a reload of the thread while one of its runs works elsewhere
 };
 
 let uidCounter = 0;
@@ -321,6 +322,18 @@ function renderThread(runs) {
   byId("thread-hint").hidden = runs.length > 0 || isStreamingHere();
   markCurrentThread();
   updateProgressVisibility();
+  refreshWhileBusy(runs);
+}
+
+/** A run still working in another tab or by another manager: look again in a few seconds. */
+function refreshWhileBusy(runs) {
+  clearTimeout(state.refreshTimer);
+  const busy = runs.some((p) => p.status === "running" || p.status === "resuming");
+  const threadId = state.threadId;
+  if (!busy || !threadId || isStreamingHere()) return;
+  state.refreshTimer = setTimeout(() => {
+    if (state.threadId === threadId && !isStreamingHere()) loadThread(threadId);
+  }, 3000);
 }
 
 function showNewConversation() {
