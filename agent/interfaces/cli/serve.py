@@ -43,7 +43,9 @@ def serve(
     where = f"http://{host}:{port}/"
     err.print(f"lastmile web chat on {where} (sign-in {'on' if auth_enabled(settings) else 'off'})")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # the command line's logging stays (uvicorn's own config would re-enable the loggers
+        # it silences, such as prophet's "plotly failed")
+        uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None)
     finally:
         service.close()
 
