@@ -246,6 +246,11 @@ class AsyncAgentService:
         """Send approved actions due for delivery."""
         await self._call(self.service.deliver)
 
+    async def recover_stale(self) -> list[str]:
+        """Finish runs a crash left behind, once they have gone quiet (see ``recover``)."""
+        quiet = self.service.settings.recovery_quiet_s
+        return await self._call(self.service.recover, stale_after_s=quiet)
+
     async def counts(self) -> dict[str, int]:
         """Count runs waiting for decisions and actions waiting for delivery (/metrics)."""
 

@@ -192,7 +192,7 @@ class Approvals:
 
     def _resume_if_decided(self, run_id: str, plan: ActionPlan) -> RunView:
         if self._undecided(run_id, plan) or not self.store.claim(
-            run_id, "waiting_approval", "resuming"
+            run_id, "waiting_approval", "resuming", unexpired=True
         ):
             return self.get(run_id)  # actions still pending, or another caller resumes it
         return self._resume(run_id)

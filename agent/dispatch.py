@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 import httpx
 from sqlalchemy import Engine
 
-from agent.storage.approvals import DispatchedAction, claim_due, settle
+from agent.storage.approvals import DispatchedAction, claim, due_keys, settle
 
 logger = logging.getLogger(__name__)
 
@@ -126,24 +127,36 @@ class DeliveryReport:
 def deliver_due(
     engine: Engine, transport: Transport, now: datetime | None = None
 ) -> DeliveryReport:
-    """Send every action due for delivery once; record acknowledgements and failures."""
-    now = now or datetime.now(UTC)
-    stamp = now.isoformat(timespec="seconds")
-    lease = (now + timedelta(seconds=LEASE_S)).isoformat(timespec="seconds")
+    """Send every action due for delivery once; record acknowledgements and failures.
+
+    Each action is leased just before its own send (a batch lease would run out while
+    earlier sends wait on a slow receiver), and only the lease holder records the outcome.
+    """
     report = DeliveryReport([], {})
-    for action in claim_due(engine, stamp, lease):
-        key = action.idempotency_key or f"lastmile:{action.run_id}:{action.idx}"
+    for key in due_keys(engine, _stamp(now or datetime.now(UTC))):
+        start = now or datetime.now(UTC)
+        token = uuid.uuid4().hex
+        lease = _stamp(start + timedelta(seconds=LEASE_S))
+        action = claim(engine, key, _stamp(start), lease, token)
+        if action is None:
+            continue  # another deliverer took it
+        idem = action.idempotency_key or f"lastmile:{action.run_id}:{action.idx}"
         try:
-            transport.send(_payload(action), key)
-        except DeliveryError as exc:
-            retry = (now + backoff(action.attempts + 1)).isoformat(timespec="seconds")
-            settle(engine, action, delivered_at=None, error=str(exc), next_attempt_at=retry)
-            report.failed[key] = str(exc)
-            logger.warning("delivery of %s to the %s failed: %s", key, transport.name, exc)
+            transport.send(_payload(action), idem)
+        except Exception as exc:  # anything but an acknowledgement is retried later
+            problem = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}"
+            retry = _stamp(start + backoff(action.attempts + 1))
+            settle(engine, action, token, delivered_at=None, error=problem, next_attempt_at=retry)
+            report.failed[idem] = problem
+            logger.warning("delivery of %s to the %s failed: %s", idem, transport.name, problem)
             continue
-        settle(engine, action, delivered_at=datetime.now(UTC).isoformat(timespec="seconds"))
-        report.delivered.append(key)
+        settle(engine, action, token, delivered_at=_stamp(datetime.now(UTC)))
+        report.delivered.append(idem)
     return report
+
+
+def _stamp(when: datetime) -> str:
+    return when.isoformat(timespec="seconds")
 
 
 def _payload(action: DispatchedAction) -> dict[str, Any]:

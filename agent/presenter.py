@@ -207,7 +207,10 @@ def _dispatch(
             )
         return None
     text = DELIVERY_TEXT.get(sent["delivery_status"], sent["delivery_status"])
-    if d is not None and d["decision"] == "edit":
+    if d is not None and d["decision"] == "edit" and sent.get("expected_avoided") is None:
+        ((param, value),) = sent["parameters"].items()
+        text = f"{text}, with {param} = {value:g}: its impact could not be re-estimated"
+    elif d is not None and d["decision"] == "edit":
         ((param, value),) = sent["parameters"].items()
         point, lo, hi = avoided_text(sent["expected_avoided"], *sent["avoided_ci"])
         text = (

@@ -89,7 +89,9 @@ def render_markdown(view: RunView, record: RunRecord) -> str:
             if i in done:
                 sent = done[i]
                 decision += " - dispatched" + _delivery(sent)
-                if d is not None and d["decision"] == "edit":
+                if d is not None and d["decision"] == "edit" and sent["expected_avoided"] is None:
+                    decision += " with a new setting (its impact could not be re-estimated)"
+                elif d is not None and d["decision"] == "edit":
                     ((p, v),) = sent["parameters"].items()
                     decision += (
                         f" with {p} = {v:g} (~{sent['expected_avoided']:,.0f} avoided, "

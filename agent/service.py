@@ -352,7 +352,7 @@ class AgentService(Approvals, Streaming, Upkeep):
                 stream_mode="updates",
                 durability="sync",
             ):
-                self._after_step(update)
+                self._after_step(run_id, update)
         except GraphRecursionError:
             return self._record(run_id, error="the run hit its step limit before finishing")
         except Exception as exc:
@@ -362,8 +362,12 @@ class AgentService(Approvals, Streaming, Upkeep):
             raise failure from exc
         return self._record(run_id)
 
-    def _after_step(self, nodes: Any) -> None:
-        """Run after each finished node: the crash tests' kill switch (``test_kill_at``)."""
+    def _after_step(self, run_id: str, nodes: Any) -> None:
+        """Run after each finished node: a heartbeat, and the crash tests' kill switch.
+
+        The heartbeat (the record's ``updated_at``) tells recovery this run is alive.
+        """
+        self.store.save_run(run_id=run_id)
         if self.settings.test_kill_at is not None and self.settings.test_kill_at in nodes:
             logger.warning("test_kill_at=%s: killing the process", self.settings.test_kill_at)
             os.kill(os.getpid(), signal.SIGKILL)

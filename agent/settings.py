@@ -193,6 +193,15 @@ class Settings(BaseSettings):
         )
 
     @property
+    def recovery_quiet_s(self) -> float:
+        """Seconds a run may go without finishing a step before recovery takes it as crashed.
+
+        Its longest step is a model call with its retries: twice that, plus a minute, leaves
+        a live run alone (420 s with the default 60 s timeout and 2 retries).
+        """
+        return 2 * self.llm_timeout_s * (self.llm_max_retries + 1) + 60
+
+    @property
     def redacts(self) -> bool:
         """Whether requests to the model are redacted (``llm_redact``, else by endpoint)."""
         if self.llm_redact is not None:

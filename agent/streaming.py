@@ -67,7 +67,7 @@ class Streaming:
         ) -> tuple[str, Context]: ...
         def _config(self, run_id: str, context: Context) -> RunnableConfig: ...
         def _record(self, run_id: str, *, error: str | None = None) -> RunView: ...
-        def _after_step(self, nodes: Any) -> None: ...
+        def _after_step(self, run_id: str, nodes: Any) -> None: ...
 
     def stream_ask(
         self,
@@ -133,7 +133,7 @@ class Streaming:
                 durability="sync",
             ):
                 if mode == "updates":
-                    self._after_step(chunk)
+                    self._after_step(run_id, chunk)
                 if cancel is not None and cancel.is_set():
                     self.store.save_run(run_id=run_id, status="cancelled")
                     self.store.release_thread(run_id)

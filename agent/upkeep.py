@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
@@ -45,19 +46,31 @@ class Upkeep:
             logger.info("purged %d runs older than %d days", len(runs), older_than_days)
         return len(runs)
 
-    def recover(self, run_ids: list[str] | None = None) -> list[str]:
+    def recover(
+        self, run_ids: list[str] | None = None, stale_after_s: float | None = None
+    ) -> list[str]:
         """Finish what a crash interrupted: runs recorded as running or resuming.
 
         A run paused for approval whose resume had been claimed is resumed with its stored
         decisions; a run stopped between two steps continues from its last checkpoint; a
         finished one is recorded (and its approved actions written to the outbox). Only
-        ``run_ids`` when given. Run it where no other process is running these runs (the
-        server does at start). Returns the ids of the runs it touched.
+        ``run_ids`` when given. With ``stale_after_s``, only runs without a heartbeat (a
+        finished step) for that long, each taken by one process (a conditional update): the
+        server's automatic recovery never runs a run that another process is running.
+        Without it (``lastmile runs recover``), every such run: run it when no other process
+        runs any. Returns the ids of the runs it touched.
         """
         touched = []
+        cutoff = None
+        if stale_after_s is not None:
+            cutoff = (datetime.now(UTC) - timedelta(seconds=stale_after_s)).isoformat()
         for row in self.store.list_runs(limit=1000, statuses=("running", "resuming")):
             run_id = str(row["run_id"])
             if run_ids is not None and run_id not in run_ids:
+                continue
+            if cutoff is not None and not (
+                str(row["updated_at"]) < cutoff and self.store.take(run_id, row["updated_at"])
+            ):
                 continue
             snapshot = self.graph.get_state(RunnableConfig(configurable={"thread_id": run_id}))
             try:

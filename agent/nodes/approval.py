@@ -152,6 +152,9 @@ def _dispatch_record(
     """Return what to dispatch for a decision, and the re-estimate of an edited setting."""
     assert state.plan is not None
     action = state.plan.actions[d.index]
+    avoided: float | None
+    ci: list[float] | None
+    cost: float | None
     params, avoided, ci, cost, ids = (
         action.lever,
         action.expected_avoided,
@@ -190,6 +193,8 @@ def _dispatch_record(
         if found and outcome.evidence is not None:
             avoided, ci, cost = found["expected_avoided"], list(found["avoided_ci"]), found["cost"]
             ids = [outcome.evidence.id]
+        else:  # the plan's impact was for the old setting: none is promised for the new one
+            avoided, ci, cost, ids = None, None, None, []
     record = DispatchedAction(
         run_id=run_id(),
         idx=d.index,

@@ -9,6 +9,8 @@ that fails is retried later with the same key until the receiver acknowledges it
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any, Literal
 
@@ -73,7 +75,7 @@ class DispatchedAction(BaseModel):
 
 
 _JSON = ("parameters", "avoided_ci", "evidence_ids")
-_OUTBOX_ONLY = {"lease_until"}
+_OUTBOX_ONLY = {"lease_until", "lease_token"}
 
 
 def record_decision(engine: Engine, record: DecisionRecord) -> DecisionRecord:
@@ -157,49 +159,53 @@ def outbox(engine: Engine, run_id: str | None = None) -> list[DispatchedAction]:
         return [_action(r) for r in con.execute(query).mappings().all()]
 
 
-def claim_due(
-    engine: Engine, now: str, lease_until: str, limit: int = 50
-) -> list[DispatchedAction]:
-    """Lease the actions due for delivery; each is leased by one caller only."""
-    due = and_(
+def due_keys(engine: Engine, now: str, limit: int = 50) -> list[tuple[str, int]]:
+    """Return the (run, position) of actions due for delivery now."""
+    with engine.connect() as con:
+        rows = con.execute(select(actions.c.run_id, actions.c.idx).where(_due(now)).limit(limit))
+        return [(str(r[0]), int(r[1])) for r in rows]
+
+
+def _due(now: str) -> Any:
+    return and_(
         actions.c.delivery_status.in_(("pending", "retrying")),
         or_(actions.c.next_attempt_at.is_(None), actions.c.next_attempt_at <= now),
         or_(actions.c.lease_until.is_(None), actions.c.lease_until < now),
     )
-    with engine.connect() as con:
-        keys = con.execute(select(actions.c.run_id, actions.c.idx).where(due).limit(limit)).all()
-    claimed = []
-    for run_id, idx in keys:
-        with engine.begin() as con:
-            done = con.execute(
-                update(actions)
-                .where(actions.c.run_id == run_id, actions.c.idx == idx, due)
-                .values(lease_until=lease_until)
-            )
-            if done.rowcount == 1:
-                row = (
-                    con.execute(
-                        select(actions).where(actions.c.run_id == run_id, actions.c.idx == idx)
-                    )
-                    .mappings()
-                    .one()
-                )
-                claimed.append(_action(row))
-    return claimed
+
+
+def claim(
+    engine: Engine, key: tuple[str, int], now: str, lease_until: str, token: str
+) -> DispatchedAction | None:
+    """Lease one due action for one send; None if someone else holds or settled it."""
+    run_id, idx = key
+    where = (actions.c.run_id == run_id, actions.c.idx == idx)
+    with engine.begin() as con:
+        done = con.execute(
+            update(actions)
+            .where(*where, _due(now))
+            .values(lease_until=lease_until, lease_token=token)
+        )
+        if done.rowcount != 1:
+            return None
+        row = con.execute(select(actions).where(*where)).mappings().one()
+    return _action(row)
 
 
 def settle(
     engine: Engine,
     action: DispatchedAction,
+    token: str,
     *,
     delivered_at: str | None,
     error: str | None = None,
     next_attempt_at: str | None = None,
-) -> None:
-    """Record a delivery attempt's outcome and release the lease."""
+) -> bool:
+    """Record a send's outcome and release the lease; False if the lease was not ours."""
     values: dict[str, Any] = {
         "attempts": actions.c.attempts + 1,
         "lease_until": None,
+        "lease_token": None,
         "last_error": error,
     }
     if delivered_at is not None:
@@ -207,11 +213,18 @@ def settle(
     else:
         values |= {"delivery_status": "retrying", "next_attempt_at": next_attempt_at}
     with engine.begin() as con:
-        con.execute(
+        done = con.execute(
             update(actions)
-            .where(actions.c.run_id == action.run_id, actions.c.idx == action.idx)
+            .where(
+                actions.c.run_id == action.run_id,
+                actions.c.idx == action.idx,
+                # a slow sender whose lease ran out never overwrites a later outcome
+                actions.c.lease_token == token,
+                actions.c.delivery_status.in_(("pending", "retrying")),
+            )
             .values(**values)
         )
+    return done.rowcount == 1
 
 
 def pending_count(engine: Engine) -> int:
@@ -221,3 +234,25 @@ def pending_count(engine: Engine) -> int:
             select(actions.c.run_id).where(actions.c.delivery_status.in_(("pending", "retrying")))
         ).all()
     return len(rows)
+
+
+def decisions_csv(records: list[DecisionRecord]) -> str:
+    """Write the decision log as CSV (one row per decision; parameters as JSON).
+
+    A free-text cell that a spreadsheet would run as a formula ("=HYPERLINK(...)") is
+    quoted with a leading apostrophe (OWASP's CSV-injection advice).
+    """
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, list(DecisionRecord.model_fields))
+    writer.writeheader()
+    for record in records:
+        row = record.model_dump()
+        row["parameters"] = json.dumps(row["parameters"]) if row["parameters"] else ""
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

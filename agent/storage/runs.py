@@ -125,13 +125,29 @@ class RunStore:
                 fields.setdefault("created_at", fields["updated_at"])
                 con.execute(runs.insert().values(run_id=run_id, **fields))
 
-    def claim(self, run_id: str, from_status: str, to_status: str) -> bool:
-        """Move a run from one status to another; False if it was not in ``from_status``."""
+    def claim(
+        self, run_id: str, from_status: str, to_status: str, *, unexpired: bool = False
+    ) -> bool:
+        """Move a run from one status to another; False if it was not in ``from_status``.
+
+        With ``unexpired``, only while its approval window is open (checked in the same
+        statement, so a decision a moment after the deadline cannot resume the run).
+        """
+        now = utc_now()
+        where = [runs.c.run_id == run_id, runs.c.status == from_status]
+        if unexpired:
+            where.append(runs.c.approval_expires_at.is_(None) | (runs.c.approval_expires_at > now))
+        with self.engine.begin() as con:
+            done = con.execute(update(runs).where(*where).values(status=to_status, updated_at=now))
+        return done.rowcount == 1
+
+    def take(self, run_id: str, seen_updated_at: str) -> bool:
+        """Take a stale run for recovery: True for the one caller that saw it unchanged."""
         with self.engine.begin() as con:
             done = con.execute(
                 update(runs)
-                .where(runs.c.run_id == run_id, runs.c.status == from_status)
-                .values(status=to_status, updated_at=utc_now())
+                .where(runs.c.run_id == run_id, runs.c.updated_at == seen_updated_at)
+                .values(updated_at=utc_now())
             )
         return done.rowcount == 1
 

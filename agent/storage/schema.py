@@ -101,6 +101,7 @@ actions = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", Text),
     Column("lease_until", Text),
+    Column("lease_token", Text),
     Column("delivered_at", Text),
     Column("last_error", Text),
     PrimaryKeyConstraint("run_id", "idx", name="actions_pk"),

@@ -103,7 +103,7 @@ def test_a_question_streams_its_steps_then_the_plan_and_decisions_are_recorded(
     assert "already decided (approve) by local at" in again.json()["error"]
     done = httpx.post(
         f"{server}/api/runs/{run_id}/decisions",
-        json={"index": 1, "decision": "reject", "note": "no drivers"},
+        json={"index": 1, "decision": "reject", "note": '=HYPERLINK("http://x")'},
         headers=CSRF,
     ).json()
     assert done["status"] == "done"
@@ -129,6 +129,7 @@ def test_a_question_streams_its_steps_then_the_plan_and_decisions_are_recorded(
     log = httpx.get(f"{server}/api/decisions", params={"format": "csv", "run_id": run_id})
     assert log.text.splitlines()[0].startswith("run_id,idx,action_id")
     assert len(log.text.splitlines()) == 3
+    assert "'=HYPERLINK" in log.text  # a note is never a spreadsheet formula
 
 
 def test_a_triage_streams_and_ends_waiting_for_approval(server: str) -> None:
@@ -154,6 +155,8 @@ def test_state_changes_need_the_csrf_header_and_errors_carry_no_trace(server: st
         headers={**CSRF, "Origin": "https://evil.example"},
     )
     assert cross.status_code == 403
+    rebound = httpx.get(f"{server}/api/threads", headers={"Host": "evil.example"})
+    assert rebound.status_code == 400  # DNS rebinding: no sign-in, so loopback names only
     missing = httpx.get(f"{server}/api/runs/nope")
     assert missing.status_code == 404 and "Traceback" not in missing.text
     bad = httpx.post(f"{server}/api/runs/nope/decisions", json={"index": -1}, headers=CSRF)

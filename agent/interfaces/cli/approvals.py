@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from pathlib import Path
@@ -14,6 +12,7 @@ import typer
 from agent.interfaces.cli.common import DbOption, out
 from agent.interfaces.cli.errors import user_errors
 from agent.interfaces.cli.runs import FormatOption, JsonFlag, StateOption, _emit, _service
+from agent.storage.approvals import decisions_csv
 
 
 @user_errors
@@ -88,27 +87,17 @@ def decisions(
     if fmt not in ("csv", "json"):
         raise ValueError(f"--format must be csv or json, got {fmt!r}")
     service = _service(db, state_db)
-    rows = [
-        d.model_dump(mode="json")
-        for d in service.decision_log(service.resolve(run_id) if run_id else None)
-    ]
+    records = service.decision_log(service.resolve(run_id) if run_id else None)
     if fmt == "json":
-        text = json.dumps(rows, indent=2)
+        text = json.dumps([d.model_dump(mode="json") for d in records], indent=2)
     else:
-        buffer = io.StringIO()
-        columns = ["run_id", "idx", "action_id", "target", "decision", "parameters", "note"]
-        writer = csv.DictWriter(buffer, columns + ["decided_by", "decided_at"])
-        writer.writeheader()
-        for row in rows:
-            row["parameters"] = json.dumps(row["parameters"]) if row["parameters"] else ""
-            writer.writerow(row)
-        text = buffer.getvalue()
+        text = decisions_csv(records)
     if out_file is None:
         out.print(text, end="", markup=False, highlight=False, soft_wrap=True)
     else:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(text)
-        out.print(f"wrote {len(rows)} decision(s) to {out_file}")
+        out.print(f"wrote {len(records)} decision(s) to {out_file}")
 
 
 @user_errors

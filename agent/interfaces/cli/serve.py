@@ -36,7 +36,7 @@ def serve(
     check_binding(settings, host)
     service = AgentService(settings, db=_db(db), state_db=state_db)
     # a run a crash interrupted is finished before anyone can act on it
-    recovered = service.recover()
+    recovered = service.recover(stale_after_s=settings.recovery_quiet_s)
     if recovered:
         err.print(f"recovered {len(recovered)} interrupted run(s): {', '.join(recovered)}")
     app = create_app(settings, AsyncAgentService(service))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -25,16 +24,24 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.sse import EventSourceResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from agent.async_service import AsyncAgentService
 from agent.decisions import AlreadyDecided, ApprovalExpired, NotAllowed, NotWaiting
 from agent.errors import NotFoundError, RunInputError, ThreadBusyError
-from agent.interfaces.web.auth import check_csrf, may_read_metrics, user_of
+from agent.interfaces.web.auth import (
+    LOOPBACK_HOSTS,
+    auth_enabled,
+    check_csrf,
+    may_read_metrics,
+    user_of,
+)
 from agent.interfaces.web.metrics import Metrics
 from agent.presenter import RunPage
 from agent.settings import Settings
-from agent.storage.approvals import DecisionRecord
+from agent.storage.approvals import DecisionRecord, decisions_csv
 from agent.storage.runs import ThreadRecord
+from tools import TOOLS
 
 logger = logging.getLogger(__name__)
 STATIC = files("agent.interfaces.web") / "static"
@@ -164,8 +171,9 @@ def create_app(settings: Settings, service: AsyncAgentService) -> FastAPI:
                 await asyncio.sleep(settings.delivery_interval_s)
                 try:
                     await service.deliver()
+                    await service.recover_stale()
                 except Exception:  # the loop must outlive one bad pass
-                    logger.exception("delivery pass failed")
+                    logger.exception("delivery or recovery pass failed")
 
         task = asyncio.create_task(deliver_forever())
         yield
@@ -180,6 +188,10 @@ def create_app(settings: Settings, service: AsyncAgentService) -> FastAPI:
 
     app.state.settings = settings
     app.add_middleware(SecurityHeaders)
+    if not auth_enabled(settings):
+        # without sign-in only this machine's own names are answered: a page elsewhere that
+        # re-points its DNS name at 127.0.0.1 (DNS rebinding) gets a 400, not the API
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_HOSTS))
     guarded = [Depends(check_csrf)]
 
     @app.exception_handler(RunInputError)
@@ -269,7 +281,8 @@ def create_app(settings: Settings, service: AsyncAgentService) -> FastAPI:
             yield _sse(first)
             async for event in events:
                 if event.type == "tool_finished" and not event.ok:
-                    metrics.tool_errors.labels(event.tool).inc()
+                    # a model names the tool: an unknown name must not grow the label set
+                    metrics.tool_errors.labels(event.tool if event.tool in TOOLS else "other").inc()
                 if event.type == "run_finished":
                     metrics.runs.labels(kind, event.status).inc()
                     metrics.latency.labels(kind).observe(time.perf_counter() - started)
@@ -342,16 +355,6 @@ def create_app(settings: Settings, service: AsyncAgentService) -> FastAPI:
         rows = await service.decision_log(run_id)
         if format == "json":
             return rows
-        import csv
-        import io
-
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, list(DecisionRecord.model_fields))
-        writer.writeheader()
-        for r in rows:
-            row = r.model_dump()
-            row["parameters"] = json.dumps(row["parameters"]) if row["parameters"] else ""
-            writer.writerow(row)
-        return Response(buffer.getvalue(), media_type="text/csv")
+        return Response(decisions_csv(rows), media_type="text/csv")
 
     return app

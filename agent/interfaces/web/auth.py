@@ -19,6 +19,8 @@ from fastapi import HTTPException, Request
 from agent.settings import Settings
 
 CSRF_HEADER = "X-Lastmile-CSRF"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+"""Host names a server without sign-in answers to."""
 LOCAL_USER = "local"
 
 

@@ -306,3 +306,85 @@ def test_a_short_or_empty_web_secret_is_refused() -> None:
     with pytest.raises(ValidationError, match="LASTMILE_WEB_TOKENS"):
         Settings(web_tokens={"bot": "abc"})
     assert Settings(web_users={"maria": "long-enough"}).web_users
+
+
+def test_a_sender_whose_lease_ran_out_never_overwrites_the_next_outcome(waiting) -> None:
+    from agent.storage.approvals import DispatchedAction, claim, enqueue, settle
+
+    service, _ = waiting
+    engine = service.store.engine
+    action = DispatchedAction(
+        run_id="lease-run",
+        idx=0,
+        action_id="call_backup_drivers",
+        target="S003",
+        parameters={"drivers": 3},
+        expected_avoided=10,
+        avoided_ci=[9, 11],
+        cost=100,
+        decision="approve",
+        decided_by="ana",
+        decided_at="2026-02-11T07:00:00+00:00",
+        dispatched_at="2026-02-11T07:00:00+00:00",
+        evidence_ids=["recommend_actions#1"],
+    )
+    assert enqueue(engine, action)
+    key = ("lease-run", 0)
+    slow = claim(engine, key, "2026-02-11T07:00:00", "2026-02-11T07:02:00", "slow")
+    assert slow is not None
+    assert claim(engine, key, "2026-02-11T07:01:00", "2026-02-11T07:03:00", "fast") is None
+    fast = claim(engine, key, "2026-02-11T07:05:00", "2026-02-11T07:07:00", "fast")
+    assert fast is not None  # the slow sender's lease ran out
+    assert settle(engine, fast, "fast", delivered_at="2026-02-11T07:05:01")
+    assert not settle(engine, slow, "slow", delivered_at=None, error="timeout")
+    (stored,) = outbox(engine, "lease-run")
+    assert stored.delivery_status == "delivered" and stored.attempts == 1
+
+
+def test_an_edit_whose_impact_cannot_be_re_estimated_promises_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import agent.nodes.approval as approval
+    from agent.nodes.common import ToolOutcome
+    from agent.schemas import Decision
+    from agent.state import State, TraceEvent
+
+    def failing(ctx: object, name: str, args: dict[str, object], node: str) -> ToolOutcome:
+        return ToolOutcome(
+            name=name,
+            args=args,
+            result=None,
+            evidence=None,
+            error="too little data",
+            trace=TraceEvent(at="x", kind="tool", node=node),
+        )
+
+    monkeypatch.setattr(approval, "call_tool", failing)
+    monkeypatch.setattr(approval, "run_id", lambda: "edit-run")
+    record, _ = approval._dispatch_record(
+        None,  # type: ignore[arg-type]
+        State(plan=_day_ahead_plan(), day="2026-03-14"),
+        Decision(index=0, decision="edit", parameters={"minutes": 45}, by="ana"),
+    )
+    assert record.parameters == {"minutes": 45}
+    assert (record.expected_avoided, record.avoided_ci, record.cost) == (None, None, None)
+
+
+def test_a_resume_is_not_claimed_after_the_approval_window(waiting) -> None:
+    service, source = waiting
+    run_id = fork_waiting_run(service, source)
+    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat(timespec="seconds")
+    service.store.save_run(run_id=run_id, approval_expires_at=past)
+    assert not service.store.claim(run_id, "waiting_approval", "resuming", unexpired=True)
+    assert service.store.claim(run_id, "waiting_approval", "resuming")  # without the check
+
+
+def test_automatic_recovery_leaves_a_live_run_alone(waiting) -> None:
+    service, source = waiting
+    run_id = fork_waiting_run(service, source)
+    service.store.save_run(run_id=run_id, status="running")  # a heartbeat just now
+    assert service.recover(stale_after_s=60) == []
+    old = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="seconds")
+    service.store.save_run(run_id=run_id, status="running", updated_at=old)  # gone quiet
+    assert service.recover(stale_after_s=60) == [run_id]
+    assert service.get(run_id).status == "waiting_approval"

@@ -53,6 +53,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("attempts", sa.Integer, nullable=False, server_default="0"))
         batch.add_column(sa.Column("next_attempt_at", sa.Text))
         batch.add_column(sa.Column("lease_until", sa.Text))
+        batch.add_column(sa.Column("lease_token", sa.Text))
         batch.add_column(sa.Column("delivered_at", sa.Text))
         batch.add_column(sa.Column("last_error", sa.Text))
     op.create_index("actions_due", "actions", ["delivery_status", "next_attempt_at"])
@@ -65,6 +66,7 @@ def downgrade() -> None:
         for name in (
             "last_error",
             "delivered_at",
+            "lease_token",
             "lease_until",
             "next_attempt_at",
             "attempts",
