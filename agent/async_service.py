@@ -17,12 +17,18 @@ from functools import partial
 from typing import Any, TypeVar
 
 from agent.charts import ChartSet, chart_sets
+from agent.digest import DigestView, digest_view
 from agent.errors import NotFoundError
 from agent.events import ActionDispatched, DecisionRecorded, RunFinished
 from agent.presenter import RunPage, run_page
 from agent.service import AgentService
+from agent.storage import slack as slack_store
 from agent.storage.approvals import DecisionRecord, pending_count
+from agent.storage.incidents import Incident
 from agent.storage.runs import ThreadRecord
+from agent.storage.slack import Digest
+from tools.analytics.scope import load_catalog
+from tools.data.backend import DuckDBBackend
 
 logger = logging.getLogger(__name__)
 
@@ -240,6 +246,77 @@ class AsyncAgentService:
     async def decision_log(self, run_id: str | None = None) -> list[DecisionRecord]:
         """Return every recorded decision, oldest first."""
         return await self._call(self.service.decision_log, run_id)
+
+    # -- incidents and digests -------------------------------------------------------------
+    async def incidents(self, include_resolved: bool = False) -> list[Incident]:
+        """Return incidents, most recently seen first (ongoing only by default)."""
+        return await self._call(self.service.incidents, include_resolved)
+
+    async def acknowledge_incident(self, incident_id: str, by: str) -> Incident:
+        """Mark an ongoing incident as known and handled (IncidentError if it cannot be)."""
+        return await self._call(self.service.acknowledge_incident, incident_id, by)
+
+    async def snooze_incident(self, incident_id: str, by: str, days: int = 1) -> Incident:
+        """Snooze an ongoing incident for ``days`` service dates (IncidentError if not)."""
+        return await self._call(self.service.snooze_incident, incident_id, by, days)
+
+    async def latest_day(self) -> date:
+        """Return the data's latest service date (what a triage without a day covers)."""
+        return await self._call(lambda: load_catalog(DuckDBBackend(self.service.db)).last_day)
+
+    async def store_count(self) -> int:
+        """Return how many stores the data has."""
+        return await self._call(lambda: len(load_catalog(DuckDBBackend(self.service.db)).stores))
+
+    async def digest(self, run_id: str) -> DigestView:
+        """Return the morning digest of a triage run."""
+        page = await self.page(run_id)
+
+        def build() -> DigestView:
+            record = self.service.record(run_id)
+            scans = [r for r in self.service.results(run_id) if r.tool == "scan_anomalies"]
+            day = date.fromisoformat(str(record.day)[:10])
+            return digest_view(
+                page,
+                day,
+                record.scope or "all",
+                scans[-1].result if scans else None,
+                self.service.incidents(),
+                self.service.in_effect(day),
+            )
+
+        return await self._call(build)
+
+    async def first_delivery(self, event_id: str) -> bool:
+        """Record a Slack event id; False when it was handled already (a retry)."""
+        return await self._call(slack_store.first_delivery, self.service.store.engine, event_id)
+
+    async def slack_thread(self, channel: str, thread_ts: str, title: str, by: str) -> str:
+        """Return the service thread of a Slack thread, starting one for a new Slack thread."""
+        engine = self.service.store.engine
+        known = await self._call(slack_store.thread_of, engine, channel, thread_ts)
+        if known is not None:
+            return known
+        thread = await self.create_thread(title[:200], by)
+        return await self._call(
+            slack_store.link_thread, engine, channel, thread_ts, thread.thread_id
+        )
+
+    async def knows_slack_thread(self, channel: str, thread_ts: str) -> bool:
+        """Whether a Slack thread is one the bot answers in."""
+        engine = self.service.store.engine
+        return await self._call(slack_store.thread_of, engine, channel, thread_ts) is not None
+
+    async def claim_digest(self, day: str, scope: str, by: str) -> tuple[bool, Digest]:
+        """Claim the (day, scope) digest; False and where it is when another has it."""
+        stale = self.service.settings.recovery_quiet_s
+        engine = self.service.store.engine
+        return await self._call(slack_store.claim_digest, engine, day, scope, by, stale)
+
+    async def finish_digest(self, day: str, scope: str, status: str, **where: Any) -> Digest:
+        """Record how a claimed digest ended."""
+        engine = self.service.store.engine
+        return await self._call(slack_store.finish_digest, engine, day, scope, status, **where)
 
     # -- upkeep ----------------------------------------------------------------------------
     async def deliver(self) -> None:

@@ -11,6 +11,7 @@ summing to the excess). Values are in display units: percent and percentage poin
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -220,6 +221,29 @@ def render_charts(results: Sequence[ToolResult], db: str | Path, out_dir: str | 
             )
         written.append(_save(_draw_causes(s.causes), out / f"causes_{names[s.target]}.png"))
     return written
+
+
+def kpi_png(kpi: KpiChart) -> bytes:
+    """Draw a chart set's late-rate chart as PNG bytes (for chat uploads)."""
+    fig = _draw_kpi(kpi)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def kpi_alt_text(kpi: KpiChart) -> str:
+    """Describe a late-rate chart in words, from the numbers it draws (its alt text)."""
+    first, last = (kpi.points[0].date, kpi.points[-1].date) if kpi.points else ("", "")
+    peak = max(kpi.points, key=lambda p: p.value) if kpi.points else kpi.anomaly
+    marked = "diagnosed day, within normal" if kpi.within_normal else "anomaly"
+    return (
+        f"{kpi.title}. Line chart of the late rate from {first} to {last}, "
+        f"{len(kpi.points)} points; normal {kpi.normal:.1f}{kpi.unit} (dashed line); "
+        f"highest {peak.value:.1f}{kpi.unit} on {peak.date}; {marked} {kpi.anomaly.value:.1f}"
+        f"{kpi.unit} on {kpi.anomaly.date} (red dot)."
+    )
 
 
 def _dates(points: Iterable[Point | ForecastPoint]) -> pd.DatetimeIndex:

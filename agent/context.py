@@ -147,6 +147,13 @@ class Context:
         default_factory=_default("sql_timeout_s"),
         metadata={"description": "Seconds a run_sql query may take (not the model's to set)."},
     )
+    in_effect: dict[str, dict[str, str]] = field(
+        default_factory=dict,
+        metadata={
+            "description": "Actions approved for ongoing incidents, by target then action id, "
+            "with why: not proposed again (the service reads them from the incident store)."
+        },
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> Context:

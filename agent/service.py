@@ -24,6 +24,7 @@ from agent.context import Context
 from agent.decisions import Approvals
 from agent.errors import NotFoundError, RunInputError, ThreadBusyError, run_failure
 from agent.graph import builder
+from agent.incidents import Incidents
 from agent.nodes.common import now
 from agent.nodes.compose import standing_notes
 from agent.persistence import Persistence
@@ -78,7 +79,7 @@ def _verified(values: dict[str, Any]) -> bool:
     return not values.get("plan_by_model") and not values.get("verify_problems")
 
 
-class AgentService(Approvals, Streaming, Upkeep):
+class AgentService(Approvals, Streaming, Upkeep, Incidents):
     """Runs of the lastmile graph over one analytics database."""
 
     def __init__(
@@ -229,6 +230,8 @@ class AgentService(Approvals, Streaming, Upkeep):
             RunInputError: the thread is answering another question.
         """
         run_id = uuid.uuid4().hex[:12]
+        # an action approved for an ongoing incident is not proposed again
+        overrides.setdefault("in_effect", self._in_effect_context())
         context = self.context(**overrides)
         self.store.save_run(
             run_id=run_id,
@@ -421,6 +424,11 @@ class AgentService(Approvals, Streaming, Upkeep):
             input_tokens=sum(int(e.get("input_tokens") or 0) for e in llm),
             output_tokens=sum(int(e.get("output_tokens") or 0) for e in llm),
         )
+        if status in ("waiting_approval", "done"):
+            try:
+                self._track_incidents(run_id)
+            except Exception:  # the run's answer stands; the incident log says it missed one
+                logger.exception("incidents of run %s could not be recorded", run_id)
         if status not in ("running", "resuming"):
             self.store.release_thread(run_id)
         if values.get("dispatched"):

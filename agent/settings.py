@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -83,6 +84,45 @@ class Settings(BaseSettings):
     )
     delivery_interval_s: float = Field(
         default=30.0, gt=0, le=3600, description="How often the server retries deliveries."
+    )
+    # Slack bot (HTTP mode at /slack/events; Socket Mode when an app-level token is set)
+    slack_bot_token: SecretStr | None = Field(
+        default=None, description="Bot token (xoxb-...) of the Slack app (secret)."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Signing secret of the Slack app: requests are verified."
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None,
+        description="App-level token (xapp-...): serve connects over Socket Mode instead of "
+        "receiving HTTP requests (for workspaces that cannot reach the server).",
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Slack Web API base URL (tests: a fake)."
+    )
+    slack_channel: str | None = Field(
+        default=None, description="Channel id the morning digest is posted to."
+    )
+    slack_approver_group: str | None = Field(
+        default=None,
+        description="Slack user group id (S...) whose members may decide actions from Slack.",
+    )
+    slack_approver_channel: str | None = Field(
+        default=None,
+        description="Channel id (C...) whose members may decide actions from Slack. With "
+        "neither this nor the group set, nobody may decide from Slack.",
+    )
+    slack_post_all_normal: bool = Field(
+        default=True, description="Post a one-line 'all normal' digest on a quiet day."
+    )
+    # the in-process morning triage of `serve`
+    triage_schedule: str | None = Field(
+        default=None,
+        description="Cron expression of serve's own morning triage, e.g. '0 7 * * *' "
+        "(None: no schedule; use cron or a Kubernetes CronJob with `lastmile triage`).",
+    )
+    triage_timezone: str = Field(
+        default="UTC", description="IANA time zone the schedule's hours are in."
     )
     test_kill_at: str | None = Field(
         default=None,
@@ -176,6 +216,23 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"LASTMILE_{name}: the secrets of {weak} are shorter than 8 characters"
                 )
+        if self.triage_schedule is not None:
+            from cronsim import CronSim, CronSimError
+
+            try:
+                CronSim(self.triage_schedule, datetime.now(UTC))
+            except CronSimError as exc:
+                raise ValueError(
+                    f"LASTMILE_TRIAGE_SCHEDULE {self.triage_schedule!r} is not a cron "
+                    f"expression ({exc}): five fields, e.g. '0 7 * * *' for 07:00 every day"
+                ) from None
+        try:
+            ZoneInfo(self.triage_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"LASTMILE_TRIAGE_TIMEZONE {self.triage_timezone!r} is not an IANA time zone "
+                "(e.g. 'Europe/Paris', 'America/Chicago', 'UTC')"
+            ) from None
         for user, scopes in self.approvers.items():
             bad = [x for x in scopes if x != "*" and not x.startswith(("region:", "store:"))]
             if bad:

@@ -40,6 +40,7 @@ class PlanDraft:
         self.summary_ids: list[str] = []
         self.headline: list[str] = []
         self.normal: list[str] = []  # targets within their normal range
+        self.in_effect: dict[str, list[Finding]] = {}  # target -> actions already approved
 
 
 def _regional_causes(d: dict[str, Any], diagnoses: list[dict[str, Any]]) -> dict[str, str]:

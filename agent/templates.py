@@ -243,6 +243,10 @@ def template_plan(
                 )
             nothing = nothing_ahead(rec, d)
             plan.outlook += [nothing] if nothing else []
+            held = _in_effect(rec, d)
+            if held:
+                plan.in_effect[d["target"]] = held
+                plan.findings += held
     ranking = _answers(plan, results, used_forecasts)
     scans = _by_tool(results, "scan_anomalies")
     if scans:
@@ -261,7 +265,9 @@ def template_plan(
         summary = "The data could not answer this; the caveats say why."
     if plan.normal:
         summary += f" Within the normal range: {', '.join(plan.normal)}; nothing to treat there."
-    coming_up = [o for o in plan.outlook if o.persistence == "coming"]
+    coming_up = [
+        o for o in plan.outlook if o.persistence == "coming" and o.target not in plan.in_effect
+    ]
     if coming_up and "a problem is coming" not in summary:
         summary += (
             " But the forecast expects a problem at "
@@ -271,6 +277,9 @@ def template_plan(
         plan.summary_ids += [i for o in coming_up for i in o.evidence_ids]
     if plan.headline:
         summary += " Leading causes: " + "; ".join(plan.headline) + "."
+    for held in plan.in_effect.values():
+        summary += " " + " ".join(f.text for f in held)
+        plan.summary_ids += [i for f in held for i in f.evidence_ids]
     if plan.actions:
         best = plan.actions[0]
         summary += (
@@ -299,6 +308,18 @@ def template_plan(
         not_assessed=[NotAssessedCause(cause=c, reason=w) for c, w in plan.not_assessed.items()],
         fallback=fallback,
     ).with_texts(_plain)
+
+
+def _in_effect(rec: ToolResult, d: dict[str, Any]) -> list[Finding]:
+    """Say which actions for a target are already approved and in effect (not proposed again)."""
+    return [
+        Finding(
+            text=f"Already in effect at {target_name(d['target'])}: "
+            f"{load_catalog().get(action_id).title.lower()}, {why}; not proposed again.",
+            evidence_ids=[rec.id],
+        )
+        for action_id, why in (rec.result.get("in_effect") or {}).items()
+    ]
 
 
 def _plain(text: str) -> str:

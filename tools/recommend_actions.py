@@ -122,6 +122,11 @@ class RecommendActionsResult(BaseModel):
     )
     actions: list[RecommendedAction]
     skipped: dict[str, str] = Field(description="Catalog actions not proposed, and why.")
+    in_effect: dict[str, str] = Field(
+        default_factory=dict,
+        description="Actions already approved for this problem and in effect (not proposed "
+        "again), and when.",
+    )
     currency: str
 
 
@@ -181,12 +186,14 @@ def recommend_for(
     max_actions: int = 5,
     random_state: int = 0,
     ahead: Ahead | None = None,
+    in_effect: dict[str, str] | None = None,
 ) -> tuple[list[RecommendedAction], dict[str, str], float]:
     """Rank catalog actions for a diagnosed cell (pure but for the data the case holds).
 
     With ``ahead`` the actions are for a later day: each effect on the cell is scaled to the
     excess the forecast still expects then (:mod:`tools.catalog.ahead`), and the cost is one
-    day's.
+    day's. Actions in ``in_effect`` (action id -> why: already approved for this problem)
+    are skipped with that reason.
 
     Returns:
         (actions, skipped action ids with reasons, late deliveries on the affected cells).
@@ -205,7 +212,8 @@ def recommend_for(
         if not addressed:
             skipped[action.id] = f"treats {', '.join(action.treats)}, not a hypothesis here"
             continue
-        why_not = _applies(action, case)
+        held = (in_effect or {}).get(action.id)
+        why_not = f"already in effect: {held}" if held else _applies(action, case)
         if why_not:
             skipped[action.id] = why_not
             continue
@@ -371,6 +379,7 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
         max_actions=args.max_actions,
         random_state=ctx.random_state,
         ahead=ahead,
+        in_effect=ctx.in_effect.get(args.target),
     )
     numbers: dict[str, float] = {
         "late_deliveries": late,
@@ -424,5 +433,10 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
         expected_excess=None if ahead is None else ahead.excess,
         actions=actions,
         skipped=skipped,
+        in_effect={
+            k: v
+            for k, v in (ctx.in_effect.get(args.target) or {}).items()
+            if skipped.get(k) == f"already in effect: {v}"
+        },
         currency=actions_catalog.currency,
     )

@@ -93,6 +93,7 @@ def tool_context(state: State, context: Context) -> ToolContext:
         backend=DuckDBBackend(context.db, late=late),
         evidence=EvidenceStore(list(state.evidence)),
         random_state=context.random_state,
+        in_effect=context.in_effect,
     )
 
 

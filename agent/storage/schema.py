@@ -107,3 +107,63 @@ actions = Table(
     PrimaryKeyConstraint("run_id", "idx", name="actions_pk"),
 )
 Index("actions_due", actions.c.delivery_status, actions.c.next_attempt_at)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("incident_id", Text, primary_key=True),
+    # one incident per (level, target) at a time: an anomaly seen again on the next triaged
+    # day continues it; a triage that covers the target and no longer finds it resolves it
+    Column("level", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("region", Text),
+    Column("opened_on", Text, nullable=False),
+    Column("last_seen", Text, nullable=False),
+    Column("days_seen", Integer, nullable=False, server_default="1"),
+    Column("status", Text, nullable=False),
+    Column("severity", Text),
+    Column("drivers", Text),
+    Column("late_excess", Float),
+    Column("last_run_id", Text),
+    Column("resolved_on", Text),
+    Column("acknowledged_by", Text),
+    Column("acknowledged_at", Text),
+    Column("snoozed_until", Text),
+    Column("updated_at", Text, nullable=False),
+)
+Index("incidents_target", incidents.c.target, incidents.c.status)
+
+digests = Table(
+    "digests",
+    metadata,
+    # the morning digest of one (service date, scope): the primary key makes it post once
+    Column("day", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("claimed_by", Text, nullable=False),
+    Column("claimed_at", Text, nullable=False),
+    Column("run_id", Text),
+    Column("channel", Text),
+    Column("ts", Text),
+    Column("error", Text),
+    PrimaryKeyConstraint("day", "scope", name="digests_pk"),
+)
+
+slack_threads = Table(
+    "slack_threads",
+    metadata,
+    # a Slack thread (channel, thread ts) is one service thread, so follow-ups keep context
+    Column("channel", Text, nullable=False),
+    Column("thread_ts", Text, nullable=False),
+    Column("thread_id", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    PrimaryKeyConstraint("channel", "thread_ts", name="slack_threads_pk"),
+)
+
+slack_events = Table(
+    "slack_events",
+    metadata,
+    # event ids already handled: Slack retries an event it did not see acknowledged in time
+    Column("event_id", Text, primary_key=True),
+    Column("received_at", Text, nullable=False),
+)

@@ -17,6 +17,9 @@ class ToolContext:
     evidence: EvidenceStore = field(default_factory=EvidenceStore)
     random_state: int = 0
     max_rows: int = 500
+    in_effect: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Actions already approved and in effect, by target then action id, with the reason:
+    ``recommend_actions`` does not propose them again (the caller's approvals, not data)."""
 
     @classmethod
     def for_duckdb(cls, path: str | Path, **kwargs: object) -> ToolContext:

@@ -138,12 +138,32 @@ def triage(
     db: DbOption = None,
     state_db: StateOption = None,
     as_json: JsonFlag = False,
+    post: Annotated[
+        str,
+        typer.Option(
+            "--post",
+            help="'slack': post the morning digest (once per date and scope; an alert if the "
+            "triage fails) instead of printing the plan.",
+        ),
+    ] = "none",
+    channel: Annotated[
+        str | None,
+        typer.Option("--channel", help="Slack channel id (default: LASTMILE_SLACK_CHANNEL)."),
+    ] = None,
 ) -> None:
     """Morning triage: scan, diagnose, forecast, recommend; stops for approval."""
     fmt = "json" if as_json else fmt
     level, _, ids = scope.partition(":")
     if level not in ("all", "region", "store") or (level != "all" and not ids):
         raise ValueError(f"--scope must be all, region:ID or store:ID[,ID], got {scope!r}")
+    if post not in ("none", "slack"):
+        raise ValueError(f"--post must be none or slack, got {post!r}")
+    if post == "slack":
+        from agent.interfaces.cli.digest import post_to_slack
+
+        ids_list = [i for i in ids.split(",") if i]
+        post_to_slack(db, state_db, date_, level, ids_list, channel, as_json)
+        return
     service = _service(db, state_db)
     with err.status("triage: scanning, diagnosing, forecasting, recommending..."):
         view = service.triage(

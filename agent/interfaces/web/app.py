@@ -24,18 +24,23 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.sse import EventSourceResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
-from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.async_service import AsyncAgentService
 from agent.decisions import AlreadyDecided, ApprovalExpired, NotAllowed, NotWaiting
 from agent.errors import NotFoundError, RunInputError, ThreadBusyError
+from agent.interfaces.scheduled import start_schedule
+from agent.interfaces.slack.bot import mount as mount_slack
+from agent.interfaces.slack.bot import over_http as slack_over_http
+from agent.interfaces.slack.bot import socket_mode
 from agent.interfaces.web.auth import (
-    LOOPBACK_HOSTS,
+    LoopbackHostsOnly,
     auth_enabled,
     check_csrf,
     may_read_metrics,
     user_of,
 )
+from agent.interfaces.web.incidents import incidents_router
 from agent.interfaces.web.metrics import Metrics
 from agent.presenter import RunPage
 from agent.settings import Settings
@@ -175,9 +180,15 @@ def create_app(settings: Settings, service: AsyncAgentService) -> FastAPI:
                 except Exception:  # the loop must outlive one bad pass
                     logger.exception("delivery or recovery pass failed")
 
-        task = asyncio.create_task(deliver_forever())
+        tasks = [asyncio.create_task(deliver_forever())]
+        schedule = start_schedule(service, settings)
+        tasks += [schedule] if schedule is not None else []
+        socket = await socket_mode(settings, service)
         yield
-        task.cancel()
+        if socket is not None:
+            await socket.close_async()
+        for task in tasks:
+            task.cancel()
 
     app = FastAPI(
         title="lastmile-agent",
@@ -191,15 +202,15 @@ def create_app(settings: Settings, service: AsyncAgentService) -> FastAPI:
     if not auth_enabled(settings):
         # without sign-in only this machine's own names are answered: a page elsewhere that
         # re-points its DNS name at 127.0.0.1 (DNS rebinding) gets a 400, not the API
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_HOSTS))
+        app.add_middleware(LoopbackHostsOnly)
     guarded = [Depends(check_csrf)]
 
     @app.exception_handler(RunInputError)
     async def _input_error(_request: Request, exc: RunInputError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=_status(exc))
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's too, and unmatched routes
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
             {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
@@ -220,6 +231,11 @@ def create_app(settings: Settings, service: AsyncAgentService) -> FastAPI:
             {"error": f"internal error (reference {ref}); the server log has the details"},
             status_code=500,
         )
+
+    if slack_over_http(settings):
+        mount_slack(app, settings, service)
+
+    app.include_router(incidents_router(service))
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

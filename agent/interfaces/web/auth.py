@@ -13,8 +13,10 @@ import base64
 import binascii
 import ipaddress
 import secrets
+from typing import Any
 
 from fastapi import HTTPException, Request
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from agent.settings import Settings
 
@@ -126,3 +128,23 @@ def may_read_metrics(request: Request, settings: Settings) -> bool:
         return secrets.compare_digest(header.encode(), expected.encode())
     client = request.client.host if request.client else ""
     return is_loopback(client)
+
+
+class LoopbackHostsOnly:
+    """ASGI middleware: without sign-in, answer only this machine's own host names.
+
+    A page elsewhere that re-points its DNS name at 127.0.0.1 (DNS rebinding) gets a 400,
+    not the API. Slack's signed requests (``/slack/events``, through a tunnel's host name)
+    pass: their signature, not their Host header, is what proves them.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.checked = TrustedHostMiddleware(app, allowed_hosts=list(LOOPBACK_HOSTS))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Check the Host header, except for Slack's signed requests."""
+        if scope["type"] == "http" and scope["path"] == "/slack/events":
+            await self.app(scope, receive, send)
+        else:
+            await self.checked(scope, receive, send)

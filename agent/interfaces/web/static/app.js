@@ -18,6 +18,9 @@ const state = {
   streaming: null, // {threadId, runId, steps: [{text, ok}], finished}
   deciding: new Set(), // run ids with a decision request in flight
   refreshTimer: undefined, // a reload of the thread while one of its runs works elsewhere
+  incidents: [], // ongoing incidents, most recently seen first
+  incidentsToken: 0, // the latest incidents load; older answers are dropped
+  incidentBusy: new Set(), // incident ids with an acknowledge or snooze in flight
 };
 
 let uidCounter = 0;
@@ -184,8 +187,8 @@ const runPath = (id) => `/api/runs/${encodeURIComponent(id)}`;
 // Error region and announcements
 // ---------------------------------------------------------------------------------------
 
-function showError(message) {
-  const region = byId("error");
+function showError(message, regionId = "error") {
+  const region = byId(regionId);
   const text = String(message || "Something went wrong.");
   if (region.textContent === text) {
     // the same message again: clear first so assistive technology announces it again
@@ -554,6 +557,7 @@ async function submitQuestion() {
     setSending(false);
     updateProgressVisibility();
     loadThreads();
+    loadIncidents(); // a triage opens, continues and resolves incidents
   }
 }
 
@@ -1469,6 +1473,230 @@ function chartsBlock(charts) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Incidents: anomalies ongoing across triaged days; acknowledge or snooze them
+// ---------------------------------------------------------------------------------------
+
+const SNOOZE_DAYS = 1;
+const incidentPath = (id) => `/api/incidents/${encodeURIComponent(id)}`;
+
+/** Its status as of its last triaged day: a snooze that has run out is over. */
+function incidentState(incident) {
+  const status = incident.status;
+  if (status === "snoozed" && incident.snoozed_until && incident.last_seen > incident.snoozed_until) {
+    return incident.acknowledged_by ? "acknowledged" : "open";
+  }
+  return status;
+}
+
+function incidentTarget(incident) {
+  return String(incident.target ?? "");
+}
+
+function incidentTitle(incident) {
+  const level = capitalize(incident.level || "target");
+  return `${level} ${incidentTarget(incident)}`;
+}
+
+function kpiName(name) {
+  return String(name ?? "").replace(/_/g, " ");
+}
+
+function incidentStatusText(incident) {
+  const status = incidentState(incident);
+  const by = incident.acknowledged_by ? ` by ${incident.acknowledged_by}` : "";
+  switch (status) {
+    case "open":
+      return "Open: not acknowledged yet";
+    case "acknowledged": {
+      const at = incident.acknowledged_at ? ` at ${localTime(incident.acknowledged_at)}` : "";
+      return `Acknowledged${by}${at}`;
+    }
+    case "snoozed":
+      return `Snoozed until ${incident.snoozed_until}${by ? `; acknowledged${by}` : ""}`;
+    case "resolved":
+      return `Resolved on ${incident.resolved_on}`;
+    default:
+      return capitalize(status);
+  }
+}
+
+function incidentFacts(incident) {
+  const since =
+    incident.opened_on === incident.last_seen
+      ? `new on ${incident.opened_on}`
+      : `ongoing since ${incident.opened_on} (last seen ${incident.last_seen})`;
+  const days = Number(incident.days_seen) || 0;
+  const drivers = Array.isArray(incident.drivers) ? incident.drivers : [];
+  const shown = drivers.slice(0, 3).map(kpiName).join(", ");
+  const more = drivers.length > 3 ? ` and ${drivers.length - 3} more` : "";
+  const late =
+    typeof incident.late_excess === "number" && Number.isFinite(incident.late_excess)
+      ? `about ${formatNumber(incident.late_excess, 0)}`
+      : null;
+  return el(
+    "dl",
+    { class: "incident-facts" },
+    incidentFact("Since", since),
+    incidentFact("Seen on", `${days} triaged ${days === 1 ? "day" : "days"}`),
+    incidentFact("Severity", incident.severity),
+    incidentFact("Leading KPIs", shown ? `${shown}${more}` : null),
+    incidentFact("Late deliveries above normal", late),
+    incident.level === "store" ? incidentFact("Region", incident.region) : null,
+  );
+}
+
+function incidentFact(term, value) {
+  if (value === null || value === undefined || value === "") return null;
+  return el("div", { class: "fact" }, el("dt", { text: `${term}:` }), " ", el("dd", { text: value }));
+}
+
+function renderIncident(incident) {
+  const target = incidentTarget(incident);
+  const status = incidentState(incident);
+  const busy = state.incidentBusy.has(incident.incident_id);
+  const item = el("li", {
+    class: `incident incident-${String(status).replace(/[^a-z]/gi, "")}`,
+    "data-incident-id": incident.incident_id,
+    "aria-busy": busy ? "true" : null,
+  });
+  const severity = String(incident.severity ?? "").replace(/[^a-z]/gi, "");
+  item.append(
+    el("h3", { class: "incident-title", text: incidentTitle(incident) }),
+    incidentFacts(incident),
+    el("p", {
+      class: `incident-status status-${status} severity-${severity}`,
+      tabindex: "-1",
+      text: incidentStatusText(incident),
+    }),
+  );
+  const buttons = [];
+  if (status === "open") {
+    buttons.push(
+      incidentButton(incident, "acknowledge", "Acknowledge", `Acknowledge incident at ${target}`, busy),
+    );
+  }
+  if (status === "open" || status === "acknowledged") {
+    buttons.push(
+      incidentButton(incident, "snooze", "Snooze 1 day", `Snooze 1 day: incident at ${target}`, busy),
+    );
+  }
+  if (buttons.length) item.append(el("div", { class: "button-row incident-buttons" }, buttons));
+  return item;
+}
+
+function incidentButton(incident, action, label, name, busy) {
+  const button = el("button", {
+    type: "button",
+    class: `button ${action}-incident`,
+    "data-action": action,
+    "aria-label": name,
+    "aria-disabled": busy ? "true" : null,
+    text: label,
+  });
+  button.addEventListener("click", () => changeIncident(incident, action));
+  return button;
+}
+
+function findIncidentItem(incidentId) {
+  return [...byId("incidents").querySelectorAll("li.incident")].find(
+    (li) => li.dataset.incidentId === incidentId,
+  );
+}
+
+function renderIncidents() {
+  const list = byId("incidents");
+  const active = document.activeElement;
+  let focused = null;
+  if (active && list.contains(active)) {
+    const item = active.closest("li.incident");
+    focused = item && {
+      id: item.dataset.incidentId,
+      action: active.dataset.action || null,
+    };
+  }
+  list.replaceChildren(...state.incidents.map(renderIncident));
+  const count = state.incidents.length;
+  byId("incidents-summary").textContent =
+    count === 0
+      ? "No ongoing incidents."
+      : count === 1
+        ? "1 ongoing incident."
+        : `${count} ongoing incidents, most recently seen first.`;
+  if (focused) {
+    // keep the keyboard where it was: the same button, else the incident's status
+    const item = findIncidentItem(focused.id);
+    const again =
+      item &&
+      ((focused.action && item.querySelector(`button[data-action="${focused.action}"]`)) ||
+        item.querySelector(".incident-status"));
+    (again || byId("incidents-heading")).focus();
+  }
+}
+
+function showIncidentError(message) {
+  showError(message, "incidents-error");
+}
+
+function clearIncidentError() {
+  byId("incidents-error").textContent = "";
+}
+
+async function loadIncidents() {
+  const token = ++state.incidentsToken;
+  try {
+    const incidents = await api("GET", "/api/incidents?include_resolved=false");
+    if (token !== state.incidentsToken) return false;
+    state.incidents = Array.isArray(incidents) ? incidents : [];
+    renderIncidents();
+    return true;
+  } catch (error) {
+    if (token !== state.incidentsToken) return false;
+    if (byId("incidents-summary").textContent.startsWith("Loading")) {
+      byId("incidents-summary").textContent = "Incidents could not be loaded.";
+    }
+    showIncidentError(`Could not load the incidents: ${error.message}`);
+    return false;
+  }
+}
+
+async function changeIncident(incident, action) {
+  const id = incident.incident_id;
+  if (state.incidentBusy.has(id)) return;
+  state.incidentBusy.add(id);
+  clearIncidentError();
+  const target = incidentTarget(incident);
+  const item = findIncidentItem(id);
+  if (item) {
+    item.setAttribute("aria-busy", "true");
+    for (const b of item.querySelectorAll("button")) b.setAttribute("aria-disabled", "true");
+  }
+  let message = null;
+  try {
+    const body = action === "snooze" ? { days: SNOOZE_DAYS } : {};
+    const updated = await api("POST", `${incidentPath(id)}/${action}`, body);
+    state.incidents = state.incidents.map((i) => (i.incident_id === id ? updated : i));
+    message =
+      action === "snooze"
+        ? `Incident at ${target} snoozed until ${updated.snoozed_until}.`
+        : `Incident at ${target} acknowledged${updated.acknowledged_by ? ` by ${updated.acknowledged_by}` : ""}.`;
+  } catch (error) {
+    showIncidentError(`Could not ${action} the incident at ${target}: ${error.message}`);
+  } finally {
+    state.incidentBusy.delete(id);
+  }
+  const hadFocus = item && item.contains(document.activeElement);
+  renderIncidents(); // the answer at once; the full list follows
+  await loadIncidents();
+  if (message) byId("incidents-announcement").textContent = message;
+  if (hadFocus) {
+    const again = findIncidentItem(id);
+    const status = again && again.querySelector(".incident-status");
+    if (status && !again.contains(document.activeElement)) status.focus();
+    else if (!again) byId("incidents-heading").focus();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Wiring
 // ---------------------------------------------------------------------------------------
 
@@ -1495,12 +1723,24 @@ function wire() {
   });
   window.addEventListener("hashchange", route);
   window.addEventListener("popstate", route);
+  byId("incidents-refresh").addEventListener("click", async () => {
+    clearIncidentError();
+    if (await loadIncidents()) {
+      const count = state.incidents.length;
+      byId("incidents-announcement").textContent = `Incidents refreshed: ${count} ongoing.`;
+    }
+  });
+  document.addEventListener("visibilitychange", () => {
+    // a scheduled triage may have run while the page was in the background
+    if (document.visibilityState === "visible") loadIncidents();
+  });
 }
 
 function init() {
   wire();
   loadMe();
   loadThreads();
+  loadIncidents();
   route();
 }
 

@@ -1,0 +1,1 @@
+"""The Slack bot, its Block Kit and the morning digest poster."""
