@@ -309,7 +309,8 @@ class AsyncAgentService:
 
     async def claim_digest(self, day: str, scope: str, by: str) -> tuple[bool, Digest]:
         """Claim the (day, scope) digest; False and where it is when another has it."""
-        stale = self.service.settings.recovery_quiet_s
+        # a whole triage (many steps, each up to recovery_quiet_s) may run before the post
+        stale = 10 * self.service.settings.recovery_quiet_s
         engine = self.service.store.engine
         return await self._call(slack_store.claim_digest, engine, day, scope, by, stale)
 

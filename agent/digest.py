@@ -49,10 +49,12 @@ class DigestView(BaseModel):
     in_effect: list[InEffect] = Field(default_factory=list)
     snoozed: list[DigestAnomaly] = Field(default_factory=list)
 
+    assessed: bool = Field(True, description="Whether the scan ran (False: nothing is known).")
+
     @property
     def quiet(self) -> bool:
-        """Whether nothing was flagged on the day (an 'all normal' morning)."""
-        return not self.anomalies and not self.snoozed and not self.more
+        """Whether the scan ran and flagged nothing on the day (an 'all normal' morning)."""
+        return self.assessed and not self.anomalies and not self.snoozed and not self.more
 
 
 def digest_view(
@@ -104,6 +106,7 @@ def digest_view(
         more=max(0, len(listed) - MAX_LISTED),
         in_effect=[e for e in in_effect if e.target in targets],
         snoozed=snoozed,
+        assessed=scan is not None,
     )
 
 

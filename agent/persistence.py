@@ -18,6 +18,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.store.base import BaseStore
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from agent.errors import PostgresUnavailableError
 from agent.settings import Settings
@@ -73,8 +74,10 @@ class Persistence:
             conn.execute("PRAGMA busy_timeout = 10000")
         sqlite_saver = SqliteSaver(saver_conn, serde=state_serializer())
         sqlite_store = SqliteStore(store_conn)
-        sqlite_saver.setup()
-        sqlite_store.setup()
+        # two processes opening a new file at once: its WAL switch fails fast ("database is
+        # locked", busy_timeout does not apply to it); the loser tries again
+        _while_locked(sqlite_saver.setup)
+        _while_locked(sqlite_store.setup)
         return cls(sqlite_saver, sqlite_store, [saver_conn, store_conn])
 
     @classmethod
@@ -114,3 +117,16 @@ class Persistence:
             with suppress(Exception):
                 conn.close()
         self._closers.clear()
+
+
+def _is_locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+_while_locked = retry(
+    retry=retry_if_exception(_is_locked),
+    stop=stop_after_delay(30),
+    wait=wait_random_exponential(multiplier=0.05, max=1.0),
+    reraise=True,
+)(lambda setup: setup())
+"""Call a SQLite setup, again while another process holds the file's lock (up to 30 s)."""

@@ -14,6 +14,7 @@ effect: it is not proposed again while the incident lasts (:func:`in_effect`).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -24,6 +25,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from agent.storage.runs import utc_now
 from agent.storage.schema import actions, incidents, runs
+
+logger = logging.getLogger(__name__)
 
 IncidentStatus = Literal["open", "acknowledged", "snoozed", "resolved"]
 
@@ -205,14 +208,8 @@ def snooze(engine: Engine, incident_id: str, by: str, days: int) -> Incident:
         raise IncidentError(f"snooze for 1 to 30 days, not {days}")
     known = get_incident(engine, incident_id)
     until = (known.last_seen + timedelta(days=days)).isoformat()
-    return _change(
-        engine,
-        incident_id,
-        status="snoozed",
-        snoozed_until=until,
-        acknowledged_by=known.acknowledged_by or by,
-        acknowledged_at=known.acknowledged_at or utc_now(),
-    )
+    logger.info("incident %s snoozed by %s until %s", incident_id, by, until)
+    return _change(engine, incident_id, status="snoozed", snoozed_until=until)
 
 
 def _change(engine: Engine, incident_id: str, **values: Any) -> Incident:

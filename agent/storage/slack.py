@@ -146,12 +146,17 @@ def finish_digest(
     channel: str | None = None,
     ts: str | None = None,
     error: str | None = None,
+    claimed_by: str | None = None,
 ) -> Digest:
-    """Record how a claimed digest ended (posted where, or failed why)."""
+    """Record how a claimed digest ended (posted where, or failed why).
+
+    With ``claimed_by``, only while that claim holds it (one taken over is not overwritten).
+    """
+    mine = digests.c.claimed_by == claimed_by if claimed_by else digests.c.claimed_by.isnot(None)
     with engine.begin() as con:
         con.execute(
             update(digests)
-            .where(and_(digests.c.day == day, digests.c.scope == scope))
+            .where(and_(digests.c.day == day, digests.c.scope == scope, mine))
             .values(status=status, run_id=run_id, channel=channel, ts=ts, error=error)
         )
     return _must(engine, day, scope)

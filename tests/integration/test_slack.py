@@ -7,6 +7,9 @@ calls to Slack land in :class:`tests.slack_fake.FakeSlack`, which records them.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +34,8 @@ TOKEN = "xoxb-test-token"
 APPROVERS = "S0APPROVERS"
 QUESTION = "why were deliveries late at S012 on 2026-02-22 and what should we do?"
 MARKUP = "<!channel> see <https://evil.example|this> and <@U0BOSS>"
+SERVED: dict[str, Path] = {}
+"""The server's world and state store (the CLI's digest writes to the same store)."""
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +58,7 @@ def server(
         "LASTMILE_SLACK_APPROVER_GROUP": APPROVERS,
         "LASTMILE_DISPATCH_URL": str(state.parent / "dispatched.jsonl"),
     }
+    SERVED.update(db=small_world_db, state=state)
     with lastmile_server(small_world_db, state, env=env) as url:
         yield url
 
@@ -250,3 +256,52 @@ def test_markup_in_a_question_never_reaches_slack_unescaped(server: str, slack: 
     for raw in ("<!channel>", "<https://evil.example", "<@U0BOSS>"):
         assert raw not in posted
     assert "&lt;!channel&gt;" in posted
+
+
+def test_an_incident_is_acknowledged_from_the_digest_by_an_approver_only(
+    server: str, slack: FakeSlack, small_world_db: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The digest posted by the CLI; its Acknowledge button pressed on the server."""
+    env = {
+        "LASTMILE_SLACK_BOT_TOKEN": TOKEN,
+        "LASTMILE_SLACK_API_URL": slack.url,
+        "LASTMILE_LLM_OFFLINE": "true",
+    }
+    assert _digest_via_cli(env, "C5", tmp_path_factory) == 0
+    [digest] = [c.params for c in slack.calls_to("chat.postMessage") if c.params["channel"] == "C5"]
+    value = next(
+        e["value"]
+        for b in digest["blocks"]
+        for e in b.get("elements", [])
+        if e.get("action_id") == "lastmile_incident_ack"
+    )
+    ts = slack.messages("C5")[0]["ts"]
+    for user in ("U9", "U1"):
+        body, ctype = block_action(
+            "lastmile_incident_ack", value, user=user, channel="C5", message_ts=ts, fake=slack
+        )
+        assert post(server, body, ctype).status_code == 200
+    refusals = [c for c in slack.calls_to("chat.postEphemeral") if c.params["user"] == "U9"]
+    assert refusals and "may not decide" in refusals[-1].params["text"]
+    deadline = time.monotonic() + 60
+    acknowledged: list[dict[str, Any]] = []
+    while not acknowledged and time.monotonic() < deadline:
+        incidents = httpx.get(f"{server}/api/incidents", timeout=30).json()
+        acknowledged = [i for i in incidents if i["acknowledged_by"] == "slack:U1"]
+        time.sleep(0.2)
+    assert len(acknowledged) == 1 and acknowledged[0]["status"] == "acknowledged"
+    assert all(i["acknowledged_by"] != "slack:U9" for i in incidents)
+
+
+def _digest_via_cli(env: dict[str, str], channel: str, tmp: pytest.TempPathFactory) -> int:
+    """Post the 2026-02-22 digest with ``lastmile triage --post slack``; its exit code."""
+    exe = Path(sys.executable).parent / "lastmile"
+    args = ["triage", "--date", "2026-02-22", "--post", "slack", "--channel", channel]
+    args += ["--db", str(SERVED["db"]), "--state-db", str(SERVED["state"])]
+    log = tmp.mktemp("digest-cli") / "out.log"
+    with log.open("wb") as sink:  # a file, not a pipe: joblib workers may outlive the run
+        done = subprocess.run(
+            [str(exe), *args], env={**os.environ, **env}, stdout=sink, stderr=sink, timeout=600
+        )
+    assert done.returncode == 0, log.read_text()
+    return done.returncode

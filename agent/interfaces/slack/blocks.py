@@ -249,7 +249,7 @@ def alert_text(day: str, scope: str, reason: str) -> str:
     return (
         f":warning: The morning triage of {escape(day)} ({escape(scope)}) failed: "
         f"{escape(_cut(reason, 1500))}\nNothing was proposed. Retry with "
-        f"`lastmile triage --day {escape(day)} --post slack` once the cause is fixed."
+        f"`lastmile triage --date {escape(day)} --post slack` once the cause is fixed."
     )
 
 

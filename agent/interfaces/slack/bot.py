@@ -14,6 +14,7 @@ acknowledge interactions first, then work. An event Slack retries is handled onc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -125,7 +126,7 @@ class SlackBot:
             await self.client.files_upload_v2(
                 channel=channel,
                 thread_ts=thread_ts,
-                file=kpi_png(chart),
+                file=await asyncio.to_thread(kpi_png, chart),  # drawing: off the event loop
                 filename=f"late-rate-{page.run_id}.png",
                 title=chart.title,
                 alt_txt=kpi_alt_text(chart)[:1000],
@@ -166,8 +167,7 @@ class SlackBot:
     async def on_decision(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Record an Approve / Reject press (after ``ack``); refresh the message it came from."""
         user, channel, ts = _who_where(body)
-        if not await self.may_decide(user):
-            await self._deny(channel, user)
+        if not await self._checked(channel, user):
             return
         value = json.loads(action["value"])
         decision = "approve" if action["action_id"] == kit.APPROVE else "reject"
@@ -181,8 +181,7 @@ class SlackBot:
     async def on_incident(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Acknowledge or snooze an incident from the digest (after ``ack``)."""
         user, channel, ts = _who_where(body)
-        if not await self.may_decide(user):
-            await self._deny(channel, user)
+        if not await self._checked(channel, user):
             return
         value = json.loads(action["value"])
         try:
@@ -205,6 +204,23 @@ class SlackBot:
             page = page or await self.service.page(run_id)
             blocks, text = kit.plan_blocks(page), kit.plan_text(page)
         await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks, **_PLAIN)
+
+    async def _checked(self, channel: str, user: str) -> bool:
+        """Whether ``user`` may decide; if not (or unknown), tell them and nobody else."""
+        try:
+            if await self.may_decide(user):
+                return True
+        except SlackApiError as exc:  # a wrong group id, a missing scope, a rate limit
+            logger.warning("approver check failed: %s", exc.response.get("error"))
+            await self._tell(
+                channel,
+                user,
+                "Your right to decide could not be checked with Slack "
+                f"({exc.response.get('error')}); nothing was recorded. Try again shortly.",
+            )
+            return False
+        await self._deny(channel, user)
+        return False
 
     async def _deny(self, channel: str, user: str) -> None:
         where = self.settings.slack_approver_group or self.settings.slack_approver_channel

@@ -10,6 +10,7 @@ fails posts an alert with the reason, never silence.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import date
 from typing import Literal
 
@@ -71,10 +72,13 @@ async def post_digest(
     except Exception as exc:  # no data at all: still an alert, not silence
         return await _alert(client, channel, "latest", scope, _reason(exc), None)
     iso = the_day.isoformat()
-    held, claim = await service.claim_digest(iso, scope, by)
+    token = f"{by}:{uuid.uuid4().hex[:8]}"  # this run's claim, not another run's by the same name
+    held, claim = await service.claim_digest(iso, scope, token)
     if not held:
         where = (
             f"posted in {claim.channel} (message {claim.ts}, run {claim.run_id})"
+            if claim.status == "posted" and claim.channel
+            else f"done (run {claim.run_id}: all normal, nothing posted)"
             if claim.status == "posted"
             else f"being posted by {claim.claimed_by} since {claim.claimed_at}"
         )
@@ -101,6 +105,7 @@ async def post_digest(
         channel=outcome.channel,
         ts=outcome.ts,
         error=outcome.message if outcome.status == "failed" else None,
+        claimed_by=token,
     )
     return outcome
 
@@ -136,6 +141,9 @@ async def _post(
     scope: str,
 ) -> DigestOutcome:
     view = await service.digest(run_id)
+    if not view.assessed:  # a scan that failed is not an all-normal morning
+        caveats = "; ".join(view.page.caveats) or "no reason was recorded"
+        raise TriageFailed(f"the anomaly scan did not run ({caveats})")
     if view.quiet:
         if not settings.slack_post_all_normal:
             return DigestOutcome(

@@ -61,6 +61,9 @@ def test_acknowledge_and_snooze_and_their_refusals(store: RunStore) -> None:
     assert snoozed.snoozed_until == date(2026, 3, 11)
     assert snoozed.state_on(date(2026, 3, 11)) == "snoozed"
     assert snoozed.state_on(date(2026, 3, 12)) == "acknowledged"  # the snooze ran out
+    [other] = inc.track(e, D, [anomaly("S004")], every, "run")
+    lapsed = inc.snooze(e, other.incident_id, "ben", 1)  # a snooze is not an acknowledgement
+    assert lapsed.state_on(date(2026, 3, 11)) == "open"
     with pytest.raises(inc.IncidentError, match="1 to 30"):
         inc.snooze(e, one.incident_id, "ben", 0)
     with pytest.raises(inc.IncidentError, match="no incident"):
