@@ -307,6 +307,23 @@ class AsyncAgentService:
         engine = self.service.store.engine
         return await self._call(slack_store.thread_of, engine, channel, thread_ts) is not None
 
+    async def record_slack_run(
+        self, run_id: str, channel: str, thread_ts: str, progress_ts: str
+    ) -> None:
+        """Remember where a run answers in Slack."""
+        engine = self.service.store.engine
+        await self._call(
+            slack_store.record_slack_run, engine, run_id, channel, thread_ts, progress_ts
+        )
+
+    async def mark_slack_posted(self, run_id: str) -> None:
+        """Record that a run's answer reached Slack."""
+        await self._call(slack_store.mark_posted, self.service.store.engine, run_id)
+
+    async def unposted_slack_runs(self) -> list[slack_store.SlackRun]:
+        """Return runs whose answer never reached Slack (their process died first)."""
+        return await self._call(slack_store.unposted, self.service.store.engine)
+
     async def claim_digest(self, day: str, scope: str, by: str) -> tuple[bool, Digest]:
         """Claim the (day, scope) digest; False and where it is when another has it."""
         # a whole triage (many steps, each up to recovery_quiet_s) may run before the post

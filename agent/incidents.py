@@ -12,12 +12,15 @@ import logging
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from agent.decisions import NotAllowed
 from agent.nodes.triage import triage_order
+from agent.roles import allowed_scopes, may_decide
 from agent.storage import incidents as store
 from agent.storage.incidents import Incident, InEffect
 
 if TYPE_CHECKING:
     from agent.results import ToolResult
+    from agent.settings import Settings
     from agent.storage.runs import RunRecord, RunStore
 
 logger = logging.getLogger(__name__)
@@ -28,7 +31,9 @@ class Incidents:
 
     if TYPE_CHECKING:  # what the service provides
         store: RunStore
+        settings: Settings
 
+        def _regions(self) -> dict[str, str]: ...
         def results(self, run_id: str) -> list[ToolResult]: ...  # noqa: D102
         def record(self, run_id: str) -> RunRecord: ...  # noqa: D102
 
@@ -49,7 +54,9 @@ class Incidents:
 
         Raises:
             IncidentError: no such incident, or it is resolved.
+            NotAllowed: ``by`` may not decide on the incident's store or region.
         """
+        self._may_handle(incident_id, by)
         return store.acknowledge(self.store.engine, incident_id, by)
 
     def snooze_incident(self, incident_id: str, by: str, days: int = 1) -> Incident:
@@ -57,8 +64,19 @@ class Incidents:
 
         Raises:
             IncidentError: no such incident, it is resolved, or ``days`` is not 1..30.
+            NotAllowed: ``by`` may not decide on the incident's store or region.
         """
+        self._may_handle(incident_id, by)
         return store.snooze(self.store.engine, incident_id, by, days)
+
+    def _may_handle(self, incident_id: str, by: str) -> None:
+        """Check ``by`` against LASTMILE_APPROVERS, as for the incident's actions."""
+        target = store.get_incident(self.store.engine, incident_id).target
+        if not may_decide(self.settings.approvers, by, target, self._regions()):
+            raise NotAllowed(
+                f"{by} may not handle incidents at {target} "
+                f"(allowed: {allowed_scopes(self.settings.approvers, by)})"
+            )
 
     def in_effect(self, day: date | None = None) -> list[InEffect]:
         """Return actions approved for incidents ongoing on ``day``."""

@@ -222,6 +222,7 @@ class FakeSlack:
         return message
 
     def _m_chat_postMessage(self, p: dict[str, Any]) -> dict[str, Any]:
+        check_blocks(p.get("blocks"))
         if not p.get("channel"):
             raise SlackError("channel_not_found")
         if not (p.get("text") or p.get("blocks") or p.get("attachments")):
@@ -231,6 +232,7 @@ class FakeSlack:
         return {"channel": p["channel"], "ts": ts, "message": message}
 
     def _m_chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
+        check_blocks(p.get("blocks"))
         old = self._messages.get((p.get("channel", ""), p.get("ts", "")))
         if old is None:
             raise SlackError("message_not_found")
@@ -241,6 +243,7 @@ class FakeSlack:
         return {"channel": p["channel"], "ts": p["ts"], "text": old["text"], "message": old}
 
     def _m_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
+        check_blocks(p.get("blocks"))
         return {"message_ts": new_ts()}
 
     def _m_chat_getPermalink(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -386,6 +389,41 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
 
     do_GET = do_POST = _handle
+
+
+LIMITS = {"blocks": 50, "section": 3000, "header": 150, "button": 75, "value": 2000}
+"""Block Kit limits Slack enforces (https://docs.slack.dev/reference/block-kit/blocks)."""
+
+
+def _text_ok(obj: Any, limit: int) -> bool:
+    return isinstance(obj, dict) and 0 < len(str(obj.get("text", ""))) <= limit
+
+
+def check_blocks(blocks: Any) -> None:
+    """Refuse blocks Slack would refuse (``invalid_blocks``): sizes, empty texts, counts."""
+    if blocks is None or blocks == []:
+        return
+    if not isinstance(blocks, list) or len(blocks) > LIMITS["blocks"]:
+        raise SlackError("invalid_blocks")
+    for b in blocks:
+        kind = b.get("type")
+        ok = True
+        if kind == "section":
+            ok = _text_ok(b.get("text"), LIMITS["section"])
+        elif kind == "header":
+            ok = _text_ok(b.get("text"), LIMITS["header"]) and b["text"]["type"] == "plain_text"
+        elif kind == "context":
+            ok = 0 < len(b.get("elements", [])) <= 10 and all(
+                _text_ok(e, LIMITS["section"]) for e in b["elements"]
+            )
+        elif kind == "actions":
+            ok = 0 < len(b.get("elements", [])) <= 25 and all(
+                _text_ok(e.get("text"), LIMITS["button"])
+                and len(str(e.get("value", ""))) <= LIMITS["value"]
+                for e in b["elements"]
+            )
+        if not ok or len(str(b.get("block_id", ""))) > 255:
+            raise SlackError("invalid_blocks")
 
 
 def sign(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:

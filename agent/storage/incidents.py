@@ -134,9 +134,14 @@ def track(
     flagged: dict[tuple[str, str], dict[str, Any]] = {}
     for a in anomalies:
         flagged.setdefault((a["level"], a["target"]), a)
-    current = {(i.level, i.target): i for i in ongoing(engine)}
     stamp, iso = utc_now(), day.isoformat()
+    # read and write in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: rows locked),
+    # and every update is guarded by last_seen, so two triages of one day count it once
     with engine.begin() as con:
+        rows = con.execute(
+            select(incidents).where(incidents.c.status != "resolved").with_for_update()
+        ).mappings()
+        current = {(i.level, i.target): i for i in map(_incident, rows)}
         for key, a in flagged.items():
             fields = {
                 "severity": a.get("severity"),
@@ -163,7 +168,12 @@ def track(
             elif day > known.last_seen:  # a re-run of a day already counted changes nothing
                 con.execute(
                     update(incidents)
-                    .where(incidents.c.incident_id == known.incident_id)
+                    .where(
+                        and_(
+                            incidents.c.incident_id == known.incident_id,
+                            incidents.c.last_seen < iso,
+                        )
+                    )
                     .values(last_seen=iso, days_seen=incidents.c.days_seen + 1, **fields)
                 )
         for key, known in current.items():
@@ -174,6 +184,7 @@ def track(
                         and_(
                             incidents.c.incident_id == known.incident_id,
                             incidents.c.status != "resolved",
+                            incidents.c.last_seen < iso,
                         )
                     )
                     .values(status="resolved", resolved_on=iso, updated_at=stamp)

@@ -160,6 +160,17 @@ slack_threads = Table(
     PrimaryKeyConstraint("channel", "thread_ts", name="slack_threads_pk"),
 )
 
+slack_runs = Table(
+    "slack_runs",
+    metadata,
+    # where a run answers in Slack: a run a crash interrupted is posted once it is recovered
+    Column("run_id", Text, primary_key=True),
+    Column("channel", Text, nullable=False),
+    Column("thread_ts", Text, nullable=False),
+    Column("progress_ts", Text, nullable=False),
+    Column("posted_at", Text),
+)
+
 slack_events = Table(
     "slack_events",
     metadata,

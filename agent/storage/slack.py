@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from agent.storage.runs import utc_now
-from agent.storage.schema import digests, slack_events, slack_threads
+from agent.storage.schema import digests, runs, slack_events, slack_runs, slack_threads
 
 DigestStatus = Literal["posting", "posted", "failed"]
 
@@ -68,6 +68,58 @@ def link_thread(engine: Engine, channel: str, thread_ts: str, thread_id: str) ->
     linked = thread_of(engine, channel, thread_ts)
     assert linked is not None
     return linked
+
+
+class SlackRun(BaseModel):
+    """Where a run answers in Slack, and whether its answer was posted."""
+
+    run_id: str
+    channel: str
+    thread_ts: str
+    progress_ts: str
+    posted_at: str | None = None
+
+
+def record_slack_run(
+    engine: Engine, run_id: str, channel: str, thread_ts: str, progress_ts: str
+) -> None:
+    """Remember where a run answers (its progress message), before it runs."""
+    with engine.begin() as con:
+        con.execute(
+            slack_runs.insert().values(
+                run_id=run_id, channel=channel, thread_ts=thread_ts, progress_ts=progress_ts
+            )
+        )
+
+
+def mark_posted(engine: Engine, run_id: str) -> None:
+    """Record that a run's answer is in Slack."""
+    with engine.begin() as con:
+        con.execute(
+            update(slack_runs).where(slack_runs.c.run_id == run_id).values(posted_at=utc_now())
+        )
+
+
+def unposted(engine: Engine, quiet_s: float = 60.0) -> list[SlackRun]:
+    """Return runs whose answer never reached Slack, finished ``quiet_s`` s ago or more.
+
+    A live process posts a run's answer within a second of its end; one recorded as
+    finished a minute ago and not posted lost its process (recovery finished the run).
+    """
+    stale = (datetime.now(UTC) - timedelta(seconds=quiet_s)).isoformat(timespec="seconds")
+    query = (
+        select(slack_runs)
+        .join(runs, runs.c.run_id == slack_runs.c.run_id)
+        .where(
+            and_(
+                slack_runs.c.posted_at.is_(None),
+                runs.c.status.notin_(("running", "resuming")),
+                runs.c.updated_at < stale,
+            )
+        )
+    )
+    with engine.connect() as con:
+        return [SlackRun.model_validate(dict(r)) for r in con.execute(query).mappings()]
 
 
 class Digest(BaseModel):
@@ -170,6 +222,10 @@ def _must(engine: Engine, day: str, scope: str) -> Digest:
 
 __all__ = [
     "Digest",
+    "SlackRun",
+    "mark_posted",
+    "record_slack_run",
+    "unposted",
     "claim_digest",
     "finish_digest",
     "first_delivery",

@@ -133,10 +133,13 @@ def test_a_kill_at_any_node_boundary_loses_and_duplicates_nothing(
 
 
 def test_a_run_waiting_for_approval_survives_a_server_crash(
-    setup: tuple[dict[str, str], WebhookSink, Path], small_world_db: Path
+    setup: tuple[dict[str, str], WebhookSink, Path], small_world_db: Path, tmp_path: Path
 ) -> None:
-    env, sink, state = setup
-    env = {**env, "LASTMILE_TODAY": "2026-02-11"}
+    env, sink, _ = setup
+    # a store of its own: an action approved for S003's incident by an earlier test would be
+    # in effect in a shared one, and not proposed again
+    state = tmp_path / "crash.sqlite"
+    env = _own_store({**env, "LASTMILE_TODAY": "2026-02-11"}, "waiting")
     served = start_lastmile(small_world_db, state, env=env)
     try:
         thread = httpx.post(

@@ -22,6 +22,7 @@ from tests.servers import lastmile_server
 from tests.slack_fake import (
     FakeSlack,
     block_action,
+    dm_event,
     event_callback,
     mention_event,
     sign,
@@ -86,10 +87,12 @@ def plan_update(slack: FakeSlack, channel: str, ts: str, count: int = 1) -> dict
     """Wait until the progress message ``ts`` became a plan; return its last update."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        done = [
+        done = [  # progress and notes start with an emoji; a plan with its summary
             c
             for c in slack.calls_to("chat.update")
-            if c.params.get("ts") == ts and c.params.get("blocks")
+            if c.params.get("ts") == ts
+            and c.params.get("blocks")
+            and not str(c.params.get("text", "")).startswith(":")
         ]
         if len(done) >= count:
             return done[-1].params
@@ -247,11 +250,12 @@ def test_markup_in_a_question_never_reaches_slack_unescaped(server: str, slack: 
     assert post(server, body, ctype).status_code == 200
     slack.wait_for("chat.postMessage")
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+    answered = False
+    while time.monotonic() < deadline and not answered:
         sent = [c.params for c in slack.calls if c.params.get("channel") == "C9"]
-        if any(p.get("blocks") for p in sent):
-            break
+        answered = any(p.get("blocks") and "run " in json.dumps(p["blocks"]) for p in sent)
         time.sleep(0.2)
+    assert answered, "no answer was posted: nothing would have been checked"
     posted = json.dumps([c.params for c in slack.calls if c.params.get("channel") == "C9"])
     for raw in ("<!channel>", "<https://evil.example", "<@U0BOSS>"):
         assert raw not in posted
@@ -269,8 +273,8 @@ def test_an_incident_is_acknowledged_from_the_digest_by_an_approver_only(
     }
     assert _digest_via_cli(env, "C5", tmp_path_factory) == 0
     [digest] = [c.params for c in slack.calls_to("chat.postMessage") if c.params["channel"] == "C5"]
-    value = next(
-        e["value"]
+    value, block_id = next(
+        (e["value"], b["block_id"])
         for b in digest["blocks"]
         for e in b.get("elements", [])
         if e.get("action_id") == "lastmile_incident_ack"
@@ -278,7 +282,13 @@ def test_an_incident_is_acknowledged_from_the_digest_by_an_approver_only(
     ts = slack.messages("C5")[0]["ts"]
     for user in ("U9", "U1"):
         body, ctype = block_action(
-            "lastmile_incident_ack", value, user=user, channel="C5", message_ts=ts, fake=slack
+            "lastmile_incident_ack",
+            value,
+            user=user,
+            channel="C5",
+            message_ts=ts,
+            fake=slack,
+            block_id=block_id,
         )
         assert post(server, body, ctype).status_code == 200
     refusals = [c for c in slack.calls_to("chat.postEphemeral") if c.params["user"] == "U9"]
@@ -291,6 +301,42 @@ def test_an_incident_is_acknowledged_from_the_digest_by_an_approver_only(
         time.sleep(0.2)
     assert len(acknowledged) == 1 and acknowledged[0]["status"] == "acknowledged"
     assert all(i["acknowledged_by"] != "slack:U9" for i in incidents)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+        "Acknowledged by <@U1>" in texts(c.params)
+        for c in slack.calls_to("chat.update")
+        if c.params.get("channel") == "C5"
+    ):
+        time.sleep(0.2)
+    [digest_now] = slack.messages("C5")
+    assert "Acknowledged by <@U1>" in json.dumps(digest_now["blocks"])  # settled in place
+
+    body, ctype = block_action(
+        "lastmile_incident_snooze",
+        value,
+        user="U1",
+        channel="C5",
+        message_ts=ts,
+        fake=slack,
+        block_id=block_id,
+    )
+    assert post(server, body, ctype).status_code == 200
+    deadline = time.monotonic() + 60
+    snoozed: list[dict[str, Any]] = []
+    while not snoozed and time.monotonic() < deadline:
+        incidents = httpx.get(f"{server}/api/incidents", timeout=30).json()
+        snoozed = [i for i in incidents if i["status"] == "snoozed"]
+        time.sleep(0.2)
+    assert snoozed and snoozed[0]["snoozed_until"] == "2026-02-23"
+
+
+def test_a_direct_message_is_answered_in_its_thread(server: str, slack: FakeSlack) -> None:
+    event = dm_event("why were deliveries late at S012 on 2026-02-22?", user="U2", channel="D2")
+    body, ctype = event_callback(event, event_id="Ev-dm-1")
+    assert post(server, body, ctype).status_code == 200
+    progress = _first_message(slack, "D2")
+    assert progress["thread_ts"] == event["ts"]
+    assert "S012" in texts(plan_update(slack, "D2", progress["ts"]))
 
 
 def _digest_via_cli(env: dict[str, str], channel: str, tmp: pytest.TempPathFactory) -> int:

@@ -54,6 +54,11 @@ def plain(text: str) -> dict[str, Any]:
     return {"type": "plain_text", "text": _cut(text, 150), "emoji": False}
 
 
+def text_message(text: str) -> dict[str, Any]:
+    """Return a one-section message: blocks (verbatim: no auto-links) and its fallback text."""
+    return {"text": _cut(text, 3000), "blocks": [section(text)]}
+
+
 def _bullets(items: list[str], what: str) -> str:
     shown = [f"• {escape(t)}" for t in items[:MAX_ITEMS]]
     if len(items) > MAX_ITEMS:
@@ -105,7 +110,7 @@ def action_blocks(page: RunPage, kind: str) -> list[dict[str, Any]]:
             )
         )
         if a.decision is not None:
-            blocks.append(context(_decided(a)))
+            blocks.append({**context(_decided(a)), "block_id": f"decided-{a.index}"})
         elif waiting and a.needs_approval:
             value = button_value(page.run_id, a.index, kind)
             blocks.append(
@@ -132,6 +137,38 @@ def action_blocks(page: RunPage, kind: str) -> list[dict[str, Any]]:
     if len(page.actions) > MAX_ITEMS:
         blocks.append(context(f"{len(page.actions) - MAX_ITEMS} more actions on the web page"))
     return blocks
+
+
+def settle(
+    blocks: list[dict[str, Any]], page: RunPage | None, settled: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Return a posted message's blocks with decided actions (and ``settled`` ones) as text.
+
+    A digest is updated in place this way, not redrawn: it stays the morning's picture.
+
+    Args:
+        blocks: the message's blocks as Slack sent them back.
+        page: the run's page now (its actions' decisions and dispatch), or None.
+        settled: block id -> text for other buttons pressed (an incident acknowledged).
+    """
+    decided = {
+        a.index: _decided(a) for a in (page.actions if page else []) if a.decision is not None
+    }
+    out = []
+    for block in blocks:
+        block_id = str(block.get("block_id", ""))
+        index = block_id.rpartition("-")[2]
+        if (
+            block_id.startswith(("decide-", "decided-"))
+            and index.isdigit()
+            and int(index) in decided
+        ):
+            out.append({**context(decided[int(index)]), "block_id": f"decided-{index}"})
+        elif settled and block_id in settled:
+            out.append(context(settled[block_id]))
+        else:
+            out.append(block)
+    return out
 
 
 def plan_blocks(page: RunPage) -> list[dict[str, Any]]:
@@ -203,10 +240,9 @@ def digest_blocks(view: DigestView) -> list[dict[str, Any]]:
     """Return the morning digest's blocks: anomalies and incidents, causes, actions, gaps."""
     page = view.page
     head = f"Morning triage of {view.day} ({escape(view.scope)})"
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": plain(head)},
-        section(escape(page.summary or "")),
-    ]
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": plain(head)}]
+    if page.summary:  # Slack refuses an empty section
+        blocks.append(section(escape(page.summary)))
     if view.anomalies:
         blocks.append(section("*Anomalies*"))
         for a in view.anomalies:
@@ -267,4 +303,6 @@ __all__ = [
     "plan_blocks",
     "plan_text",
     "progress_text",
+    "settle",
+    "text_message",
 ]

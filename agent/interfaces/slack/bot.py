@@ -80,17 +80,13 @@ class SlackBot:
             return
         by = f"slack:{user}"
         thread_id = await self.service.slack_thread(channel, thread_ts, question, by)
-        posted = await self.client.chat_postMessage(
-            channel=channel,
-            thread_ts=thread_ts,
-            text=kit.progress_text(question, []),
-            **_PLAIN,
-        )
-        progress = str(posted["ts"])
+        progress = await self._say(channel, thread_ts, kit.progress_text(question, []))
         steps: list[str] = []
         try:
             async for ev in self.service.ask(thread_id, question, by):
-                if ev.type == "step":
+                if ev.type == "run_started":  # a crash from here on is caught up (catch_up)
+                    await self.service.record_slack_run(ev.run_id, channel, thread_ts, progress)
+                elif ev.type == "step":
                     steps.append(ev.label)
                     await self._update(channel, progress, kit.progress_text(question, steps))
                 elif ev.type == "run_finished":
@@ -115,7 +111,24 @@ class SlackBot:
             blocks=kit.plan_blocks(page),
             **_PLAIN,
         )
+        await self.service.mark_slack_posted(page.run_id)
         await self.upload_chart(channel, thread_ts, page)
+
+    async def catch_up(self) -> int:
+        """Post the answers of runs whose process died before posting them; return how many.
+
+        The server calls it after recovering interrupted runs: their progress message
+        becomes the plan (or the failure) as if nothing had happened.
+        """
+        done = 0
+        for missed in await self.service.unposted_slack_runs():
+            page = await self.service.page(missed.run_id)
+            try:
+                await self.post_plan(missed.channel, missed.thread_ts, missed.progress_ts, page)
+                done += 1
+            except SlackApiError as exc:  # tried again on the next pass
+                logger.warning("run %s not posted: %s", missed.run_id, exc.response.get("error"))
+        return done
 
     async def upload_chart(self, channel: str, thread_ts: str, page: RunPage) -> None:
         """Upload the first diagnosed target's late-rate chart, with alt text, to the thread."""
@@ -128,20 +141,21 @@ class SlackBot:
                 thread_ts=thread_ts,
                 file=await asyncio.to_thread(kpi_png, chart),  # drawing: off the event loop
                 filename=f"late-rate-{page.run_id}.png",
-                title=chart.title,
-                alt_txt=kpi_alt_text(chart)[:1000],
+                # plain text, never parsed; escaped all the same (ids come from data)
+                title=kit.escape(chart.title),
+                alt_txt=kit.escape(kpi_alt_text(chart))[:1000],
             )
         except SlackApiError as exc:  # the plan stands without its chart
             logger.warning("chart upload failed: %s", exc.response.get("error"))
 
     async def _say(self, channel: str, thread_ts: str | None, text: str) -> str:
         posted = await self.client.chat_postMessage(
-            channel=channel, thread_ts=thread_ts, text=text, **_PLAIN
+            channel=channel, thread_ts=thread_ts, **kit.text_message(text), **_PLAIN
         )
         return str(posted["ts"])
 
     async def _update(self, channel: str, ts: str, text: str) -> None:
-        await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=[], **_PLAIN)
+        await self.client.chat_update(channel=channel, ts=ts, **kit.text_message(text), **_PLAIN)
 
     # -- buttons ---------------------------------------------------------------------------
     async def may_decide(self, user: str) -> bool:
@@ -176,7 +190,16 @@ class SlackBot:
         except RunInputError as exc:  # decided already, expired, not allowed: only they see it
             await self._tell(channel, user, str(exc))
             return
-        await self._refresh(channel, ts, value["r"], value.get("k", "plan"), page)
+        if value.get("k") == "digest":
+            await self._settle(body, channel, ts, page)
+        else:
+            await self.client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=kit.plan_text(page),
+                blocks=kit.plan_blocks(page),
+                **_PLAIN,
+            )
 
     async def on_incident(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Acknowledge or snooze an incident from the digest (after ``ack``)."""
@@ -186,24 +209,30 @@ class SlackBot:
         value = json.loads(action["value"])
         try:
             if action["action_id"] == kit.ACK:
-                await self.service.acknowledge_incident(value["n"], f"slack:{user}")
+                done = await self.service.acknowledge_incident(value["n"], f"slack:{user}")
+                said = f"Acknowledged by <@{user}> at {done.acknowledged_at}"
             else:
-                await self.service.snooze_incident(value["n"], f"slack:{user}", 1)
-        except IncidentError as exc:
+                done = await self.service.snooze_incident(value["n"], f"slack:{user}", 1)
+                said = f"Snoozed until {done.snoozed_until} by <@{user}>"
+        except (IncidentError, RunInputError) as exc:  # resolved, unknown, not allowed
             await self._tell(channel, user, str(exc))
             return
-        await self._refresh(channel, ts, value["r"], "digest", None)
+        await self._settle(body, channel, ts, None, {str(action.get("block_id")): said})
 
-    async def _refresh(
-        self, channel: str, ts: str, run_id: str, kind: str, page: RunPage | None
+    async def _settle(
+        self,
+        body: dict[str, Any],
+        channel: str,
+        ts: str,
+        page: RunPage | None,
+        settled: dict[str, str] | None = None,
     ) -> None:
-        if kind == "digest":
-            view = await self.service.digest(run_id)
-            blocks, text = kit.digest_blocks(view), kit.digest_text(view)
-        else:
-            page = page or await self.service.page(run_id)
-            blocks, text = kit.plan_blocks(page), kit.plan_text(page)
-        await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks, **_PLAIN)
+        """Update a digest in place: the pressed buttons become who did what, and when."""
+        message = body.get("message") or {}
+        blocks = kit.settle(list(message.get("blocks") or []), page, settled)
+        await self.client.chat_update(
+            channel=channel, ts=ts, text=message.get("text") or "", blocks=blocks, **_PLAIN
+        )
 
     async def _checked(self, channel: str, user: str) -> bool:
         """Whether ``user`` may decide; if not (or unknown), tell them and nobody else."""
@@ -233,7 +262,7 @@ class SlackBot:
 
     async def _tell(self, channel: str, user: str, text: str) -> None:
         await self.client.chat_postEphemeral(
-            channel=channel, user=user, text=kit.escape(text), **_PLAIN
+            channel=channel, user=user, **kit.text_message(kit.escape(text)), **_PLAIN
         )
 
 
@@ -247,8 +276,8 @@ def _who_where(body: dict[str, Any]) -> tuple[str, str, str]:
     return body["user"]["id"], channel, container.get("message_ts", "")
 
 
-def build_app(settings: Settings, service: AsyncAgentService) -> AsyncApp:
-    """Return the bolt app with the bot's listeners.
+def build_app(settings: Settings, service: AsyncAgentService) -> tuple[AsyncApp, SlackBot]:
+    """Return the bolt app with the bot's listeners, and the bot.
 
     Raises:
         RunInputError: the bot token or the signing secret is missing.
@@ -299,12 +328,12 @@ def build_app(settings: Settings, service: AsyncAgentService) -> AsyncApp:
             await ack()
             await bot.on_incident(body, action)
 
-    return app
+    return app, bot
 
 
-def mount(web: FastAPI, settings: Settings, service: AsyncAgentService) -> AsyncApp:
-    """Serve the bot at ``POST /slack/events`` of the web app; return the bolt app."""
-    bolt = build_app(settings, service)
+def mount(web: FastAPI, settings: Settings, service: AsyncAgentService) -> SlackBot:
+    """Serve the bot at ``POST /slack/events`` of the web app; return the bot."""
+    bolt, bot = build_app(settings, service)
     handler = AsyncSlackRequestHandler(bolt)
 
     @web.post("/slack/events", include_in_schema=False)
@@ -315,7 +344,7 @@ def mount(web: FastAPI, settings: Settings, service: AsyncAgentService) -> Async
             return Response("unsigned request", status_code=401, media_type="text/plain")
         return await handler.handle(request)
 
-    return bolt
+    return bot
 
 
 def over_http(settings: Settings) -> bool:
@@ -327,17 +356,18 @@ def over_http(settings: Settings) -> bool:
     )
 
 
-async def socket_mode(settings: Settings, service: AsyncAgentService) -> Any:
-    """Connect the Slack bot over Socket Mode when an app-level token is set (else None)."""
+async def socket_mode(
+    settings: Settings, service: AsyncAgentService
+) -> tuple[Any, SlackBot] | None:
+    """Connect the bot over Socket Mode when an app-level token is set; its handler and bot."""
     if settings.slack_app_token is None or settings.slack_bot_token is None:
         return None
     from slack_bolt.adapter.socket_mode.websockets import AsyncSocketModeHandler
 
-    handler = AsyncSocketModeHandler(
-        build_app(settings, service), settings.slack_app_token.get_secret_value()
-    )
+    bolt, bot = build_app(settings, service)
+    handler = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
     await handler.connect_async()  # type: ignore[no-untyped-call]
-    return handler
+    return handler, bot
 
 
 __all__ = ["SlackBot", "build_app", "mount", "over_http", "slack_client", "socket_mode"]

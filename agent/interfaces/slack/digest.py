@@ -151,7 +151,9 @@ async def _post(
             )
         stores = await service.store_count() if scope == "all" else None
         text = kit.all_normal_text(view, stores)
-        posted = await client.chat_postMessage(channel=channel, text=text, unfurl_links=False)
+        posted = await client.chat_postMessage(
+            channel=channel, **kit.text_message(text), unfurl_links=False
+        )
         return DigestOutcome(
             status="quiet",
             day=iso,
@@ -189,7 +191,9 @@ async def _alert(
     ts = None
     try:
         posted = await client.chat_postMessage(
-            channel=channel, text=kit.alert_text(day, scope, reason), unfurl_links=False
+            channel=channel,
+            **kit.text_message(kit.alert_text(day, scope, reason)),
+            unfurl_links=False,
         )
         ts = str(posted["ts"])
     except SlackApiError as exc:

@@ -170,23 +170,29 @@ def create_app(settings: Settings, service: AsyncAgentService) -> FastAPI:
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        socket = await socket_mode(settings, service)
+        if socket is not None:
+            app.state.slack_bot = socket[1]
+
         async def deliver_forever() -> None:
             while True:
-                await asyncio.sleep(settings.delivery_interval_s)
                 try:
-                    await service.deliver()
+                    # first pass at start: answers a crash kept from Slack are posted now
                     await service.recover_stale()
+                    if app.state.slack_bot is not None:
+                        await app.state.slack_bot.catch_up()
+                    await service.deliver()
                 except Exception:  # the loop must outlive one bad pass
                     logger.exception("delivery or recovery pass failed")
+                await asyncio.sleep(settings.delivery_interval_s)
 
         tasks = [asyncio.create_task(deliver_forever())]
         schedule = start_schedule(service, settings)
         tasks += [schedule] if schedule is not None else []
-        socket = await socket_mode(settings, service)
         yield
         if socket is not None:
-            await socket.close_async()
+            await socket[0].close_async()
         for task in tasks:
             task.cancel()
 
@@ -232,8 +238,7 @@ def create_app(settings: Settings, service: AsyncAgentService) -> FastAPI:
             status_code=500,
         )
 
-    if slack_over_http(settings):
-        mount_slack(app, settings, service)
+    app.state.slack_bot = mount_slack(app, settings, service) if slack_over_http(settings) else None
 
     app.include_router(incidents_router(service))
 

@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create incidents, digests, slack_threads and slack_events."""
+    """Create incidents, digests, slack_threads, slack_runs and slack_events."""
     op.create_table(
         "incidents",
         sa.Column("incident_id", sa.Text, primary_key=True),
@@ -61,6 +61,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("channel", "thread_ts", name="slack_threads_pk"),
     )
     op.create_table(
+        "slack_runs",
+        sa.Column("run_id", sa.Text, primary_key=True),
+        sa.Column("channel", sa.Text, nullable=False),
+        sa.Column("thread_ts", sa.Text, nullable=False),
+        sa.Column("progress_ts", sa.Text, nullable=False),
+        sa.Column("posted_at", sa.Text),
+    )
+    op.create_table(
         "slack_events",
         sa.Column("event_id", sa.Text, primary_key=True),
         sa.Column("received_at", sa.Text, nullable=False),
@@ -70,6 +78,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Drop what the upgrade created."""
     op.drop_table("slack_events")
+    op.drop_table("slack_runs")
     op.drop_table("slack_threads")
     op.drop_table("digests")
     op.drop_index("incidents_target", "incidents")
