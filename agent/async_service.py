@@ -260,6 +260,10 @@ class AsyncAgentService:
         """Snooze an ongoing incident for ``days`` service dates (IncidentError if not)."""
         return await self._call(self.service.snooze_incident, incident_id, by, days)
 
+    async def check_triage(self, day: date | None, scope_level: str, scope_ids: list[str]) -> None:
+        """Check a triage request against the data (RunInputError: unknown scope, bad day)."""
+        await self._call(self.service._triage_request, day, scope_level, scope_ids)
+
     async def latest_day(self) -> date:
         """Return the data's latest service date (what a triage without a day covers)."""
         return await self._call(lambda: load_catalog(DuckDBBackend(self.service.db)).last_day)
@@ -274,7 +278,8 @@ class AsyncAgentService:
 
         def build() -> DigestView:
             record = self.service.record(run_id)
-            scans = [r for r in self.service.results(run_id) if r.tool == "scan_anomalies"]
+            results = self.service.results(run_id)
+            scans = [r for r in results if r.tool == "scan_anomalies"]
             day = date.fromisoformat(str(record.day)[:10])
             return digest_view(
                 page,
@@ -283,6 +288,11 @@ class AsyncAgentService:
                 scans[-1].result if scans else None,
                 self.service.incidents(),
                 self.service.in_effect(day),
+                normal={
+                    str(r.result.get("target"))
+                    for r in results
+                    if r.tool == "diagnose" and r.result.get("within_normal")
+                },
             )
 
         return await self._call(build)

@@ -15,6 +15,7 @@ from agent.nodes.triage import triage_order
 from agent.presenter import RunPage
 from agent.storage.incidents import Incident, InEffect
 from agent.wording import target_name
+from tools.vocabulary import kpi_label
 
 MAX_LISTED = 8
 """Anomalies a digest lists by name; the rest are counted (a chat message, not a report)."""
@@ -34,6 +35,7 @@ class DigestAnomaly(BaseModel):
     incident_status: str | None = None
     since: date | None = Field(None, description="The incident's first flagged day.")
     days_seen: int = 1
+    snoozed_until: date | None = None
 
 
 class DigestView(BaseModel):
@@ -64,6 +66,7 @@ def digest_view(
     scan: dict[str, Any] | None,
     incidents: list[Incident],
     in_effect: list[InEffect],
+    normal: set[str] | None = None,
 ) -> DigestView:
     """Return the digest of a triage run.
 
@@ -74,8 +77,14 @@ def digest_view(
         scan: the run's ``scan_anomalies`` result (None: the scan did not run).
         incidents: the ongoing incidents after the run was tracked.
         in_effect: actions approved for ongoing incidents.
+        normal: targets the scan flagged but whose diagnosis found within the normal range
+            (the plan says so; the digest does not list them as anomalies).
     """
-    found = [a for a in (scan or {}).get("anomalies", []) if a["date"] == day.isoformat()]
+    found = [
+        a
+        for a in (scan or {}).get("anomalies", [])
+        if a["date"] == day.isoformat() and a["target"] not in (normal or set())
+    ]
     by_key = {(i.level, i.target): i for i in incidents}
     listed: list[DigestAnomaly] = []
     snoozed: list[DigestAnomaly] = []
@@ -87,12 +96,13 @@ def digest_view(
             name=target_name(a["target"]),
             grain_days=int(a.get("grain_days") or 1),
             severity=a["severity"],
-            drivers=[d.replace("_", " ") for d in a.get("drivers", [])],
+            drivers=[kpi_label(d) for d in a.get("drivers", [])],
             late_excess=a.get("late_excess"),
             incident_id=incident.incident_id if incident else None,
             incident_status=incident.state_on(day) if incident else None,
             since=incident.opened_on if incident else None,
             days_seen=incident.days_seen if incident else 1,
+            snoozed_until=incident.snoozed_until if incident else None,
         )
         (snoozed if line.incident_status == "snoozed" else listed).append(line)
     targets = {a.target for a in listed + snoozed}

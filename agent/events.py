@@ -21,7 +21,7 @@ NODE_LABELS = {
     "forecast": "Forecast whether it persists",
     "recommend": "Chose actions and their expected effect",
     "call_model": "Chose the next step",
-    "run_tools": "Ran the tools the model asked for",
+    "run_tools": "Ran the chosen tools",
     "compose_plan": "Wrote the plan",
     "verify_plan": "Checked every number of the plan against the evidence",
     "approve_actions": "Waiting for decisions",

@@ -98,7 +98,16 @@ class Incidents:
         scans = [r for r in self.results(run_id) if r.tool == "scan_anomalies"]
         if not scans:
             return []
-        flagged = [a for a in scans[-1].result.get("anomalies", []) if a["date"] == day.isoformat()]
+        normal = {  # flagged by the scan, but its diagnosis found it within the normal range
+            r.result.get("target")
+            for r in self.results(run_id)
+            if r.tool == "diagnose" and r.result.get("within_normal")
+        }
+        flagged = [
+            a
+            for a in scans[-1].result.get("anomalies", [])
+            if a["date"] == day.isoformat() and a["target"] not in normal
+        ]
         return store.track(
             self.store.engine, day, triage_order(flagged), _covers(record.scope), run_id
         )

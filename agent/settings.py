@@ -112,6 +112,13 @@ class Settings(BaseSettings):
         description="Channel id (C...) whose members may decide actions from Slack. With "
         "neither this nor the group set, nobody may decide from Slack.",
     )
+    digest_max_data_age_days: int = Field(
+        default=2,
+        ge=0,
+        le=365,
+        description="A digest without a date whose newest data is older than this many days "
+        "(before today) alerts that the feed may have stopped instead of triaging old data.",
+    )
     slack_post_all_normal: bool = Field(
         default=True, description="Post a one-line 'all normal' digest on a quiet day."
     )

@@ -6,6 +6,7 @@ Worlds are generated into a session temp folder; tests that modify a database co
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,10 +47,24 @@ def small_world_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_server_url() -> Iterator[str]:
     """A throwaway PostgreSQL server for the session (skips without one; fails under CI)."""
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> str:
+    """A fresh database on the session's PostgreSQL server: tests never share state.
+
+    (An approval one test records would otherwise be in effect in the next one's triage.)
+    """
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    return postgres_server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture

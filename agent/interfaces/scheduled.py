@@ -23,7 +23,11 @@ async def morning_triage(service: AsyncAgentService, settings: Settings, local_d
         from agent.interfaces.slack.digest import post_digest
 
         outcome = await post_digest(
-            service, slack_client(settings), settings, channel=settings.slack_channel
+            service,
+            slack_client(settings),
+            settings,
+            channel=settings.slack_channel,
+            today=local_day,
         )
         log = logger.error if outcome.status == "failed" else logger.info
         log("scheduled triage (%s): %s", local_day, outcome.message)

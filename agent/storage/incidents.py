@@ -3,8 +3,10 @@
 An incident is keyed by (level, target). A triage of day D that flags the target continues
 its ongoing incident (``last_seen`` = D) or opens one on D; a triage of a later day that
 covers the target and no longer flags it resolves it. Days no triage ran (closed days,
-weekends without a schedule, gaps in the data) neither continue nor resolve anything: the
-incident is "ongoing since" the first day it was flagged until a triage finds it gone.
+weekends without a schedule) neither continue nor resolve anything, up to
+:data:`~tools.analytics.thresholds.INCIDENT_MAX_GAP_DAYS`: flagged again after a longer gap,
+it is a new incident. A day already counted (a re-run, a run resumed after its approval, a
+backfill of an earlier day) changes nothing.
 
 Managers may acknowledge an incident (it is known and handled) or snooze it for some days
 (the digest lists it apart until then). An action approved for an ongoing incident is in
@@ -20,11 +22,12 @@ from datetime import date, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from agent.storage.runs import utc_now
 from agent.storage.schema import actions, incidents, runs
+from tools.analytics.thresholds import INCIDENT_MAX_GAP_DAYS
 
 logger = logging.getLogger(__name__)
 
@@ -138,10 +141,15 @@ def track(
     # read and write in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: rows locked),
     # and every update is guarded by last_seen, so two triages of one day count it once
     with engine.begin() as con:
+        targets = sorted({k[1] for k in flagged})
         rows = con.execute(
-            select(incidents).where(incidents.c.status != "resolved").with_for_update()
+            select(incidents)
+            .where(or_(incidents.c.status != "resolved", incidents.c.target.in_(targets)))
+            .order_by(incidents.c.opened_on)
+            .with_for_update()
         ).mappings()
-        current = {(i.level, i.target): i for i in map(_incident, rows)}
+        latest = {(i.level, i.target): i for i in map(_incident, rows)}  # the newest per key
+        current = {k: i for k, i in latest.items() if i.status != "resolved"}
         for key, a in flagged.items():
             fields = {
                 "severity": a.get("severity"),
@@ -150,7 +158,18 @@ def track(
                 "last_run_id": run_id,
                 "updated_at": stamp,
             }
-            known = current.get(key)
+            known, last = current.get(key), latest.get(key)
+            if last is not None and last.last_seen >= day:
+                continue  # that day is counted already (a re-run, a resumed run, a backfill)
+            if known is not None and (day - known.last_seen).days > INCIDENT_MAX_GAP_DAYS:
+                # seen again after a long quiet spell: a new event, the old one is over
+                con.execute(
+                    update(incidents)
+                    .where(incidents.c.incident_id == known.incident_id)
+                    .values(status="resolved", resolved_on=iso, updated_at=stamp)
+                )
+                del current[key]
+                known = None
             if known is None:
                 con.execute(
                     _insert_ignore(engine).values(
@@ -165,7 +184,7 @@ def track(
                         **fields,
                     )
                 )
-            elif day > known.last_seen:  # a re-run of a day already counted changes nothing
+            else:
                 con.execute(
                     update(incidents)
                     .where(
@@ -291,8 +310,8 @@ def in_effect(engine: Engine, day: date | None = None) -> list[InEffect]:
                     run_id=r["run_id"],
                     day=r["day"],
                     decided_by=r["decided_by"],
-                    reason=f"approved on {r['day']} by {r['decided_by'] or 'policy'} for the "
-                    f"incident ongoing since {r['opened_on']}",
+                    reason=f"approved by {r['decided_by'] or 'policy'} for {r['day']} "
+                    f"(the incident ongoing since {r['opened_on']})",
                 )
             )
     return out

@@ -7,7 +7,6 @@ again on the next ones.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -15,7 +14,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from agent.interfaces.slack.bot import slack_client
 from agent.interfaces.slack.digest import DigestOutcome, post_digest
 from agent.service import AgentService
 from agent.settings import Settings
+from tests.aio import run_async
 from tests.runs import rename_store
 from tests.slack_fake import FakeSlack
 from tools.data.synthetic import IncidentSpec, WorldConfig, generate_world
@@ -63,9 +62,7 @@ def digest(
     coroutine = post_digest(
         AsyncAgentService(service), slack_client(settings), settings, channel=channel, day=day
     )
-    # a thread of its own: the session's Playwright browser keeps an event loop in this one
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+    return run_async(coroutine)
 
 
 def posted(slack: FakeSlack, channel: str) -> list[dict[str, Any]]:
@@ -143,10 +140,39 @@ def test_two_triages_started_together_post_one_digest_and_a_failure_posts_an_ale
     digests = [p for p in posted(slack, "C3") if "Morning triage" in json.dumps(p.get("blocks"))]
     assert len(digests) == 1
 
-    failing = lastmile([*args[:2], "2031-01-01", *args[3:]], env, tmp_path / "fail.log")
-    assert failing.wait(timeout=600) == 1
+    before = len(posted(slack, "C3"))
+    typo = lastmile([*args[:2], "2031-01-01", *args[3:]], env, tmp_path / "typo.log")
+    assert typo.wait(timeout=600) == 2  # the operator's mistake: said to them, not posted
+    assert "outside the data" in (tmp_path / "typo.log").read_text()
+    assert len(posted(slack, "C3")) == before
+
+    # a day too early to judge: the scan cannot run, and the triage alerts instead of
+    # posting an "all normal" it does not know
+    failing = lastmile([*args[:2], "2026-01-03", *args[3:]], env, tmp_path / "fail.log")
+    assert failing.wait(timeout=600) == 1, (tmp_path / "fail.log").read_text()
     [alert] = [p for p in posted(slack, "C3") if "failed" in p["text"]]
-    assert "2031-01-01" in alert["text"] and "outside the data" in alert["text"]
+    assert "2026-01-03" in alert["text"] and "too little history" in alert["text"]
+    assert "--date 2026-01-03" in alert["text"] and "--channel C3" in alert["text"]
+
+
+def test_a_stopped_feed_is_alerted_once_a_day_instead_of_a_digest_of_old_data(
+    world: Path, slack: FakeSlack, tmp_path: Path
+) -> None:
+    service = AgentService(settings_for(slack), db=world, state_db=tmp_path / "state.sqlite")
+    front = AsyncAgentService(service)
+    settings = service.settings
+
+    def run() -> DigestOutcome:
+        coroutine = post_digest(
+            front, slack_client(settings), settings, channel="C7", today=date(2026, 3, 1)
+        )
+        return run_async(coroutine)
+
+    first, second = run(), run()
+    assert (first.status, second.status) == ("failed", "already")
+    [alert] = posted(slack, "C7")
+    assert "newest data is from 2026-02-19, 10 days before 2026-03-01" in alert["text"]
+    service.close()
 
 
 def test_markup_in_a_store_id_never_reaches_slack_unescaped(
@@ -193,8 +219,7 @@ def test_a_run_whose_process_died_is_posted_to_slack_once_recovered(
             con.execute(sa.update(runs).values(updated_at="2026-01-01T00:00:00+00:00"))
         return await bot.catch_up(), await bot.catch_up()
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        first, second = pool.submit(asyncio.run, crash_then_catch_up()).result()
+    first, second = run_async(crash_then_catch_up())
     assert (first, second) == (1, 0)  # posted once
     [message] = slack.messages("C6")
     assert "S003" in json.dumps(message["blocks"])
@@ -211,5 +236,4 @@ def test_members_of_the_approver_channel_may_decide_others_may_not(slack: FakeSl
     async def check() -> list[bool]:
         return [await bot.may_decide(u) for u in ("U5", "U7")]
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        assert pool.submit(asyncio.run, check()).result() == [True, False]
+    assert run_async(check()) == [True, False]

@@ -189,7 +189,7 @@ def test_an_outsider_is_refused_and_a_double_press_records_once(
     body, ctype = block_action("lastmile_approve", value, user="U9", **press)
     assert post(server, body, ctype).status_code == 200
     [refusal] = slack.wait_for("chat.postEphemeral")
-    assert refusal.params["user"] == "U9" and "may not decide" in refusal.params["text"]
+    assert refusal.params["user"] == "U9" and "may not do this" in refusal.params["text"]
     assert decisions(server) == []
 
     body, ctype = block_action("lastmile_approve", value, user="U1", **press)
@@ -292,7 +292,7 @@ def test_an_incident_is_acknowledged_from_the_digest_by_an_approver_only(
         )
         assert post(server, body, ctype).status_code == 200
     refusals = [c for c in slack.calls_to("chat.postEphemeral") if c.params["user"] == "U9"]
-    assert refusals and "may not decide" in refusals[-1].params["text"]
+    assert refusals and "may not do this" in refusals[-1].params["text"]
     deadline = time.monotonic() + 60
     acknowledged: list[dict[str, Any]] = []
     while not acknowledged and time.monotonic() < deadline:

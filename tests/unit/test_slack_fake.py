@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from urllib.parse import parse_qs
@@ -14,6 +13,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook import WebhookClient
 
+from tests.aio import run_async
 from tests.slack_fake import (
     FakeSlack,
     block_action,
@@ -79,7 +79,7 @@ def test_files_upload_v2_with_the_async_client() -> None:
         return str(done["file"]["id"])
 
     with FakeSlack(token=TOKEN) as slack:
-        _assert_upload_flow(slack, asyncio.run(upload(slack.url)))
+        _assert_upload_flow(slack, run_async(upload(slack.url)))
 
 
 def test_completing_an_unknown_upload_fails() -> None:

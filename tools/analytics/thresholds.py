@@ -179,3 +179,9 @@ LEVER_DEFAULTS: Final[dict[str, float]] = {
 orders, avoid 40 % of a traffic excess, widen windows by an hour, recover half of a
 transit or hand-over slowdown (what an escalation to a carrier or a seller typically buys
 back within a day, per the catalog's descriptions; a manager may edit any of them)."""
+
+INCIDENT_MAX_GAP_DAYS: Final = 3
+"""An anomaly flagged again at most this many days after its incident was last seen
+continues it (a store closed on Sunday plus a public holiday: the next open day is up to 3
+days later); later than that it is a new incident, and the old one is resolved. Measured on
+the demo world: two regional storms 19 days apart were one incident without this bound."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -38,6 +39,8 @@ def post_to_slack(
     if not channel:
         raise RunInputError("no Slack channel: pass --channel C0123 or set LASTMILE_SLACK_CHANNEL")
     client = slack_client(settings)
+    # without --date, the newest data is checked against today (a stopped feed is alerted)
+    today = settings.today or datetime.now(ZoneInfo(settings.triage_timezone)).date()
     service = AgentService(settings, db=_db(db), state_db=state_db)
     try:
         outcome = asyncio.run(
@@ -50,6 +53,7 @@ def post_to_slack(
                 scope_level=level,
                 scope_ids=ids,
                 by="cli",
+                today=today,
             )
         )
     finally:

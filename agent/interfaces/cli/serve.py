@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -31,6 +32,8 @@ def serve(
     from agent.settings import get_settings
 
     settings = get_settings()
+    # bolt logs a refused request's whole body at INFO: keep its warnings only
+    logging.getLogger("slack_bolt").setLevel(max(logging.WARNING, logging.root.level))
     if today is not None:  # questions asked here count "yesterday" from this day
         settings = settings.model_copy(update={"today": today})
     check_binding(settings, host)

@@ -106,7 +106,7 @@ def action_blocks(page: RunPage, kind: str) -> list[dict[str, Any]]:
         blocks.append(
             section(
                 f"*{escape(a.label)}* at {escape(a.target)}: {escape(a.setting)}\n"
-                f"Avoids {escape(a.avoided)}; cost {escape(a.cost)}\n_{escape(a.rationale)}_"
+                f"Expected: {escape(a.avoided)}; cost {escape(a.cost)}\n_{escape(a.rationale)}_"
             )
         )
         if a.decision is not None:
@@ -166,6 +166,8 @@ def settle(
             out.append({**context(decided[int(index)]), "block_id": f"decided-{index}"})
         elif settled and block_id in settled:
             out.append(context(settled[block_id]))
+        elif block_id == "status" and page is not None:
+            out += _small_print(page)  # the run's status now (waiting, done)
         else:
             out.append(block)
     return out
@@ -200,7 +202,7 @@ def _small_print(page: RunPage) -> list[dict[str, Any]]:
     status = f"run {page.run_id} · {page.status.replace('_', ' ')}"
     if page.expires_at:
         status += f" · decisions accepted until {page.expires_at}"
-    return [context(_cut("\n".join([*lines, status])))]
+    return [{**context(_cut("\n".join([*lines, status]))), "block_id": "status"}]
 
 
 def plan_text(page: RunPage) -> str:
@@ -211,9 +213,8 @@ def plan_text(page: RunPage) -> str:
 def _anomaly_line(a: DigestAnomaly) -> str:
     grain = "the day" if a.grain_days == 1 else f"the {a.grain_days} days to it"
     kpis = ", ".join(a.drivers[:3]) or "late rate"
+    # the excess is the plan's (its diagnosis): the scan's own estimate would disagree
     text = f"*{escape(a.name)}* ({a.level}, {grain}): {a.severity}; {escape(kpis)} off"
-    if a.late_excess:
-        text += f"; about {a.late_excess:.0f} late deliveries above normal"
     if a.since is not None and a.days_seen > 1:
         text += f"\n    ongoing since {a.since} ({a.days_seen} triaged days)"
     elif a.since is not None:
@@ -252,7 +253,10 @@ def digest_blocks(view: DigestView) -> list[dict[str, Any]]:
         if view.more:
             blocks.append(context(f"…and {view.more} more anomalies (see the web page)"))
     if view.snoozed:
-        names = ", ".join(escape(a.name) for a in view.snoozed)
+        names = ", ".join(
+            escape(a.name) + (f" (until {a.snoozed_until})" if a.snoozed_until else "")
+            for a in view.snoozed
+        )
         blocks.append(context(f"Snoozed: {names}"))
     if page.causes:
         lines = [f"{c.target}: {c.cause} ({c.confidence}). {c.text}" for c in page.causes]
@@ -280,12 +284,12 @@ def all_normal_text(view: DigestView, stores: int | None = None) -> str:
     return f":white_check_mark: All normal on {view.day} ({where}): no anomaly to report."
 
 
-def alert_text(day: str, scope: str, reason: str) -> str:
-    """Return the alert a failed triage posts instead of silence."""
+def alert_text(day: str, scope: str, reason: str, retry: str) -> str:
+    """Return the alert a failed triage posts instead of silence, with its retry command."""
     return (
         f":warning: The morning triage of {escape(day)} ({escape(scope)}) failed: "
-        f"{escape(_cut(reason, 1500))}\nNothing was proposed. Retry with "
-        f"`lastmile triage --date {escape(day)} --post slack` once the cause is fixed."
+        f"{escape(_cut(reason, 1500))}\nNothing was proposed. Once the cause is fixed, "
+        f"retry with `{escape(retry)}`."
     )
 
 

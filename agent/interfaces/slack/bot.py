@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -240,12 +241,25 @@ class SlackBot:
             if await self.may_decide(user):
                 return True
         except SlackApiError as exc:  # a wrong group id, a missing scope, a rate limit
-            logger.warning("approver check failed: %s", exc.response.get("error"))
+            error = str(exc.response.get("error"))
+            wrong = {
+                "no_such_subteam": "LASTMILE_SLACK_APPROVER_GROUP names no user group of this "
+                "workspace",
+                "channel_not_found": "LASTMILE_SLACK_APPROVER_CHANNEL names no channel the "
+                "bot can see",
+                "missing_scope": "the Slack app lacks a scope (usergroups:read, channels:read): "
+                "reinstall it from deploy/slack-manifest.yaml",
+            }.get(error)
+            logger.error("approver check failed: %s", wrong or error)
+            why = (
+                f"{wrong}; ask whoever runs lastmile to fix it"
+                if wrong
+                else f"Slack answered {error}; try again shortly"
+            )
             await self._tell(
                 channel,
                 user,
-                "Your right to decide could not be checked with Slack "
-                f"({exc.response.get('error')}); nothing was recorded. Try again shortly.",
+                f"Your right to decide could not be checked: {why}. Nothing was recorded.",
             )
             return False
         await self._deny(channel, user)
@@ -254,11 +268,13 @@ class SlackBot:
     async def _deny(self, channel: str, user: str) -> None:
         where = self.settings.slack_approver_group or self.settings.slack_approver_channel
         why = (
-            f"only members of {where} may decide from Slack"
+            "only members of the approver "
+            + ("group" if self.settings.slack_approver_group else "channel")
+            + f" ({where}) may decide actions and handle incidents from Slack"
             if where
             else "no approver group or channel is configured (LASTMILE_SLACK_APPROVER_GROUP)"
         )
-        await self._tell(channel, user, f"You may not decide this: {why}. Nothing was recorded.")
+        await self._tell(channel, user, f"You may not do this: {why}. Nothing was recorded.")
 
     async def _tell(self, channel: str, user: str, text: str) -> None:
         await self.client.chat_postEphemeral(
@@ -341,7 +357,7 @@ def mount(web: FastAPI, settings: Settings, service: AsyncAgentService) -> Slack
         if not request.headers.get("x-slack-request-timestamp", "").isdigit():
             # bolt verifies the signature; a missing or malformed timestamp is refused here,
             # as unsigned, rather than failing inside it
-            return Response("unsigned request", status_code=401, media_type="text/plain")
+            return JSONResponse({"error": "unsigned request"}, status_code=401)
         return await handler.handle(request)
 
     return bot

@@ -10,10 +10,12 @@ fails posts an alert with the reason, never silence.
 from __future__ import annotations
 
 import logging
+import shlex
 import uuid
 from datetime import date
 from typing import Literal
 
+import aiohttp
 from pydantic import BaseModel
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -58,19 +60,43 @@ async def post_digest(
     scope_level: str = "all",
     scope_ids: list[str] | None = None,
     by: str = "scheduler",
+    today: date | None = None,
 ) -> DigestOutcome:
     """Run the triage of ``day`` (default: the data's latest) and post its digest once.
+
+    Args:
+        service: the application service.
+        client: a Slack Web API client with the bot token.
+        settings: the settings (what to post on a quiet day, the data's allowed age).
+        channel: the channel id to post to.
+        day: the service date to triage (None: the data's latest).
+        scope_level: 'all', 'region' or 'store'.
+        scope_ids: the region or store ids of the scope.
+        by: who started it ('cli', 'scheduler'), recorded with the claim.
+        today: the calendar day of a digest without ``day``: data older than
+            ``settings.digest_max_data_age_days`` before it is a stopped feed, alerted once
+            a day instead of a digest of old data.
 
     Returns:
         The outcome: ``posted`` (where), ``quiet`` (nothing to report), ``already`` (another
         run has it: where), or ``failed`` (why; an alert was posted if Slack answered).
+
+    Raises:
+        RunInputError: ``day`` or the scope is not in the data (the caller's mistake:
+            nothing is posted).
     """
     ids = list(scope_ids or [])
     scope = scope_name(scope_level, ids)
+    retry = _retry_command(day, scope, channel)
     try:
         the_day = day or await service.latest_day()
     except Exception as exc:  # no data at all: still an alert, not silence
-        return await _alert(client, channel, "latest", scope, _reason(exc), None)
+        return await _alert(client, channel, "latest", scope, _reason(exc), None, retry)
+    await service.check_triage(day, scope_level, ids)  # a typo is not a failed triage
+    if day is None and today is not None:
+        age = (today - the_day).days
+        if age > settings.digest_max_data_age_days:
+            return await _stale(service, client, channel, today, the_day, scope, by, retry)
     iso = the_day.isoformat()
     token = f"{by}:{uuid.uuid4().hex[:8]}"  # this run's claim, not another run's by the same name
     held, claim = await service.claim_digest(iso, scope, token)
@@ -96,7 +122,7 @@ async def post_digest(
         run_id = await _triage(service, the_day, scope_level, ids, by)
         outcome = await _post(service, client, settings, channel, run_id, iso, scope)
     except Exception as exc:
-        outcome = await _alert(client, channel, iso, scope, _reason(exc), run_id)
+        outcome = await _alert(client, channel, iso, scope, _reason(exc), run_id, retry)
     await service.finish_digest(
         iso,
         scope,
@@ -183,8 +209,56 @@ async def _post(
     )
 
 
+def _retry_command(day: date | None, scope: str, channel: str) -> str:
+    """Return the command that posts this digest again, with the options it was given."""
+    words = ["lastmile", "triage", "--post", "slack", "--channel", channel]
+    words += ["--date", day.isoformat()] if day else []
+    words += ["--scope", scope] if scope != "all" else []
+    return shlex.join(words)
+
+
+async def _stale(
+    service: AsyncAgentService,
+    client: AsyncWebClient,
+    channel: str,
+    today: date,
+    newest: date,
+    scope: str,
+    by: str,
+    retry: str,
+) -> DigestOutcome:
+    """Alert, once per calendar day, that the newest data is too old to triage."""
+    key = f"stale:{today.isoformat()}"
+    held, claim = await service.claim_digest(key, scope, f"{by}:{uuid.uuid4().hex[:8]}")
+    reason = (
+        f"the newest data is from {newest}, {(today - newest).days} days before {today}: "
+        "the delivery feed may have stopped, so no triage was run"
+    )
+    if not held:
+        return DigestOutcome(
+            status="already", day=key, scope=scope, message=f"already alerted: {reason}"
+        )
+    outcome = await _alert(client, channel, newest.isoformat(), scope, reason, None, retry)
+    await service.finish_digest(
+        key,
+        scope,
+        "posted" if outcome.ts else "failed",
+        channel=outcome.channel,
+        ts=outcome.ts,
+        error=reason,
+        claimed_by=claim.claimed_by,
+    )
+    return outcome
+
+
 async def _alert(
-    client: AsyncWebClient, channel: str, day: str, scope: str, reason: str, run_id: str | None
+    client: AsyncWebClient,
+    channel: str,
+    day: str,
+    scope: str,
+    reason: str,
+    run_id: str | None,
+    retry: str,
 ) -> DigestOutcome:
     """Post a failed triage's alert; the outcome says whether Slack took it."""
     message = f"the triage of {day} ({scope}) failed: {reason}"
@@ -192,7 +266,7 @@ async def _alert(
     try:
         posted = await client.chat_postMessage(
             channel=channel,
-            **kit.text_message(kit.alert_text(day, scope, reason)),
+            **kit.text_message(kit.alert_text(day, scope, reason, retry)),
             unfurl_links=False,
         )
         ts = str(posted["ts"])
@@ -217,6 +291,11 @@ def _reason(exc: Exception) -> str:
         return str(exc)
     if isinstance(exc, SlackApiError):
         return f"Slack refused the digest ({exc.response.get('error')})"
+    if isinstance(exc, aiohttp.ClientError | TimeoutError):
+        return (
+            f"Slack could not be reached ({type(exc).__name__}: {exc}); check "
+            "LASTMILE_SLACK_API_URL and the network"
+        )
     logger.exception("triage digest failed")
     return f"internal error ({type(exc).__name__}); the log has the details"
 

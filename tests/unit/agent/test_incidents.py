@@ -99,6 +99,30 @@ def test_an_action_approved_for_an_ongoing_incident_is_in_effect(store: RunStore
         )
     [held] = inc.in_effect(e, D)  # the older run's approval was before the incident began
     assert (held.target, held.action_id, held.run_id) == ("S003", "call_backup_drivers", "run1")
-    assert "approved on 2026-03-09 by ana" in held.reason
+    assert "approved by ana for 2026-03-09" in held.reason
     inc.track(e, date(2026, 3, 10), [], every, "run2")
     assert inc.in_effect(e) == []  # resolved: nothing is held any more
+
+
+def test_a_long_quiet_spell_starts_a_new_incident_and_a_counted_day_changes_nothing(
+    store: RunStore,
+) -> None:
+    e = store.engine
+    inc.track(e, D, [anomaly("R2", level="region")], every, "storm1")
+    inc.track(e, date(2026, 3, 10), [anomaly("R2", level="region")], every, "storm1b")
+    inc.track(e, date(2026, 3, 11), [], every, "calm")  # resolved on the 11th
+    # the run of the 10th resumed after its approval: that day is counted, nothing reopens
+    inc.track(e, date(2026, 3, 10), [anomaly("R2", level="region")], every, "storm1b")
+    assert inc.list_incidents(e) == []
+    # flagged again 19 days later, with no triage in between: another storm, not the same
+    inc.track(e, date(2026, 3, 30), [anomaly("R2", level="region")], every, "storm2")
+    [storm] = inc.list_incidents(e)
+    assert (storm.opened_on, storm.days_seen) == (date(2026, 3, 30), 1)
+    inc.track(e, date(2026, 4, 2), [anomaly("R2", level="region")], every, "closed-days")
+    [same] = inc.list_incidents(e)  # 3 days later (a closed weekend): still the same one
+    assert (same.incident_id, same.days_seen) == (storm.incident_id, 2)
+    inc.track(e, date(2026, 4, 9), [anomaly("R2", level="region")], every, "much later")
+    [later] = inc.list_incidents(e)
+    assert later.opened_on == date(2026, 4, 9)
+    gone = [i for i in inc.list_incidents(e, include_resolved=True) if i.status == "resolved"]
+    assert len(gone) == 2

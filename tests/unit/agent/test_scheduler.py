@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agent.scheduler import Clock, SystemClock, next_fire, run_schedule
+from tests.aio import run_async
 
 
 class FakeClock:
@@ -63,7 +64,7 @@ def _run(
 
         await run_schedule(expr, tz, job, clock=clock, stop=stop, max_nap_s=max_nap_s)
 
-    asyncio.run(main())
+    run_async(main())
     return calls
 
 
@@ -177,7 +178,7 @@ def test_stop_already_set_returns_without_firing() -> None:
         clock = FakeClock(datetime(2026, 5, 1, 6, 59, 59, tzinfo=UTC))
         await run_schedule("* * * * *", "UTC", job, clock=clock, stop=stop)
 
-    asyncio.run(main())
+    run_async(main())
     assert calls == []
 
 
@@ -197,5 +198,5 @@ def test_stop_interrupts_a_nap() -> None:
         stop.set()
         await loop
 
-    asyncio.run(main())
+    run_async(main())
     assert calls == []
