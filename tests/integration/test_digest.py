@@ -128,14 +128,17 @@ def test_two_triages_started_together_post_one_digest_and_a_failure_posts_an_ale
     args = ["triage", "--date", str(FIRST), "--post", "slack", "--db", str(world)]
     args += ["--state-db", str(tmp_path / "state.sqlite")]
     gate = slack.hold("chat.postMessage")  # the winner waits at its post: the two overlap
-    runs = [lastmile(args, env, tmp_path / f"run{i}.log") for i in (1, 2)]
-    deadline = time.monotonic() + 600
-    while all(p.poll() is None for p in runs) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    [loser] = [i for i, p in enumerate(runs) if p.poll() is not None]
-    loser_log = (tmp_path / f"run{loser + 1}.log").read_text()
-    assert runs[loser].returncode == 0 and "is already being posted" in loser_log, loser_log
-    gate.set()
+    try:
+        runs = [lastmile(args, env, tmp_path / f"run{i}.log") for i in (1, 2)]
+        deadline = time.monotonic() + 600
+        while all(p.poll() is None for p in runs) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        logs = [(tmp_path / f"run{i}.log").read_text() for i in (1, 2)]
+        [loser] = [i for i, p in enumerate(runs) if p.poll() is not None]
+        assert runs[loser].returncode == 0, logs
+        assert "is already being posted" in logs[loser], logs
+    finally:
+        gate.set()  # later tests post too
     assert runs[1 - loser].wait(timeout=600) == 0, (tmp_path / f"run{2 - loser}.log").read_text()
     digests = [p for p in posted(slack, "C3") if "Morning triage" in json.dumps(p.get("blocks"))]
     assert len(digests) == 1
