@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from agent.async_service import AsyncAgentService
+from agent.errors import RunInputError
 from agent.interfaces.slack.bot import slack_client
 from agent.interfaces.slack.digest import DigestOutcome, post_digest
 from agent.service import AgentService
@@ -144,10 +145,11 @@ def test_two_triages_started_together_post_one_digest_and_a_failure_posts_an_ale
     assert len(digests) == 1
 
     before = len(posted(slack, "C3"))
-    typo = lastmile([*args[:2], "2031-01-01", *args[3:]], env, tmp_path / "typo.log")
-    assert typo.wait(timeout=600) == 2  # the operator's mistake: said to them, not posted
-    assert "outside the data" in (tmp_path / "typo.log").read_text()
-    assert len(posted(slack, "C3")) == before
+    service = AgentService(settings_for(slack), db=world, state_db=tmp_path / "state.sqlite")
+    with pytest.raises(RunInputError, match="outside the data"):  # the caller's mistake
+        digest(service, slack, date(2031, 1, 1), "C3")
+    service.close()
+    assert len(posted(slack, "C3")) == before  # said to them (exit 2), not posted
 
     # a day too early to judge: the scan cannot run, and the triage alerts instead of
     # posting an "all normal" it does not know
