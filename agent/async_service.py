@@ -227,20 +227,26 @@ class AsyncAgentService:
         note: str | None = None,
     ) -> RunPage:
         """Record one decision (the run resumes once none is pending); return the page."""
-        before = await self.page(run_id)
+        before = await self._before(run_id)
         await self._call(
             self.service.decide, run_id, index, decision, by, parameters=parameters, note=note
         )
         page = await self.page(run_id)
-        await self._announce(run_id, page, before)
+        if before is not None:
+            await self._announce(run_id, page, before)
         return page
+
+    async def _before(self, run_id: str) -> RunPage | None:
+        """Return the page before a decision if someone watches the run (else None, unbuilt)."""
+        return await self.page(run_id) if self._watchers.get(run_id) else None
 
     async def decide_rest(self, run_id: str, decision: str, by: str) -> RunPage:
         """Give every undecided action ``decision``; return the page."""
-        before = await self.page(run_id)
+        before = await self._before(run_id)
         await self._call(self.service.decide_rest, run_id, decision, by)
         page = await self.page(run_id)
-        await self._announce(run_id, page, before)
+        if before is not None:
+            await self._announce(run_id, page, before)
         return page
 
     async def decision_log(self, run_id: str | None = None) -> list[DecisionRecord]:
@@ -360,9 +366,8 @@ class AsyncAgentService:
         """Count runs waiting for decisions and actions waiting for delivery (/metrics)."""
 
         def count() -> dict[str, int]:
-            waiting = self.service.store.list_runs(limit=100_000, statuses=("waiting_approval",))
             return {
-                "pending_approvals": len(waiting),
+                "pending_approvals": self.service.store.count_runs(("waiting_approval",)),
                 "outbox_pending": pending_count(self.service.store.engine),
             }
 

@@ -235,6 +235,12 @@ class RunStore:
             rows = con.execute(query.limit(limit)).mappings().all()
         return [dict(r) for r in rows]
 
+    def count_runs(self, statuses: tuple[str, ...]) -> int:
+        """Count the runs of some statuses (one ``COUNT(*)``, for each /metrics scrape)."""
+        query = select(func.count()).select_from(runs).where(runs.c.status.in_(statuses))
+        with self.engine.connect() as con:
+            return int(con.execute(query).scalar() or 0)
+
     # -- threads ---------------------------------------------------------------------------
     def save_thread(self, thread_id: str, title: str, created_by: str | None) -> ThreadRecord:
         """Create a thread, or touch an existing one; return it."""
