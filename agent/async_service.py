@@ -20,6 +20,7 @@ from agent.charts import ChartSet, chart_sets
 from agent.digest import DigestView, digest_view
 from agent.errors import NotFoundError
 from agent.events import ActionDispatched, DecisionRecorded, RunFinished
+from agent.incidents import within_normal
 from agent.presenter import RunPage, run_page
 from agent.service import AgentService
 from agent.storage import slack as slack_store
@@ -294,11 +295,7 @@ class AsyncAgentService:
                 scans[-1].result if scans else None,
                 self.service.incidents(),
                 self.service.in_effect(day),
-                normal={
-                    str(r.result.get("target"))
-                    for r in results
-                    if r.tool == "diagnose" and r.result.get("within_normal")
-                },
+                normal=within_normal(results),
             )
 
         return await self._call(build)

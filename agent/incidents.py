@@ -95,14 +95,11 @@ class Incidents:
         if record.kind != "triage" or record.day is None:
             return []
         day = date.fromisoformat(str(record.day)[:10])
-        scans = [r for r in self.results(run_id) if r.tool == "scan_anomalies"]
+        results = self.results(run_id)
+        scans = [r for r in results if r.tool == "scan_anomalies"]
         if not scans:
             return []
-        normal = {  # flagged by the scan, but its diagnosis found it within the normal range
-            r.result.get("target")
-            for r in self.results(run_id)
-            if r.tool == "diagnose" and r.result.get("within_normal")
-        }
+        normal = within_normal(results)
         flagged = [
             a
             for a in scans[-1].result.get("anomalies", [])
@@ -111,6 +108,15 @@ class Incidents:
         return store.track(
             self.store.engine, day, triage_order(flagged), _covers(record.scope), run_id
         )
+
+
+def within_normal(results: list[ToolResult]) -> set[str]:
+    """Return the targets the scan flagged but whose diagnosis found within the normal range."""
+    return {
+        str(r.result.get("target"))
+        for r in results
+        if r.tool == "diagnose" and r.result.get("within_normal")
+    }
 
 
 def _covers(scope: str | None) -> Any:
@@ -130,4 +136,4 @@ def _covers(scope: str | None) -> Any:
     return covers
 
 
-__all__ = ["Incidents"]
+__all__ = ["Incidents", "within_normal"]

@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from agent.storage.db import insert_ignore
 from agent.storage.schema import actions, decisions
 
 DeliveryStatus = Literal["pending", "retrying", "delivered", "recorded"]
@@ -124,12 +124,6 @@ def decisions_of(engine: Engine, run_id: str | None = None) -> list[DecisionReco
         return [_decision(r) for r in con.execute(query).mappings().all()]
 
 
-def _insert_ignore(engine: Engine) -> Any:
-    """Return an INSERT of the outbox that does nothing when the key exists."""
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(actions).on_conflict_do_nothing(index_elements=["run_id", "idx"])
-
-
 def enqueue(engine: Engine, action: DispatchedAction) -> bool:
     """Write an approved action to the outbox once; False if it was there already."""
     row = action.model_dump(include=set(DispatchedAction.model_fields))  # not a subclass's
@@ -137,7 +131,7 @@ def enqueue(engine: Engine, action: DispatchedAction) -> bool:
         row[key] = json.dumps(row[key])
     row["idempotency_key"] = row["idempotency_key"] or f"lastmile:{action.run_id}:{action.idx}"
     with engine.begin() as con:
-        done = con.execute(_insert_ignore(engine).values(**row))
+        done = con.execute(insert_ignore(engine, actions, ["run_id", "idx"]).values(**row))
     return done.rowcount == 1
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -98,3 +99,13 @@ def migrate(engine: Engine) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(7246125)"))
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+
+
+def insert_ignore(engine: Engine, table: Table, keys: list[str]) -> Any:
+    """Return an INSERT into ``table`` that does nothing when ``keys`` already exist.
+
+    The dialect's own ``ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL): the first insert
+    wins, which is how the stores make an action, an event or an incident happen once.
+    """
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=keys)

@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from agent.storage.db import insert_ignore
 from agent.storage.runs import utc_now
 from agent.storage.schema import actions, incidents, runs
 from tools.analytics.thresholds import INCIDENT_MAX_GAP_DAYS
@@ -69,11 +69,6 @@ def _incident(row: Any) -> Incident:
     data = dict(row)
     data["drivers"] = json.loads(data["drivers"] or "[]")
     return Incident.model_validate({k: v for k, v in data.items() if k != "updated_at"})
-
-
-def _insert_ignore(engine: Engine) -> Any:
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(incidents).on_conflict_do_nothing(index_elements=["incident_id"])
 
 
 def ongoing(engine: Engine) -> list[Incident]:
@@ -172,7 +167,7 @@ def track(
                 known = None
             if known is None:
                 con.execute(
-                    _insert_ignore(engine).values(
+                    insert_ignore(engine, incidents, ["incident_id"]).values(
                         incident_id=f"{key[0]}-{key[1]}-{iso}",
                         level=key[0],
                         target=key[1],

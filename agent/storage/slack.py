@@ -9,13 +9,13 @@ first triage that inserts it (a second one, even concurrent, is told where the f
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, and_, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from agent.storage.db import insert_ignore
 from agent.storage.runs import utc_now
 from agent.storage.schema import digests, runs, slack_events, slack_runs, slack_threads
 
@@ -25,17 +25,10 @@ EVENT_MEMORY_DAYS = 2
 """Handled event ids are kept this long: Slack retries an event within minutes (3 times)."""
 
 
-def _dialect(engine: Engine) -> Any:
-    return postgresql if engine.dialect.name == "postgresql" else sqlite
-
-
 def first_delivery(engine: Engine, event_id: str) -> bool:
     """Record an event id; True the first time it is seen, False for a retry of it."""
-    stmt = (
-        _dialect(engine)
-        .insert(slack_events)
-        .values(event_id=event_id, received_at=utc_now())
-        .on_conflict_do_nothing(index_elements=["event_id"])
+    stmt = insert_ignore(engine, slack_events, ["event_id"]).values(
+        event_id=event_id, received_at=utc_now()
     )
     cutoff = (datetime.now(UTC) - timedelta(days=EVENT_MEMORY_DAYS)).isoformat()
     with engine.begin() as con:
@@ -57,11 +50,8 @@ def thread_of(engine: Engine, channel: str, thread_ts: str) -> str | None:
 
 def link_thread(engine: Engine, channel: str, thread_ts: str, thread_id: str) -> str:
     """Link a Slack thread to a service thread; return the one linked first (a race's winner)."""
-    stmt = (
-        _dialect(engine)
-        .insert(slack_threads)
-        .values(channel=channel, thread_ts=thread_ts, thread_id=thread_id, created_at=utc_now())
-        .on_conflict_do_nothing(index_elements=["channel", "thread_ts"])
+    stmt = insert_ignore(engine, slack_threads, ["channel", "thread_ts"]).values(
+        channel=channel, thread_ts=thread_ts, thread_id=thread_id, created_at=utc_now()
     )
     with engine.begin() as con:
         con.execute(stmt)
