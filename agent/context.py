@@ -77,6 +77,7 @@ def _values(settings: Settings) -> dict[str, Any]:
         "late_failed_is_late": settings.late_failed_is_late,
         "sql_max_rows": settings.sql_max_rows,
         "sql_timeout_s": settings.sql_timeout_s,
+        "feed_max_age_days": dict(settings.feed_max_age_days),
     }
 
 
@@ -109,7 +110,7 @@ class Context:
         default="chat_system@v4", metadata={"description": "Prompt id of the tool-choosing model."}
     )
     tools_prompt: str = field(
-        default="tools@v1", metadata={"description": "Prompt id of the tool descriptions."}
+        default="tools@v2", metadata={"description": "Prompt id of the tool descriptions."}
     )
     compose_prompt: str = field(
         default="compose_plan@v4", metadata={"description": "Prompt id of the plan composer."}
@@ -146,6 +147,13 @@ class Context:
     sql_timeout_s: float = field(
         default_factory=_default("sql_timeout_s"),
         metadata={"description": "Seconds a run_sql query may take (not the model's to set)."},
+    )
+    feed_max_age_days: dict[str, int] = field(
+        default_factory=_default("feed_max_age_days"),
+        metadata={
+            "description": "Days an optional feed may end before the checked day before a run "
+            "stops (by table); feeds not named only add a caveat."
+        },
     )
     in_effect: dict[str, dict[str, str]] = field(
         default_factory=dict,

@@ -34,6 +34,29 @@ class RunFailedError(RuntimeError):
         return f"`lastmile runs show {self.run_id}` has its trace; -v logs the traceback"
 
 
+class DataHealthStop(Exception):
+    """A run's data-health check found a severe problem.
+
+    The message says what and how to fix it; the service turns it into a
+    :class:`DataUnhealthyError`.
+    """
+
+
+class DataUnhealthyError(RunFailedError):
+    """A run stopped because its data cannot be trusted: no plan rather than a wrong one.
+
+    A column gone, a day with no deliveries, a feed stale beyond its configured age.
+    """
+
+    def describe(self, cause: BaseException) -> str:
+        """Give the check's own words: what is wrong and how to fix it."""
+        return f"the data cannot be trusted: {cause}"
+
+    def hint(self) -> str:
+        """Where to look next."""
+        return "`lastmile monitor` reports the data's health day by day"
+
+
 class ModelEndpointError(RunFailedError):
     """The model endpoint failed a request after the client's retries (the run failed).
 
@@ -180,6 +203,8 @@ def run_failure(run_id: str, cause: BaseException, model: ModelEndpoint) -> RunF
     """
     import openai  # here, so that importing this module stays light
 
+    if isinstance(cause, DataHealthStop):
+        return DataUnhealthyError(run_id, cause)
     kind: type[ModelEndpointError]
     if isinstance(cause, openai.AuthenticationError | openai.PermissionDeniedError):
         kind = ModelAccessError
@@ -204,6 +229,10 @@ def run_failure(run_id: str, cause: BaseException, model: ModelEndpoint) -> RunF
 
 class RunInputError(ValueError):
     """The request names something the data or the run does not have (user-facing)."""
+
+
+class DataUnusableError(RunInputError):
+    """The database lacks a table or column every analysis needs: no run can start."""
 
 
 class NotFoundError(RunInputError):

@@ -45,6 +45,14 @@ def compact_result(tool: str, result: dict[str, Any]) -> dict[str, Any]:
         out["rows"] = result.get("rows", [])[:14]
     elif tool == "run_sql":
         out["rows"] = result.get("rows", [])[:20]
+    elif tool == "check_data_health":  # the plan's caveat is code's; the model needs the gist
+        out = {
+            "day": result.get("day"),
+            "trusted": result.get("trusted"),
+            "findings": [
+                {"severity": f["severity"], "what": f["label"]} for f in result.get("findings", [])
+            ],
+        }
     return out
 
 

@@ -22,7 +22,13 @@ from pydantic import BaseModel, Field
 
 from agent.context import Context
 from agent.decisions import Approvals
-from agent.errors import NotFoundError, RunInputError, ThreadBusyError, run_failure
+from agent.errors import (
+    DataUnusableError,
+    NotFoundError,
+    RunInputError,
+    ThreadBusyError,
+    run_failure,
+)
 from agent.graph import builder
 from agent.incidents import Incidents
 from agent.nodes.common import now
@@ -38,6 +44,7 @@ from agent.storage.runs import RunRecord, RunStore
 from agent.streaming import Streaming
 from agent.threads import thread_messages
 from agent.upkeep import Upkeep
+from tools.analytics.health import schema_findings
 from tools.analytics.scope import load_catalog, resolve_scope
 from tools.core.errors import ToolError
 from tools.data.backend import DuckDBBackend
@@ -133,6 +140,9 @@ class AgentService(Approvals, Streaming, Upkeep, Incidents):
     def _check_data(self) -> None:
         if not self.db.exists():
             raise RunInputError(f"database {self.db} does not exist: generate or ingest data first")
+        broken = schema_findings(DuckDBBackend(self.db))
+        if broken:
+            raise DataUnusableError("; ".join(f.message for f in broken))
 
     # -- starting runs ---------------------------------------------------------------------
     def triage(

@@ -6,7 +6,7 @@ import ipaddress
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -118,6 +118,12 @@ class Settings(BaseSettings):
         le=365,
         description="A digest without a date whose newest data is older than this many days "
         "(before today) alerts that the feed may have stopped instead of triaging old data.",
+    )
+    feed_max_age_days: dict[Literal["staffing", "conditions"], Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="Days an optional feed (staffing, conditions) may end before the day a "
+        'run checks before the run stops, as JSON: {"conditions": 2}. A feed not named only '
+        "adds a caveat when it stops (its factors are then not assessed).",
     )
     slack_post_all_normal: bool = Field(
         default=True, description="Post a one-line 'all normal' digest on a quiet day."

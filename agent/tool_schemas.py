@@ -111,12 +111,16 @@ def model_args(name: str, nullable_defaults: bool = False) -> type[BaseModel]:
 def descriptions(name: str = "tools", version: str | None = None) -> dict[str, str]:
     """Tool name -> its description for a model, from ``prompts/tools``.
 
+    The tools a version describes are the tools a model sees with it: an earlier version
+    (pinned by a recorded eval) keeps the tools it had, the latest must describe them all.
+
     Raises:
-        ValueError: a registered tool without a section (or a section for no tool).
+        ValueError: a section for no tool, or the latest version missing a registered tool.
     """
     prompt = load_prompt(name, version)
     found = {m["name"]: m["body"].strip() for m in _SECTION.finditer(prompt.template)}
-    if set(found) != set(TOOLS):
+    latest = prompt.id == load_prompt(name).id
+    if not set(found) <= set(TOOLS) or (latest and set(found) != set(TOOLS)):
         raise ValueError(f"{prompt.id} describes {sorted(found)}, the registry has {sorted(TOOLS)}")
     return found
 
@@ -140,7 +144,7 @@ def _definitions(prompt_id: str, strict: bool, compact: bool, rule: LateRule) ->
     name, _, version = prompt_id.partition("@")
     text = descriptions(name, version or None)
     out = []
-    for tool in TOOLS:
+    for tool in (t for t in TOOLS if t in text):
         description = text[tool]
         if tool == "run_sql":
             description += "\n\n" + data_dictionary(rule, compact=compact)

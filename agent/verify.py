@@ -36,6 +36,7 @@ from pydantic import BaseModel
 
 from agent.answers import cell_text
 from agent.coherence import check_coherence
+from agent.health import health_problems
 from agent.references import (
     REFERENCE,
     Allowed,
@@ -202,6 +203,7 @@ def verify_plan(
         for kind in markup_problems(text):
             check.problems.append(f"{where} carries {kind}: write plain sentences only")
     check.problems += check_coherence(plan, evidence, known_day)
+    check.problems += health_problems(plan, evidence)
     return VerifyReport(
         ok=not check.problems,
         problems=check.problems,

@@ -9,6 +9,11 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from tools.check_data_health import (
+    CheckDataHealthInput,
+    CheckDataHealthResult,
+    check_data_health,
+)
 from tools.core.context import ToolContext
 from tools.core.errors import InsufficientDataError, ToolError, ToolErrorKind
 from tools.data.store import DatabaseUnavailableError
@@ -83,6 +88,7 @@ TOOLS: dict[str, ToolSpec] = {
         _spec(
             "recommend_actions", RecommendActionsInput, RecommendActionsResult, recommend_actions
         ),
+        _spec("check_data_health", CheckDataHealthInput, CheckDataHealthResult, check_data_health),
     )
 }
 """Every tool, by the name the model sees (the module name)."""

@@ -94,6 +94,7 @@ def tool_context(state: State, context: Context) -> ToolContext:
         evidence=EvidenceStore(list(state.evidence)),
         random_state=context.random_state,
         in_effect=context.in_effect,
+        feed_max_age_days=context.feed_max_age_days,
     )
 
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from agent import llm
 from agent.context import Context
 from agent.errors import is_context_length
+from agent.health import with_health
 from agent.nodes.common import known_day, llm_event, now, results_of
 from agent.offline import OfflinePlanner
 from agent.prompting import ComposeInput, compose_input, data_budget_chars
@@ -97,12 +98,14 @@ def _fallback(
     ``note`` becomes a caveat of the plan (and a run note); ``details`` go to the trace event.
     """
     notes = [note] if note else []
+    results = results_of(state, runtime)
     plan = template_plan(
-        results_of(state, runtime),
+        results,
         run_notes(state) + notes,
         known_day=known_day(state, runtime.context),
         fallback=True,
     )
+    plan = with_health(plan, results)
     event = TraceEvent(
         at=now(), kind="node", node="compose_plan", fallback=True, reason=reason, **details
     )
@@ -167,7 +170,7 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             "trace": [event],
         }
     return {
-        "plan": parsed,
+        "plan": with_health(parsed, results_of(state, runtime)),
         # the offline planner's plans are the templates: code wrote their numbers
         "plan_by_model": not isinstance(call.model, OfflinePlanner),
         "compose_attempts": attempts,

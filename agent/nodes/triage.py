@@ -7,7 +7,15 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.context import Context
-from agent.nodes.common import call_tool, forecast_scope, merge, results_of, tool_context
+from agent.errors import DataHealthStop
+from agent.nodes.common import (
+    call_tool,
+    forecast_scope,
+    known_day,
+    merge,
+    results_of,
+    tool_context,
+)
 from agent.state import State
 from tools.analytics.scope import load_catalog
 from tools.analytics.thresholds import ONE_STORE_SHARE
@@ -15,11 +23,31 @@ from tools.data.backend import DuckDBBackend
 
 
 def scope_request(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Fix the day a triage covers (default: the latest day with data)."""
-    if state.mode != "triage" or state.day:
-        return {}
-    catalog = load_catalog(DuckDBBackend(runtime.context.db))
-    return {"day": catalog.last_day.isoformat()}
+    """Fix the day a triage covers (default: the latest day with data); check its data.
+
+    The data-health check (``check_data_health``) runs first in every run, on the triaged
+    day or, for a question, the latest complete day. A severe finding stops the run with
+    the check's words (no plan rather than a wrong one); warnings reach the plan as caveats
+    (:func:`agent.health.with_health`).
+
+    Raises:
+        DataHealthStop: a required column is gone, the chain has no deliveries on a day it
+            delivers, or a feed is stale beyond its configured age.
+    """
+    update: dict[str, Any] = {}
+    if state.mode == "triage" and not state.day:
+        update["day"] = load_catalog(DuckDBBackend(runtime.context.db)).last_day.isoformat()
+    day = update.get("day") or state.day
+    if state.mode != "triage":
+        day = known_day(state, runtime.context).isoformat()
+    ctx = tool_context(state, runtime.context)
+    outcome = call_tool(ctx, "check_data_health", {"day": day}, "scope_request")
+    result = outcome.result or {}
+    if result.get("severe"):
+        raise DataHealthStop(
+            "; ".join(f["message"] for f in result["findings"] if f["severity"] == "severe")
+        )
+    return merge([outcome], runtime, **update)
 
 
 def detect_anomalies(state: State, runtime: Runtime[Context]) -> dict[str, Any]:

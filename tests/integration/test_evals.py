@@ -80,7 +80,7 @@ def test_a_suite_written_by_someone_else_runs_unchanged(tmp_path: Path) -> None:
     # the results file says what produced it
     meta = report["meta"]
     assert meta["mode"] == "offline" and meta["model"] == "offline-planner"
-    assert set(meta["prompts"]) == {"chat_system@v4", "tools@v1", "compose_plan@v4"}
+    assert set(meta["prompts"]) == {"chat_system@v4", "tools@v2", "compose_plan@v4"}
     assert "llm_model" in meta["settings"] and len(meta["tool_schemas_sha256"]) == 64
     assert len(suite["sha256"]) == 64
     md = (tmp_path / "report" / "report.md").read_text()

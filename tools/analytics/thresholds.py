@@ -185,3 +185,42 @@ INCIDENT_MAX_GAP_DAYS: Final = 3
 continues it (a store closed on Sunday plus a public holiday: the next open day is up to 3
 days later); later than that it is a new incident, and the old one is resolved. Measured on
 the demo world: two regional storms 19 days apart were one incident without this bound."""
+
+# --- Data health and drift (tools.analytics.health, tools.analytics.drift) ---------------
+
+HEALTH_LOOKBACK_DAYS: Final = 56
+"""Reference window of the data-health check: eight weeks, eight of every weekday, as the
+anomaly scan's default history."""
+
+DRIFT_MIN_REFERENCE_DAYS: Final = 28
+"""Reference days a feature needs before it is tested for drift: four of every weekday, so
+a store's weekday normal is a median of four and the empirical null has 28 days."""
+
+DRIFT_FAMILY_ALPHA: Final = 0.001
+"""Family-wise false-alarm level of the drift test per day, split over the features tested
+that day (Bonferroni): with ten features each is tested two-sided at 5e-5 (robust z 4.06).
+On 5 stable 90-day worlds the expectation is about 0.3 false drift alarms in all (5 worlds x
+62 tested days x 0.001)."""
+
+DRIFT_MIN_SCALE: Final[dict[str, float]] = {"log": 0.01, "share": 0.005}
+"""Floor of the null's robust SD: a feature that never moved in the reference (a promised
+lead time fixed by policy) would otherwise give an infinite z for a 1 % change. One percent
+on the log scale, half a point on a share."""
+
+MISSING_ALPHA: Final = 1e-4
+"""Level of the one-sided binomial test that a feed or field reported by fewer store-days
+than usual (the reference share, Laplace-smoothed): one store-day of thirty missing a roster
+that is otherwise always there gives p = 0.018, not an alarm; a feed that stops gives
+p < 1e-12."""
+
+FEED_STALE_WARN_DAYS: Final = 1
+"""An optional feed (staffing, conditions) whose last date is this many days or more
+before the checked day is stale: what it carries is not assessed after its last date. It
+stops a run only beyond the age configured for it (``LASTMILE_FEED_MAX_AGE_DAYS``)."""
+
+DRIFT_MIN_EFFECT: Final[dict[str, float]] = {"log": 0.223, "share": 0.10}
+"""The smallest drift worth an alarm: the typical store's value a quarter above or below its
+normal (ln 1.25 on the log scale), or ten points on a share. Below it a statistically clear
+shift (a week of slightly thinner rosters: 5 % fewer drivers, robust z -5) is the world's
+own variation, for the anomaly scan to judge, not a data problem. A units change (x60, x1000)
+or a new demand regime moves far more."""

@@ -18,6 +18,9 @@ class ToolContext:
     random_state: int = 0
     max_rows: int = 500
     in_effect: dict[str, dict[str, str]] = field(default_factory=dict)
+    feed_max_age_days: dict[str, int] = field(default_factory=dict)
+    """Days an optional feed (by table) may end before the checked day before
+    ``check_data_health`` calls it severe (the operator's setting, not the model's)."""
     """Actions already approved and in effect, by target then action id, with the reason:
     ``recommend_actions`` does not propose them again (the caller's approvals, not data)."""
 

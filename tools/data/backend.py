@@ -87,8 +87,10 @@ class DuckDBBackend:
         try:
             for name, sql in views(self.late, has_timezone=has_timezone).items():
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
-        except duckdb.CatalogException:
-            pass  # not a contract database (yet): queries will say which table is missing
+        except (duckdb.CatalogException, duckdb.BinderException):
+            # not a contract database (yet), or one missing a column the views read: queries
+            # say which table is missing, and the data-health check which column
+            pass
         if config is GUARDED_CONFIG:
             for statement in GUARDED_LOCKS:
                 con.execute(statement)

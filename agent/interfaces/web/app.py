@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.async_service import AsyncAgentService
 from agent.decisions import AlreadyDecided, ApprovalExpired, NotAllowed, NotWaiting
-from agent.errors import NotFoundError, RunInputError, ThreadBusyError
+from agent.errors import DataUnusableError, NotFoundError, RunInputError, ThreadBusyError
 from agent.interfaces.scheduled import start_schedule
 from agent.interfaces.slack.bot import mount as mount_slack
 from agent.interfaces.slack.bot import over_http as slack_over_http
@@ -150,6 +150,7 @@ User = Annotated[str, Depends(current_user)]
 def _status(exc: RunInputError) -> int:
     for kind, code in (
         (NotFoundError, 404),
+        (DataUnusableError, 503),
         (AlreadyDecided, 409),
         (ThreadBusyError, 409),
         (NotAllowed, 403),

@@ -216,7 +216,8 @@ def test_triage_approve_and_inspect_from_the_command_line(
     shown = runner.invoke(app, ["runs", "show", run_id[:6], "--json", *common])
     record = json.loads(shown.stdout)
     assert record["run_id"] == run_id
-    assert [e["tool"] for e in record["trace"] if e["kind"] == "tool"][:4] == [
+    assert [e["tool"] for e in record["trace"] if e["kind"] == "tool"][:5] == [
+        "check_data_health",
         "scan_anomalies",
         "diagnose",
         "forecast",

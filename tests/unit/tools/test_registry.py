@@ -18,6 +18,7 @@ def test_every_tool_is_registered_under_its_module_name() -> None:
         "forecast",
         "recommend_actions",
         "rank_scopes",
+        "check_data_health",
     }
     for name, spec in tools.TOOLS.items():
         assert spec.fn.__module__ == f"tools.{name}"
