@@ -66,10 +66,11 @@ quality: setup ## Score the analytics tools on 5 seeded worlds per scenario (out
 	$(BIN)/python -m evals.tool_quality --seeds 5 --out out/quality
 
 eval: setup ## Every shipped suite offline, then the committed cassettes replayed (no network); fails on a regression
-	$(BIN)/lastmile eval --suite all --mode offline --report out/eval/offline
-	$(BIN)/lastmile eval --suite all --mode replay --report out/eval/replay
+	$(BIN)/lastmile eval --suite all --mode offline --report out/eval/offline --jobs $(EVAL_JOBS)
+	$(BIN)/lastmile eval --suite all --mode replay --report out/eval/replay --jobs $(EVAL_JOBS)
 
 EVAL_SUITE ?= replay_smollm2
+EVAL_JOBS ?= 2
 EVAL_SERVER ?=
 eval-record: setup ## Re-record EVAL_SUITE's cassettes against LASTMILE_LLM_BASE_URL / _API_KEY (evals/README.md)
 	@if [ -z "$$LASTMILE_LLM_BASE_URL$$LASTMILE_LLM_API_KEY" ]; then \

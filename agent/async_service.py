@@ -26,6 +26,7 @@ from agent.service import AgentService
 from agent.storage import slack as slack_store
 from agent.storage.approvals import DecisionRecord, pending_count
 from agent.storage.incidents import Incident
+from agent.storage.monitoring import Snapshot, snapshot
 from agent.storage.runs import ThreadRecord
 from agent.storage.slack import Digest
 from tools.analytics.scope import load_catalog
@@ -369,6 +370,10 @@ class AsyncAgentService:
             }
 
         return await self._call(count)
+
+    async def monitor_snapshot(self) -> Snapshot:
+        """Return the monitor's latest figures and open alerts (/metrics)."""
+        return await self._call(snapshot, self.service.store.engine)
 
 
 def _sent(action: Any) -> bool:

@@ -31,6 +31,7 @@ from agent.errors import (
 )
 from agent.graph import builder
 from agent.incidents import Incidents
+from agent.monitoring import Monitoring
 from agent.nodes.common import now
 from agent.nodes.compose import standing_notes
 from agent.persistence import Persistence
@@ -86,7 +87,7 @@ def _verified(values: dict[str, Any]) -> bool:
     return not values.get("plan_by_model") and not values.get("verify_problems")
 
 
-class AgentService(Approvals, Streaming, Upkeep, Incidents):
+class AgentService(Approvals, Streaming, Upkeep, Incidents, Monitoring):
     """Runs of the lastmile graph over one analytics database."""
 
     def __init__(

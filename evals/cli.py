@@ -31,6 +31,9 @@ def eval_cmd(
         str | None,
         typer.Option(help="With --mode record: what serves the model, kept in meta.json."),
     ] = None,
+    jobs: Annotated[
+        int, typer.Option(min=1, max=16, help="Suites run at once (separate processes).")
+    ] = 1,
 ) -> None:
     """Run eval suites against ground truth; exit 1 when a gated metric misses its bound.
 
@@ -49,6 +52,7 @@ def eval_cmd(
             report_dir=report,
             work_dir=work_dir,
             server=server,
+            jobs=jobs,
         )
     except CassetteError as exc:
         err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import platform
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,22 @@ def run_suite(
     )
 
 
+def _run_suites(
+    suites: list[Suite], mode: Mode, repeat: int, work_dir: Path, server: str | None, jobs: int
+) -> list[SuiteReport]:
+    """Run ``suites`` in order, or ``jobs`` at a time in worker processes (same reports)."""
+    if jobs <= 1 or len(suites) <= 1:
+        return [run_suite(s, mode, repeat=repeat, work_dir=work_dir, server=server) for s in suites]
+    # spawn, not fork: the parent holds DuckDB and thread pools a forked child must not inherit
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [
+            pool.submit(run_suite, s, mode, repeat=repeat, work_dir=work_dir, server=server)
+            for s in suites
+        ]
+        return [f.result() for f in futures]
+
+
 def settings_snapshot() -> dict[str, Any]:
     """All settings, secrets redacted."""
     data = get_settings().model_dump(mode="json")
@@ -105,6 +123,7 @@ def run(
     report_dir: Path,
     work_dir: Path,
     server: str | None = None,
+    jobs: int = 1,
 ) -> tuple[bool, dict[str, Any]]:
     """Run suites, write the reports, return (all gated suites pass, report).
 
@@ -118,6 +137,9 @@ def run(
         report_dir: where report.json and report.md go.
         work_dir: where worlds and run stores are kept (worlds are cached there).
         server: in record mode, what served the model (kept in the cassettes' meta.json).
+        jobs: suites run at once, each in its own process (suites share nothing: each has
+            its own world, run store and cassettes). Record mode runs one at a time: a
+            local model server answers one request at a time anyway.
 
     Raises:
         ValueError: an unknown or invalid suite.
@@ -130,7 +152,7 @@ def run(
             raise cassettes.ReplayMismatch(
                 f"no suite has cassettes under {cassettes.CASSETTES_DIR}: {cassettes.RERECORD}"
             )
-    reports = [run_suite(s, mode, repeat=repeat, work_dir=work_dir, server=server) for s in suites]
+    reports = _run_suites(suites, mode, repeat, work_dir, server, 1 if mode == "record" else jobs)
     meta = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": mode,

@@ -178,3 +178,47 @@ slack_events = Table(
     Column("event_id", Text, primary_key=True),
     Column("received_at", Text, nullable=False),
 )
+
+monitoring = Table(
+    "monitoring",
+    metadata,
+    # one figure of the monitor per (service date, kind, name, subject): a drift z, a
+    # data-health finding, a forecast's scaled error, the detector's alarm count, an agent
+    # health figure; a re-run of the same day replaces its rows
+    Column("day", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("value", Float),
+    Column("threshold", Float),
+    Column("flagged", Integer, nullable=False, server_default="0"),
+    Column("severity", Text),
+    Column("message", Text),
+    Column("data_version", Text),
+    Column("recorded_at", Text, nullable=False),
+    PrimaryKeyConstraint("day", "kind", "name", "subject", name="monitoring_pk"),
+)
+Index("monitoring_kind", monitoring.c.kind, monitoring.c.day)
+
+monitoring_alerts = Table(
+    "monitoring_alerts",
+    metadata,
+    # an alert is an episode of one flagged figure: opened on its first flagged day, kept
+    # while it stays flagged, closed on the first checked day it is not; posted once
+    Column("alert_id", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("opened_on", Text, nullable=False),
+    Column("last_seen", Text, nullable=False),
+    Column("closed_on", Text),
+    Column("message", Text, nullable=False),
+    Column("posted_at", Text),
+)
+Index(
+    "monitoring_alerts_key",
+    monitoring_alerts.c.kind,
+    monitoring_alerts.c.name,
+    monitoring_alerts.c.subject,
+    monitoring_alerts.c.closed_on,
+)

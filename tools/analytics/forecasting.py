@@ -150,6 +150,9 @@ def fit_prophet(
     """
     from prophet import Prophet  # imported lazily: slow to import
 
+    # prophet sets its logger to INFO when first imported ("n_changepoints greater than...")
+    logging.getLogger("prophet").setLevel(logging.ERROR)
+
     model = Prophet(
         weekly_seasonality=True,
         yearly_seasonality=len(history) >= 365,

@@ -224,3 +224,39 @@ normal (ln 1.25 on the log scale), or ten points on a share. Below it a statisti
 shift (a week of slightly thinner rosters: 5 % fewer drivers, robust z -5) is the world's
 own variation, for the anomaly scan to judge, not a data problem. A units change (x60, x1000)
 or a new demand regime moves far more."""
+
+# --- Model decay (tools.analytics.forecast_error) ----------------------------------------
+
+FORECAST_REFIT_DAYS: Final = 7
+"""The tracked forecaster is refitted once a week: between refits it meets data it did not
+see, as a deployed model does, so a regime change shows as rising error until the next fit
+has enough of the new regime."""
+
+FORECAST_RECENT_DAYS: Final = 7
+"""Recent window of the decay test: a week, one of every weekday."""
+
+FORECAST_REFERENCE_DAYS: Final = 28
+"""Reference window of the decay test: the four weeks before the recent one."""
+
+FORECAST_DECAY_ALPHA: Final = 0.001
+"""Level of the one-sided Mann-Whitney U test that the recent scaled errors are larger than
+the reference's. Each tracked series is tested once a day (overlapping windows, so days are
+not independent trials): at most one false decay alarm in a thousand series-days, about 0.6
+over the stable-world test's 5 worlds x 2 series x 62 days. A week at three times the
+reference error (a 60 % demand regime) gives p < 1e-4."""
+
+FORECAST_DECAY_RATIO: Final = 1.25
+"""... and the recent MASE must be at least a quarter above the reference's: a significant
+rise smaller than that changes no decision the forecast supports."""
+
+# --- Detector alarm rate (agent.monitoring) ----------------------------------------------
+
+ALARM_RATE_CEILING: Final = 10.0
+"""Anomalies per 100 store-weeks the detector may raise before it is alarming too much:
+about ten times its calibrated rate on quiet worlds (0.9, :data:`DEFAULT_THRESHOLD`) and
+twice the demo world's average (17 anomalies in 70 days at 30 stores: 5.7). The demo
+world's busiest week (5 anomalies, 16.7 per 100 store-weeks) is not flagged: at the ceiling
+30 stores expect 3 a week, and 5 has p = 0.18; 11 or more (p = 3e-4) would be."""
+
+ALARM_RATE_ALPHA: Final = 0.001
+"""Level of the one-sided Poisson test that a week's alarms exceed the ceiling's expectation."""

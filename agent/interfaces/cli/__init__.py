@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from agent.interfaces.cli import approvals, data, runs, serve, toolcmds
+from agent.interfaces.cli import approvals, data, monitor, runs, serve, toolcmds
 from agent.interfaces.cli.common import err
 from agent.interfaces.cli.errors import _RootGroup, user_errors
 from agent.settings import get_settings
@@ -62,6 +62,7 @@ data.register(app)
 runs.register(app)
 approvals.register(app)
 serve.register(app)
+monitor.register(app)
 toolcmds.register(app)
 # commands other packages of the distribution add (``lastmile eval`` from evals/): agent/
 # does not import them, they register themselves

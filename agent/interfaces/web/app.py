@@ -259,7 +259,7 @@ def create_app(settings: Settings, service: AsyncAgentService) -> FastAPI:
         """Prometheus metrics (its own token, or loopback only)."""
         if not may_read_metrics(request, settings):
             raise HTTPException(status_code=403, detail="metrics need LASTMILE_METRICS_TOKEN")
-        body = metrics.render(await service.counts())
+        body = metrics.render(await service.counts(), await service.monitor_snapshot())
         return Response(body, media_type="text/plain; version=0.0.4")
 
     @app.get("/api/me", tags=["chat"])

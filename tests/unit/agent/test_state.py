@@ -50,7 +50,7 @@ def test_a_resumed_process_reads_typed_models_back(
         assert all(isinstance(e, TraceEvent) for e in values["trace"])
         assert "results" not in values
         results = service.results(run_id)
-        assert [r.tool for r in results][:2] == ["scan_anomalies", "diagnose"]
+        assert [r.tool for r in results][:3] == ["check_data_health", "scan_anomalies", "diagnose"]
         assert {r.id for r in results} <= {e.id for e in values["evidence"]}
     finally:
         service.close()
@@ -144,7 +144,11 @@ def test_postgres_keeps_checkpoints_and_results_in_one_database(
     try:
         view = service.triage(DAY, "store", ["S003"])
         assert view.plan is not None and view.plan.actions
-        assert [r.tool for r in service.results(view.run_id)][:2] == ["scan_anomalies", "diagnose"]
+        assert [r.tool for r in service.results(view.run_id)][:3] == [
+            "check_data_health",
+            "scan_anomalies",
+            "diagnose",
+        ]
     finally:
         service.close()
     with psycopg.connect(postgres_url) as con:

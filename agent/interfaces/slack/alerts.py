@@ -1,0 +1,58 @@
+"""Monitor alerts to Slack: each alert once, in one message per monitor run.
+
+An alert is posted when it opens (:mod:`agent.storage.monitoring`); one whose post failed
+stays unposted and goes with the next run's message, so Slack being down loses nothing and
+a long episode is not posted every day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from agent.errors import RunInputError
+from agent.interfaces.slack import blocks as kit
+from agent.interfaces.slack.bot import slack_client
+from agent.storage import monitoring as store
+from agent.storage.monitoring import Alert
+
+MAX_LISTED = 15
+"""Alerts listed in one message; the rest are counted (the report has them all)."""
+
+
+def alert_message(alerts: list[Alert]) -> dict[str, Any]:
+    """Return the message for ``alerts``: one verbatim section, data escaped."""
+    lines = [
+        f"• {a.opened_on}"
+        + (f" to {a.last_seen} (over)" if a.closed_on else " (ongoing)")
+        + f": {kit.escape(a.message)}"
+        for a in alerts[:MAX_LISTED]
+    ]
+    if len(alerts) > MAX_LISTED:
+        lines.append(f"• …and {len(alerts) - MAX_LISTED} more (`lastmile monitor` report)")
+    head = f":warning: *Monitor: {len(alerts)} new alert{'s' * (len(alerts) != 1)}*"
+    return kit.text_message(head + "\n" + "\n".join(lines))
+
+
+async def _post(client: Any, channel: str, alerts: list[Alert]) -> None:
+    await client.chat_postMessage(channel=channel, **alert_message(alerts), unfurl_links=False)
+
+
+def post_alerts(service: Any, channel: str | None) -> int:
+    """Post the alerts not yet posted to ``channel``; return how many were posted.
+
+    Raises:
+        RunInputError: Slack or the channel is not configured.
+        slack_sdk.errors.SlackApiError: Slack refused the post (the alerts stay unposted).
+    """
+    settings = service.settings
+    channel = channel or settings.slack_channel
+    if not channel:
+        raise RunInputError("no Slack channel: pass --channel C0123 or set LASTMILE_SLACK_CHANNEL")
+    client = slack_client(settings)
+    pending = store.unposted(service.store.engine)
+    if not pending:
+        return 0
+    asyncio.run(_post(client, channel, pending))
+    store.mark_posted(service.store.engine, [a.alert_id for a in pending])
+    return len(pending)

@@ -1,0 +1,172 @@
+"""The monitor's report: Markdown, and charts with the series each one draws beside it.
+
+Every chart ``<name>.png`` has ``<name>.csv`` next to it holding exactly the points drawn,
+so a reader (or a test) can check a chart's numbers without reading pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure as Figure_  # noqa: E402
+
+from agent.agent_health import METRICS  # noqa: E402
+from agent.monitoring import MonitorResult  # noqa: E402
+from agent.storage.monitoring import Figure  # noqa: E402
+
+
+def _frame(figures: list[Figure], kind: str) -> pd.DataFrame:
+    rows = [f.model_dump() for f in figures if f.kind == kind]
+    cols = ["day", "name", "subject", "value", "threshold", "flagged", "message"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _save(fig: Figure_, series: pd.DataFrame, out: Path, name: str) -> Path:
+    png = out / f"{name}.png"
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    series.to_csv(out / f"{name}.csv", index=False)
+    return png
+
+
+def drift_chart(result: MonitorResult, out: Path) -> Path | None:
+    """Draw each feature's robust drift z per day with the day's alert bar."""
+    frame = _frame(result.figures, "drift")
+    if frame.empty:
+        return None
+    series = frame.rename(columns={"name": "feature", "value": "z", "threshold": "bar"})[
+        ["day", "feature", "z", "bar", "flagged"]
+    ]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for feature, rows in series.groupby("feature"):
+        ax.plot(pd.to_datetime(rows.day), rows.z.clip(-50, 50), label=str(feature), lw=1)
+    bars = series.groupby("day").bar.first()
+    ax.plot(pd.to_datetime(bars.index), bars.to_numpy(), "k--", lw=1, label="alert bar")
+    ax.plot(pd.to_datetime(bars.index), -bars.to_numpy(), "k--", lw=1)
+    ax.set_title("Drift of operational features (robust z, clipped at 50)")
+    ax.set_ylabel("robust z")
+    ax.legend(fontsize=7, ncol=3)
+    return _save(fig, series, out, "drift")
+
+
+def forecast_chart(result: MonitorResult, out: Path) -> Path | None:
+    """Draw each tracked KPI's scaled forecast error per day and its trailing-week MASE."""
+    frame = _frame(result.figures, "forecast")
+    if frame.empty:
+        return None
+    series = frame.rename(columns={"name": "kpi", "value": "scaled_error"})[
+        ["day", "kpi", "scaled_error"]
+    ].sort_values(["kpi", "day"])
+    series["mase_7d"] = series.groupby("kpi").scaled_error.transform(
+        lambda s: s.rolling(7, min_periods=4).mean()
+    )
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for kpi, rows in series.groupby("kpi"):
+        days = pd.to_datetime(rows.day)
+        line = ax.plot(days, rows.mase_7d, lw=2, label=f"{kpi}: MASE over 7 days")[0]
+        ax.scatter(days, rows.scaled_error, s=8, color=line.get_color(), alpha=0.5)
+    ax.axhline(1.0, color="k", ls="--", lw=1, label="seasonal naive")
+    ax.set_title("Forecast error as actuals arrive (scaled by the seasonal-naive MAE)")
+    ax.set_ylabel("scaled error")
+    ax.legend(fontsize=8)
+    return _save(fig, series, out, "forecast_error")
+
+
+def alarm_chart(result: MonitorResult, out: Path) -> Path | None:
+    """Draw the detector's anomalies per day against the ceiling's daily expectation."""
+    frame = _frame(result.figures, "alarms")
+    if frame.empty:
+        return None
+    series = frame.rename(columns={"value": "anomalies", "threshold": "ceiling_per_day"})[
+        ["day", "anomalies", "ceiling_per_day", "flagged"]
+    ]
+    fig, ax = plt.subplots(figsize=(9, 3))
+    days = pd.to_datetime(series.day)
+    ax.bar(days, series.anomalies, color="tab:blue", label="anomalies")
+    ax.plot(days, series.ceiling_per_day, "k--", lw=1, label="ceiling (per day)")
+    ax.set_title("Anomaly detector: alarms per day")
+    ax.legend(fontsize=8)
+    return _save(fig, series, out, "alarm_rate")
+
+
+def write_report(result: MonitorResult, out_dir: str | Path) -> Path:
+    """Write ``monitor.md`` and its charts (PNG + CSV) into ``out_dir``; return the Markdown."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    charts = [
+        c
+        for c in (drift_chart(result, out), forecast_chart(result, out), alarm_chart(result, out))
+        if c is not None
+    ]
+    path = out / "monitor.md"
+    path.write_text("\n".join(_markdown(result, charts)) + "\n", encoding="utf-8")
+    return path
+
+
+def _markdown(result: MonitorResult, charts: list[Path]) -> list[str]:
+    untrusted = [h for h in result.health if not h.trusted]
+    lines = [
+        f"# Monitor: {result.start} to {result.day}",
+        "",
+        f"- Days checked: {len(result.health)}; data in doubt on {len(untrusted)}.",
+        f"- Alerts opened by this run: {len(result.opened)}; open now: {len(result.open_alerts)}.",
+        "",
+        "## Open alerts",
+        "",
+    ]
+    lines += [
+        f"- since {a.opened_on} (last {a.last_seen}), {a.kind} `{a.name}` {a.subject}: {a.message}"
+        for a in result.open_alerts
+    ] or ["None."]
+    lines += ["", "## Data health by day", ""]
+    for h in untrusted:
+        lines += [f"- {h.day}: " + "; ".join(f.message for f in h.findings)]
+    if not untrusted:
+        lines += ["Every day's data passed its checks."]
+    lines += _forecast_lines(result) + _agent_lines(result)
+    lines += ["", "## Charts", ""]
+    lines += [f"![{c.stem}]({c.name}) (series: `{c.stem}.csv`)" for c in charts]
+    lines += [
+        "",
+        "Outcome calibration of approved actions is not in this report yet: no realised "
+        "outcomes are tracked.",
+    ]
+    return lines
+
+
+def _forecast_lines(result: MonitorResult) -> list[str]:
+    decay = _frame(result.figures, "decay")
+    lines = ["", "## Forecast error (MASE, last week against the four weeks before)", ""]
+    if decay.empty:
+        return lines + ["Not enough tracked days for the decay test yet."]
+    last = decay.sort_values("day").groupby("name").tail(1)
+    lines += [
+        "| KPI | day | MASE last 7 days | MASE reference | decayed |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.name} | {r.day} | {r.value:.2f} | {r.threshold:.2f} | "
+        f"{'yes' if r.flagged else 'no'} |"
+        for r in last.itertuples()
+    ]
+    return lines
+
+
+def _agent_lines(result: MonitorResult) -> list[str]:
+    agent = _frame(result.figures, "agent")
+    lines = ["", "## Agent health (by the day runs started)", ""]
+    if agent.empty:
+        return lines + ["No runs in the window."]
+    table = agent.pivot_table(index="day", columns="name", values="value", aggfunc="first")
+    cols = [c for c in METRICS if c in table.columns]
+    lines += ["| day | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for day, row in table.iterrows():
+        lines.append(f"| {day} | " + " | ".join(f"{row[c]:g}" for c in cols) + " |")
+    lines += ["", "-1: nothing to measure (no decision yet)."]
+    return lines
