@@ -193,10 +193,12 @@ def compose_input(
 ) -> ComposeInput:
     """Build the compose data within ``budget_chars``, by whole results; never cut JSON.
 
-    ``budget_chars`` None sends everything (the offline planner has no context limit).
+    ``budget_chars`` None sends everything (the offline planner has no context limit). The
+    run's data-health check goes last, the first to give way to the budget: its caveat is
+    code's to write (:mod:`agent.health`), the findings the model's to explain.
     """
-    compact = compact_results(results)
-    numbers = prompt_evidence(evidence)
+    compact = compact_results(sorted(results, key=lambda r: r.tool == "check_data_health"))
+    numbers = prompt_evidence(sorted(evidence, key=lambda e: e.tool == "check_data_health"))
     if budget_chars is None:
         return ComposeInput(
             payload={"request": request, "tool_results": compact, "evidence": numbers},

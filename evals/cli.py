@@ -1,10 +1,13 @@
-"""``lastmile eval``: registered by the evals package (entry point ``lastmile.commands``).
+"""``lastmile eval`` and ``lastmile backtest``, registered by the evals package.
+
+The entry point is ``lastmile.commands``.
 
 The agent's command line discovers it, so ``agent/`` never imports ``evals/``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +16,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from agent.interfaces.cli.common import err, out
+from agent.interfaces.cli.common import DbOption, _db, _late_rule, err, out
 from agent.settings import get_settings
 
 
@@ -120,6 +123,36 @@ def _print_eval(payload: dict[str, Any], mode: str) -> None:
             err.print(Text(f"{s['name']}: " + "; ".join(s["failures"]), style="red"))
 
 
+def backtest_cmd(
+    start: Annotated[
+        datetime,
+        typer.Option("--from", formats=["%Y-%m-%d"], help="First morning replayed (YYYY-MM-DD)."),
+    ],
+    end: Annotated[
+        datetime,
+        typer.Option("--to", formats=["%Y-%m-%d"], help="Last morning replayed (YYYY-MM-DD)."),
+    ],
+    db: DbOption = None,
+    report: Annotated[Path, typer.Option(help="Folder for backtest.md and backtest.json.")] = Path(
+        "out/backtest"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Replay the morning triage on your history: alerts per 100 store-weeks before go-live."""
+    from evals.backtest import backtest, markdown
+
+    result = backtest(_db(db), start.date(), end.date(), late=_late_rule())
+    report.mkdir(parents=True, exist_ok=True)
+    (report / "backtest.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
+    (report / "backtest.md").write_text(markdown(result), encoding="utf-8")
+    if as_json:
+        out.print_json(result.model_dump_json())
+        return
+    out.print(markdown(result), markup=False)
+    err.print(f"report: {report / 'backtest.md'}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``eval`` to ``app``."""
+    """Add ``eval`` and ``backtest`` to ``app``."""
     app.command("eval")(eval_cmd)
+    app.command("backtest")(backtest_cmd)

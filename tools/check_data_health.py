@@ -15,8 +15,11 @@ Example:
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Hashable
 from datetime import date
 
+from cachetools import LRUCache
 from pydantic import BaseModel, Field
 
 from tools.analytics.drift import FeatureDrift
@@ -64,10 +67,31 @@ def check_data_health(ctx: ToolContext, args: CheckDataHealthInput) -> CheckData
         catalog = load_catalog(ctx.backend)
         if not catalog.first_day <= day <= catalog.last_day:
             raise ToolError(f"{day} is outside the data ({catalog.first_day}..{catalog.last_day})")
+    return _result(ctx, args, _assess(ctx, day, args.lookback_days))
+
+
+_HEALTH: LRUCache[Hashable, DataHealth] = LRUCache(maxsize=64)
+_HEALTH_LOCK = threading.Lock()
+
+
+def _assess(ctx: ToolContext, day: date, lookback_days: int) -> DataHealth:
+    """Run the checks, once per data version, day, window and feed ages (bounded LRU).
+
+    Every run checks its day first, and a morning's questions ask about the same day: the
+    answer changes only when the data (its version: every load) does.
+    """
+    ages = tuple(sorted(ctx.feed_max_age_days.items()))
+    key = (ctx.backend.data_version(), day, lookback_days, ages)
+    with _HEALTH_LOCK:
+        hit = _HEALTH.get(key)
+    if hit is not None:
+        return hit
     health = assess(
-        ctx.backend, day, lookback_days=args.lookback_days, feed_max_age=ctx.feed_max_age_days
+        ctx.backend, day, lookback_days=lookback_days, feed_max_age=ctx.feed_max_age_days
     )
-    return _result(ctx, args, health)
+    with _HEALTH_LOCK:
+        _HEALTH[key] = health
+    return health
 
 
 def _result(

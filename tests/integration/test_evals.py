@@ -145,7 +145,8 @@ def test_a_changed_tool_result_no_longer_matches_the_cassette(
     """Not every change shows in a hash: what a tool returns is matched request by request."""
     import agent.nodes.chat as chat
 
-    monkeypatch.setattr(chat, "MAX_TOOL_MESSAGE_CHARS", 500)
+    # every recorded tool message is shorter than the 1,500-character floor: cut them at 300
+    monkeypatch.setattr(chat, "tool_message_chars", lambda context: 300)
     with pytest.raises(cassettes.ReplayMismatch, match="make eval-record"):
         run("replay_smollm2", "replay", repeat=1, report_dir=tmp_path / "r", work_dir=work)
 

@@ -98,11 +98,10 @@ def schema_findings(backend: Backend) -> list[HealthFinding]:
         have.setdefault(str(table), set()).add(str(column))
     out = []
     for name in _VIEW_TABLES:
-        schema = CONTRACT_TABLES[name]
-        gone = [c for c in schema.column_names if c not in have.get(name, set())]
-        if name not in have or not gone:
-            if name in have or name not in ("stores", "deliveries"):
-                continue
+        gone = [c for c in CONTRACT_TABLES[name].column_names if c not in have.get(name, set())]
+        if name in have and not gone:
+            continue
+        # an optional feed's table too: the views join it (empty when there is no feed)
         what = f"table {name}" if name not in have else f"{name}.{', '.join(gone)}"
         out.append(
             HealthFinding(
@@ -111,8 +110,9 @@ def schema_findings(backend: Backend) -> list[HealthFinding]:
                 severity="severe",
                 label=f"{what} is missing from the database",
                 message=f"{what} is missing from the database, so no KPI can be computed: "
-                "re-load the data with `lastmile ingest` (it writes every contract column; "
-                "an optional feed's columns may be left empty).",
+                "re-load the data with `lastmile ingest csv` (or `olist`) in its default "
+                "replace mode, which rebuilds every contract table (an optional feed's "
+                "table may stay empty).",
             )
         )
     return out

@@ -7,8 +7,9 @@ a long episode is not posted every day.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
+
+from slack_sdk import WebClient
 
 from agent.errors import RunInputError
 from agent.interfaces.slack import blocks as kit
@@ -34,10 +35,6 @@ def alert_message(alerts: list[Alert]) -> dict[str, Any]:
     return kit.text_message(head + "\n" + "\n".join(lines))
 
 
-async def _post(client: Any, channel: str, alerts: list[Alert]) -> None:
-    await client.chat_postMessage(channel=channel, **alert_message(alerts), unfurl_links=False)
-
-
 def post_alerts(service: Any, channel: str | None) -> int:
     """Post the alerts not yet posted to ``channel``; return how many were posted.
 
@@ -49,10 +46,15 @@ def post_alerts(service: Any, channel: str | None) -> int:
     channel = channel or settings.slack_channel
     if not channel:
         raise RunInputError("no Slack channel: pass --channel C0123 or set LASTMILE_SLACK_CHANNEL")
-    client = slack_client(settings)
+    if settings.slack_bot_token is None:
+        slack_client(settings)  # raises the setup error the other Slack commands give
     pending = store.unposted(service.store.engine)
     if not pending:
         return 0
-    asyncio.run(_post(client, channel, pending))
+    # the synchronous client: a command-line post needs no event loop of its own
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+    client.chat_postMessage(channel=channel, **alert_message(alerts=pending), unfurl_links=False)
     store.mark_posted(service.store.engine, [a.alert_id for a in pending])
     return len(pending)
