@@ -15,8 +15,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel
+from rich.console import Console
 from rich.progress import track
 
+from agent.errors import RunInputError
 from agent.nodes.triage import triage_order
 from evals.groundtruth import load_truth, score_detection
 from tools.analytics.scope import load_catalog
@@ -64,23 +66,23 @@ def backtest(db: Path, start: date, end: date, *, late: LateRule | None = None) 
     """Replay the morning triage's detection on each day from ``start`` to ``end``.
 
     Raises:
-        ValueError: the period is empty or outside the data.
+        RunInputError: the period is empty or outside the data.
     """
     backend = DuckDBBackend(db, late=late or LateRule())
     catalog = load_catalog(backend)
     if start > end:
-        raise ValueError(f"--from {start} is after --to {end}")
+        raise RunInputError(f"--from {start} is after --to {end}")
     if start < catalog.first_day or end > catalog.last_day:
-        raise ValueError(
+        raise RunInputError(
             f"{start}..{end} is not inside the data ({catalog.first_day}..{catalog.last_day})"
         )
     ctx = ToolContext(backend=backend)
     days: list[BacktestDay] = []
     alarms: list[Anomaly] = []
     n = (end - start).days + 1
-    for day in track(
-        [start + timedelta(days=i) for i in range(n)], description="replaying mornings"
-    ):
+    mornings = [start + timedelta(days=i) for i in range(n)]
+    # progress on stderr: stdout may carry the JSON report
+    for day in track(mornings, description="replaying mornings", console=Console(stderr=True)):
         scan = scan_anomalies(ctx, ScanAnomaliesInput(day=day, max_results=50))
         kept = triage_order([a.model_dump(mode="json") for a in scan.anomalies])
         ids = {(a["target"], a["date"]) for a in kept}

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.interfaces.cli.common import DbOption, _db, _late_rule, err, out
+from agent.interfaces.cli.errors import user_errors
 from agent.settings import get_settings
 
 
@@ -155,4 +156,4 @@ def backtest_cmd(
 def register(app: typer.Typer) -> None:
     """Add ``eval`` and ``backtest`` to ``app``."""
     app.command("eval")(eval_cmd)
-    app.command("backtest")(backtest_cmd)
+    app.command("backtest")(user_errors(backtest_cmd))

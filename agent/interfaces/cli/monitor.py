@@ -9,9 +9,11 @@ from typing import Annotated
 import typer
 
 from agent.interfaces.cli.common import DbOption, _day, err, out
+from agent.interfaces.cli.errors import user_errors
 from agent.interfaces.cli.runs import JsonFlag, StateOption, _service
 
 
+@user_errors
 def monitor(
     date_: Annotated[
         date | None,
