@@ -43,8 +43,9 @@ demo: setup ## Generate a demo world, run the morning triage offline, write the 
 	@# the triage's run id is in plan.json; the command must name the demo's run store
 	@echo "Approve the plan's actions with: $(BIN)/lastmile approve $$($(BIN)/python -c "import json; print(json.load(open('$(DEMO_DIR)/plan.json'))['run']['run_id'])") --all --db $(DEMO_DB) --state-db $(DEMO_DIR)/state.sqlite"
 
-test: setup ## Run every test (unit, integration, notebooks)
-	$(BIN)/pytest --durations=25 $(PYTEST_ARGS)
+TEST_WORKERS ?= 2
+test: setup ## Run every test (unit, integration, notebooks), a file per worker (TEST_WORKERS=2)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 test-fast: setup ## Unit tests only
 	$(BIN)/pytest -m "not slow and not integration and not notebook" $(PYTEST_ARGS)

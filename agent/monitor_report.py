@@ -127,8 +127,19 @@ def _markdown(result: MonitorResult, charts: list[Path]) -> list[str]:
     lines += ["", "## Data health by day", ""]
     for h in untrusted:
         lines += [f"- {h.day}: " + "; ".join(f.message for f in h.findings)]
+    partial = [h for h in result.health if h.not_assessed]
     if not untrusted:
-        lines += ["Every day's data passed its checks."]
+        lines += ["Every day's data passed the checks it could run."]
+    if partial:
+        reasons = sorted({n.split(":")[0] for h in partial for n in h.not_assessed})
+        last = partial[-1]
+        lines += [
+            "",
+            f"Not every check could run on {len(partial)} of the {len(result.health)} days "
+            f"({', '.join(reasons)}): e.g. {last.day}: {'; '.join(last.not_assessed)}.",
+        ]
+    if result.not_assessed:
+        lines += ["", "## Not assessed", ""] + [f"- {n}" for n in result.not_assessed]
     lines += _forecast_lines(result) + _agent_lines(result)
     lines += ["", "## Charts", ""]
     lines += [f"![{c.stem}]({c.name}) (series: `{c.stem}.csv`)" for c in charts]

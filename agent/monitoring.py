@@ -12,7 +12,7 @@ Figures go to the ``monitoring`` table, flagged ones open de-duplicated alerts
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -62,6 +62,8 @@ class MonitorResult(BaseModel):
     figures: list[Figure]
     opened: list[Alert]
     open_alerts: list[Alert]
+    not_assessed: list[str] = []
+    """Parts of the monitor the data could not support, and why (a short history...)."""
 
 
 def health_figures(health: DataHealth) -> list[Figure]:
@@ -236,8 +238,18 @@ def run_monitor(
     health = health_history(ctx, start, day, feed_max_age or {})
     earlier = store.figures(engine, start - timedelta(days=90), start - timedelta(days=1), "drift")
     figures = [f for h in health for f in health_figures(h)]
-    figures += forecast_figures(ctx, start, day, level_shifts(health, earlier))
-    figures += alarm_figures(ctx, start, day)
+    not_assessed: list[str] = []
+    shifts = level_shifts(health, earlier)
+    parts: dict[str, Callable[[], list[Figure]]] = {
+        "forecast error": lambda: forecast_figures(ctx, start, day, shifts),
+        "detector alarm rate": lambda: alarm_figures(ctx, start, day),
+    }
+    for name, part in parts.items():
+        try:
+            figures += part()
+        except (ToolError, ValueError) as exc:  # too little data for this part: say so
+            logger.warning("monitor: %s not assessed: %s", name, exc)
+            not_assessed.append(f"{name}: {exc}")
     agent = agent_figures(engine, date.today() - timedelta(days=days - 1), date.today())
     version = ctx.backend.data_version()
     opened: list[Alert] = []
@@ -257,6 +269,7 @@ def run_monitor(
         figures=figures + agent,
         opened=opened,
         open_alerts=store.alerts(engine, open_only=True),
+        not_assessed=not_assessed,
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -88,8 +88,19 @@ FAMILIES = {
 }
 """Module file name -> the family's name in the figure."""
 
-FIGURES: dict[str, str] = {}
-"""Figures a family measured (name -> text), printed with the families' tallies."""
+
+@pytest.fixture
+def figure(record_property: Callable[[str, object], None]) -> Callable[[str, str], None]:
+    """Record a figure a test measured, printed with the families' tallies at the end.
+
+    Kept on the test's report (``user_properties``), so it reaches the summary from an
+    xdist worker too; a later figure of the same name replaces an earlier one.
+    """
+
+    def put(name: str, text: str) -> None:
+        record_property(f"figure:{name}", text)
+
+    return put
 
 
 def _family(report: pytest.TestReport) -> str | None:
@@ -100,8 +111,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print each family's figure: ``LLM fault family: 11/11 cases as stated``."""
     held: dict[str, int] = {}
     not_held: dict[str, list[str]] = {}
+    figures: dict[str, str] = {}
     for category in ("passed", "failed", "error", "xfailed", "xpassed"):
         for report in terminalreporter.stats.get(category, []):
+            for key, value in getattr(report, "user_properties", []):
+                if str(key).startswith("figure:"):
+                    figures[str(key)[len("figure:") :]] = str(value)
             family = _family(report)
             if family is None or not isinstance(report, pytest.TestReport):
                 continue
@@ -115,5 +130,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", f"{family}: {ok}/{ok + len(missed)} cases as stated")
         for case in missed:
             terminalreporter.write_line(f"  not held: {case}")
-    for name, figure in sorted(FIGURES.items()):
-        terminalreporter.write_line(f"{name}: {figure}")
+    for name, text in sorted(figures.items()):
+        terminalreporter.write_line(f"{name}: {text}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import struct
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +23,6 @@ from agent.monitoring import MonitorResult
 from agent.service import AgentService
 from agent.settings import Settings
 from agent.storage import monitoring as store
-from tests.conftest import FIGURES
 from tests.servers import lastmile_server
 from tests.slack_fake import FakeSlack
 from tools.data.synthetic import WorldConfig, generate_world
@@ -66,15 +66,18 @@ def monitor(db: Path, state: Path, seed: int) -> MonitorResult:
         service.close()
 
 
-def test_stable_worlds_raise_at_most_one_alert(worlds: dict[int, Path], tmp_path: Path) -> None:
+def test_stable_worlds_raise_at_most_one_alert(
+    worlds: dict[int, Path], tmp_path: Path, figure: Callable[[str, str], None]
+) -> None:
     """The multiple-testing rule: drift Bonferroni at 0.001 per day; decay and alarm-rate
     tests at 0.001 per series and day; an alert is an episode, not a day."""
     opened = []
     for seed, db in worlds.items():
         result = monitor(db, tmp_path / f"state{seed}.sqlite", seed)
         opened += [(seed, a.kind, a.name, a.subject, a.opened_on) for a in result.opened]
-    FIGURES["monitor on stable worlds"] = (
-        f"{len(opened)} alert(s) over {len(worlds)} worlds x {MONITORED} days: {opened}"
+    figure(
+        "monitor on stable worlds",
+        f"{len(opened)} alert(s) over {len(worlds)} worlds x {MONITORED} days: {opened}",
     )
     assert len(opened) <= 1, opened
 

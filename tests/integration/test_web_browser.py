@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from tests.browser import format_violations, run_axe
-from tests.conftest import FIGURES
 from tests.runs import MARKUP_STORE, rename_store
 from tests.servers import lastmile_server
 
@@ -60,7 +59,9 @@ def _tab_to(page: Any, selector: str, limit: int = 300) -> None:
     raise AssertionError(f"Tab never reached {selector}")
 
 
-def test_a_manager_asks_sees_the_plan_and_decides_each_action(browser: Any, web: str) -> None:
+def test_a_manager_asks_sees_the_plan_and_decides_each_action(
+    browser: Any, web: str, figure: Callable[[str, str], None]
+) -> None:
     incomplete: dict[str, list[str]] = {}
     dialogs: list[str] = []
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -132,7 +133,8 @@ def test_a_manager_asks_sees_the_plan_and_decides_each_action(browser: Any, web:
     assert blocked == []
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
-    FIGURES["axe incomplete results, to review by hand"] = "; ".join(
-        f"{state}: {', '.join(ids) or 'none'}" for state, ids in incomplete.items()
+    figure(
+        "axe incomplete results, to review by hand",
+        "; ".join(f"{state}: {', '.join(ids) or 'none'}" for state, ids in incomplete.items()),
     )
     page.close()

@@ -78,37 +78,56 @@ def tracked_errors(
     steps = tuple(f"shift_{k}" for k in range(len(shifts)))
     for name, start in zip(steps, shifts, strict=True):
         series[name] = (series.ds >= start).astype(float)
-    out: list[DayError] = []
     days = series[series.ds >= first]
-    model: object | None = None
+    # which model forecasts each day: the latest weekly fit before it
+    plan: list[tuple[pd.Timestamp, list[pd.Timestamp]]] = []
     fitted_on: pd.Timestamp | None = None
-    scale = float("nan")
-    for ds, actual in zip(days.ds, days.y.astype(float), strict=True):
+    for ds in days.ds:
         day = pd.Timestamp(ds)
         origin = day - pd.Timedelta(days=1)
         due = fitted_on is None or (origin - fitted_on).days >= FORECAST_REFIT_DAYS
-        history = series[series.ds <= origin]
-        if due and len(history) >= FORECAST_MIN_HISTORY:
-            model = fit_prophet(history, random_state=random_state, extra_regressors=steps)
+        if due and (series.ds <= origin).sum() >= FORECAST_MIN_HISTORY:
             fitted_on = origin
-            naive_in = seasonal_naive(history, history.ds) - history.y.to_numpy()
-            scale = float(np.nanmean(np.abs(naive_in)))
-        if model is None or fitted_on is None or not scale > 0:
-            continue
-        future = series[series.ds == day][["ds", "promo", "holiday", *steps]]
-        yhat = float(predict(model, future, rate=rate, random_state=random_state).yhat.iloc[0])
-        naive = float(seasonal_naive(history, pd.Series([day]))[0])
-        out.append(
-            DayError(
-                day=day,
-                actual=float(actual),
-                forecast=yhat,
-                naive=naive,
-                scaled_error=abs(yhat - float(actual)) / scale,
-                fitted_on=fitted_on,
-            )
-        )
+            plan.append((origin, []))
+        if plan:
+            plan[-1][1].append(day)
+    naive = dict(zip(days.ds, seasonal_naive(series, days.ds), strict=True))
+    out: list[DayError] = []
+    for origin, covered in plan:
+        out += _forecast_days(series, origin, covered, naive, steps, rate, random_state)
     return out
+
+
+def _forecast_days(
+    series: pd.DataFrame,
+    origin: pd.Timestamp,
+    days: list[pd.Timestamp],
+    naive: dict[pd.Timestamp, float],
+    steps: tuple[str, ...],
+    rate: bool,
+    random_state: int,
+) -> list[DayError]:
+    """Fit on the history up to ``origin``; forecast ``days`` in one call (one model each)."""
+    history = series[series.ds <= origin]
+    scale = float(np.nanmean(np.abs(seasonal_naive(history, history.ds) - history.y.to_numpy())))
+    if not scale > 0:
+        return []
+    model = fit_prophet(history, random_state=random_state, extra_regressors=steps)
+    future = series[series.ds.isin(days)]
+    fc = predict(
+        model, future[["ds", "promo", "holiday", *steps]], rate=rate, random_state=random_state
+    )
+    return [
+        DayError(
+            day=pd.Timestamp(ds),
+            actual=float(actual),
+            forecast=float(yhat),
+            naive=float(naive[ds]),
+            scaled_error=abs(float(yhat) - float(actual)) / scale,
+            fitted_on=origin,
+        )
+        for ds, actual, yhat in zip(future.ds, future.y, fc.yhat, strict=True)
+    ]
 
 
 class Decay(BaseModel):

@@ -19,7 +19,6 @@ from agent.references import REFERENCE, plan_to_references, render_plan, render_
 from agent.schemas import ActionPlan, NotAssessedCause
 from agent.service import AgentService
 from agent.verify import verify_plan
-from tests.conftest import FIGURES
 
 LEVELS = (80.0, 7.0)
 QUESTIONS = [
@@ -219,15 +218,18 @@ def test_clean_model_plans_are_accepted(cases: list[Case]) -> None:
 
 
 @pytest.mark.parametrize("kind", list(PERTURBATIONS))
-def test_every_perturbed_plan_is_rejected(cases: list[Case], kind: str) -> None:
+def test_every_perturbed_plan_is_rejected(
+    cases: list[Case], kind: str, figure: Callable[[str, str], None]
+) -> None:
     perturbed = [(case, plan) for case in cases for plan in PERTURBATIONS[kind](case)]
     assert perturbed, f"no plan to perturb for {kind}"
     accepted = [plan for case, plan in perturbed if case.accepts(plan)]
     TALLY[kind] = (len(perturbed), len(accepted))
     total, false = (sum(t[i] for t in TALLY.values()) for i in (0, 1))
-    FIGURES["grounding corpus"] = (
+    figure(
+        "grounding corpus",
         f"{total} perturbed plans over {len(TALLY)} kinds, {false} false accepts "
-        f"({100 * false / total:.1f} %)"
+        f"({100 * false / total:.1f} %)",
     )
     assert accepted == [], f"{kind}: {len(accepted)}/{len(perturbed)} false accepts"
 
