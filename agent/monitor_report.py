@@ -46,6 +46,16 @@ def drift_chart(result: MonitorResult, out: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(9, 4))
     for feature, rows in series.groupby("feature"):
         ax.plot(pd.to_datetime(rows.day), rows.z.clip(-50, 50), label=str(feature), lw=1)
+    hit = series[series.flagged.astype(bool)]
+    ax.scatter(
+        pd.to_datetime(hit.day),
+        hit.z.clip(-50, 50),
+        marker="x",
+        color="red",
+        s=40,
+        label="drift (beyond the bar and a 25 % shift)",
+        zorder=3,
+    )
     bars = series.groupby("day").bar.first()
     ax.plot(pd.to_datetime(bars.index), bars.to_numpy(), "k--", lw=1, label="alert bar")
     ax.plot(pd.to_datetime(bars.index), -bars.to_numpy(), "k--", lw=1)
@@ -89,7 +99,7 @@ def alarm_chart(result: MonitorResult, out: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(9, 3))
     days = pd.to_datetime(series.day)
     ax.bar(days, series.anomalies, color="tab:blue", label="anomalies")
-    ax.plot(days, series.ceiling_per_day, "k--", lw=1, label="ceiling (per day)")
+    ax.plot(days, series.ceiling_per_day, "k--", lw=1, label="ceiling / 7 (the test is weekly)")
     ax.set_title("Anomaly detector: alarms per day")
     ax.legend(fontsize=8)
     return _save(fig, series, out, "alarm_rate")

@@ -22,7 +22,7 @@ from scipy import stats
 from sqlalchemy import Engine
 
 from agent.agent_health import agent_figures
-from agent.errors import RunInputError
+from agent.errors import DataUnusableError, RunInputError
 from agent.settings import Settings
 from agent.storage import monitoring as store
 from agent.storage.monitoring import Alert, Figure
@@ -30,7 +30,7 @@ from agent.storage.runs import RunStore
 from tools.analytics.cells import load_store_days
 from tools.analytics.drift import FEATURES, z_critical
 from tools.analytics.forecast_error import DayError, decay, tracked_errors
-from tools.analytics.health import DataHealth, assess
+from tools.analytics.health import DataHealth, assess, schema_findings
 from tools.analytics.scope import load_catalog, resolve_scope
 from tools.analytics.thresholds import (
     ALARM_RATE_ALPHA,
@@ -181,7 +181,9 @@ def _error_figures(kpi: str, errors: list[DayError], start: date) -> list[Figure
 
 def alarm_figures(ctx: ToolContext, start: date, day: date) -> list[Figure]:
     """Return the detector's anomalies per day, flagged above the alarm-rate ceiling."""
-    days = (day - start).days + 1
+    # six days more than the window: the first day's weekly count needs its week
+    first = max(start - timedelta(days=6), load_catalog(ctx.backend).first_day)
+    days = (day - first).days + 1
     scan = scan_anomalies(ctx, ScanAnomaliesInput(day=day, days=days, max_results=500))
     counts = pd.Series([a.date for a in scan.anomalies], dtype=object).value_counts()
     stores_per_day = scan.store_days_scanned / max(days, 1)
@@ -291,6 +293,9 @@ class Monitoring:
             grace_min=settings.late_grace_min, failed_is_late=settings.late_failed_is_late
         )
         ctx = ToolContext(backend=DuckDBBackend(self.db, late=late))
+        broken = schema_findings(ctx.backend)
+        if broken:
+            raise DataUnusableError("; ".join(f.message for f in broken))
         try:
             catalog = load_catalog(ctx.backend)
         except ToolError as exc:

@@ -75,7 +75,8 @@ class Persistence:
         sqlite_saver = SqliteSaver(saver_conn, serde=state_serializer())
         sqlite_store = SqliteStore(store_conn)
         # two processes opening a new file at once: its WAL switch fails fast ("database is
-        # locked", busy_timeout does not apply to it); the loser tries again
+        # locked", busy_timeout does not apply to it), or both apply one migration step;
+        # the loser tries again
         _while_locked(sqlite_saver.setup)
         _while_locked(sqlite_store.setup)
         return cls(sqlite_saver, sqlite_store, [saver_conn, store_conn])
@@ -119,8 +120,15 @@ class Persistence:
         self._closers.clear()
 
 
+_RACES = ("locked", "duplicate column name", "already exists")
+"""What a SQLite setup raises when another process is setting up the same new file: its
+lock, or a migration step the other process applied between our version read and our
+ALTER TABLE (LangGraph's store migrations are not one transaction). A retry reads the
+version again and skips what is done."""
+
+
 def _is_locked(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+    return isinstance(exc, sqlite3.OperationalError) and any(r in str(exc) for r in _RACES)
 
 
 _while_locked = retry(
@@ -129,4 +137,4 @@ _while_locked = retry(
     wait=wait_random_exponential(multiplier=0.05, max=1.0),
     reraise=True,
 )(lambda setup: setup())
-"""Call a SQLite setup, again while another process holds the file's lock (up to 30 s)."""
+"""Call a SQLite setup, again while another process is setting the file up (up to 30 s)."""

@@ -221,6 +221,34 @@ def missing_findings(frame: pd.DataFrame, day: pd.Timestamp) -> list[HealthFindi
     return out
 
 
+def gone_findings(values: pd.DataFrame, day: pd.Timestamp) -> list[HealthFinding]:
+    """Find features no store-day of the day has, though most reference store-days had them.
+
+    A column emptied upstream (dispatch times all NULL) takes the features computed from it
+    (hand-over, transit, dispatch delay) with it: flagged here, not silently untested.
+    """
+    ref, cur = values[values.date < day], values[values.date == day]
+    out = []
+    for feat in FEATURES:
+        if cur.empty or ref.empty or cur[feat.name].notna().any():
+            continue
+        share = float(ref[feat.name].notna().mean())
+        if share < 0.5:
+            continue  # rarely there: its absence today says nothing
+        out.append(
+            HealthFinding(
+                check="missing",
+                subject=feat.name,
+                severity="warn",
+                label=f"{feat.label} is missing at every store",
+                message=f"{feat.label} ({feat.name}) is missing at all {len(cur)} store-days "
+                f"of {day.date()}, against {share:.0%} of reference store-days: a column it "
+                "comes from was emptied upstream?",
+            )
+        )
+    return out
+
+
 def constant_findings(values: pd.DataFrame, day: pd.Timestamp) -> list[HealthFinding]:
     """Find features identical at every store that day (3 stores or more), never so before."""
     out = []
@@ -271,7 +299,9 @@ def category_findings(frame: pd.DataFrame, day: pd.Timestamp) -> list[HealthFind
         every = same.groupby("store_id").date.nunique()
         events = set(cur.store_id[cur.promo | cur.holiday])
         for gone in sorted(set(every[every == weeks].index) - set(cur.store_id) - events):
-            out.append(_category("store_id", str(gone), "warn", "vanished", day, None))
+            # a store's quiet day is for the scan to name (it does), not doubt on the data:
+            # on Olist, sellers that ship every Thursday skip one most weeks
+            out.append(_category("store_id", str(gone), "info", "vanished", day, None))
     return out
 
 
@@ -369,6 +399,12 @@ def assess(
     drift = feature_drift(values, ts, tests) if tests else []
     stale = {f.subject for f in findings if f.check == "feed"}
     findings += [f for f in missing_findings(frame, ts) if f.subject not in stale]
+    missing = {f.subject for f in findings if f.check == "missing"}
+    findings += [
+        f
+        for f in gone_findings(values, ts)
+        if not (f.subject == "avg_distance_km" and "distance_km" in missing)
+    ]
     findings += constant_findings(values, ts)
     findings += category_findings(frame, ts)
     constant = {f.subject for f in findings if f.check == "constant"}

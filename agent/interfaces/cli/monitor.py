@@ -10,7 +10,7 @@ import typer
 
 from agent.interfaces.cli.common import DbOption, _day, err, out
 from agent.interfaces.cli.errors import user_errors
-from agent.interfaces.cli.runs import JsonFlag, StateOption, _service
+from agent.interfaces.cli.runs import StateOption, _service
 
 
 @user_errors
@@ -37,7 +37,7 @@ def monitor(
     ] = None,
     db: DbOption = None,
     state_db: StateOption = None,
-    as_json: JsonFlag = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Check the data, the models and the agent day by day; write a report, raise alerts."""
     from agent.monitor_report import write_report

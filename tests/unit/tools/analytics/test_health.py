@@ -54,6 +54,11 @@ CASES: dict[str, tuple[list[DataFault], str, str]] = {
         "missing",
         "distance_km",
     ),
+    "dispatch times emptied": (
+        [DataFault(kind="all_null", start=START, column="dispatched_ts")],
+        "missing",
+        "handover_h",
+    ),
     "weather feed stops": (
         [DataFault(kind="feed_stop", start=START, table="conditions")],
         "feed",
