@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from statistics import median
 from typing import Any
 
@@ -47,7 +47,7 @@ def agent_figures(engine: Engine, start: date, end: date) -> list[Figure]:
             con.execute(
                 select(runs).where(
                     runs.c.created_at >= start.isoformat(),
-                    runs.c.created_at < (end.isoformat() + "T99"),
+                    runs.c.created_at < (end + timedelta(days=1)).isoformat(),
                 )
             )
             .mappings()

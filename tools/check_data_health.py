@@ -58,12 +58,11 @@ class CheckDataHealthResult(BaseModel):
 def check_data_health(ctx: ToolContext, args: CheckDataHealthInput) -> CheckDataHealthResult:
     """Check whether a day's data can be trusted: schema, feeds, gaps, new carriers, drift."""
     day = args.day
+    broken = bool(schema_findings(ctx.backend))
     if day is None:
-        if schema_findings(ctx.backend):
-            day = date.today()  # the catalog cannot be read: report the schema alone
-        else:
-            day = load_catalog(ctx.backend).last_day
-    elif not schema_findings(ctx.backend):
+        # the catalog cannot be read without the columns: report the schema alone
+        day = date.today() if broken else load_catalog(ctx.backend).last_day
+    elif not broken:
         catalog = load_catalog(ctx.backend)
         if not catalog.first_day <= day <= catalog.last_day:
             raise ToolError(f"{day} is outside the data ({catalog.first_day}..{catalog.last_day})")

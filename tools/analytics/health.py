@@ -370,29 +370,30 @@ def assess(
     """
     start = day - timedelta(days=lookback_days)
     schema = schema_findings(backend)
-    empty = DataHealth(
-        day=day,
-        reference_start=start,
-        reference_days=0,
-        findings=schema,
-        drift=[],
-        not_assessed=[],
-    )
-    if schema:
-        return empty  # nothing below can be read
+    if schema:  # nothing below can be read
+        return DataHealth(
+            day=day,
+            reference_start=start,
+            reference_days=0,
+            findings=schema,
+            drift=[],
+            not_assessed=[],
+        )
     if store_days is None:
         store_days = load_store_days(backend, as_of=day, start=start)
     ts = pd.Timestamp(day)
     frame = store_days[(store_days.date >= pd.Timestamp(start)) & (store_days.date <= ts)]
     findings = feed_findings(backend, day, feed_max_age or {})
-    volume = volume_finding(backend, frame, day, start)
     ref_days = int(frame.date[frame.date < ts].nunique())
-    if volume is not None or not (frame.date == ts).any():
-        return empty.model_copy(
-            update={
-                "findings": findings + [volume] * (volume is not None),
-                "reference_days": ref_days,
-            }
+    if not (frame.date == ts).any():  # no deliveries that day: a closure, or a gap
+        volume = volume_finding(backend, frame, day, start)
+        return DataHealth(
+            day=day,
+            reference_start=start,
+            reference_days=ref_days,
+            findings=findings + ([volume] if volume else []),
+            drift=[],
+            not_assessed=["every check of the deliveries: none on the day"],
         )
     values = feature_values(frame)
     tests = testable(values, ts)
@@ -426,4 +427,4 @@ def assess(
 
 def worst_z(health: DataHealth) -> float:
     """Largest absolute drift z of the day (0 when nothing was tested)."""
-    return float(max((abs(d.z) for d in health.drift), default=0.0)) if health.drift else 0.0
+    return max((abs(d.z) for d in health.drift), default=0.0)
