@@ -11,7 +11,7 @@ DEMO_DIR := out/demo
 DEMO_DB := $(DEMO_DIR)/world.duckdb
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test test-fast lint format bench quality eval eval-record clean
+.PHONY: help setup demo test test-fast lint format bench quality closed-loop eval eval-record clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -65,6 +65,11 @@ bench: setup ## Benchmarks (generator, morning triage at 500 stores x 180 days);
 
 quality: setup ## Score the analytics tools on 5 seeded worlds per scenario (out/quality/report.md)
 	$(BIN)/python -m evals.tool_quality --seeds 5 --out out/quality
+
+closed-loop: setup ## Approve every proposed action in generated worlds; promised against realised (out/closed_loop*)
+	$(BIN)/lastmile closed-loop --seed 1 --min-actions 200 --report out/closed_loop
+	$(BIN)/lastmile closed-loop --seed 2 --min-actions 120 --efficacy call_backup_drivers=0.5 \
+		--report out/closed_loop_half_drivers
 
 eval: setup ## Every shipped suite offline, then the committed cassettes replayed (no network); fails on a regression
 	$(BIN)/lastmile eval --suite all --mode offline --report out/eval/offline --jobs $(EVAL_JOBS)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import SecretStr
 
 from agent.settings import Settings, get_settings
+from tools.catalog.calibration import ActionCalibration
 
 StructuredOutput = Literal["function_calling", "json_schema", "json_mode"]
 
@@ -160,6 +161,13 @@ class Context:
         metadata={
             "description": "Actions approved for ongoing incidents, by target then action id, "
             "with why: not proposed again (the service reads them from the incident store)."
+        },
+    )
+    calibration: dict[str, ActionCalibration] = field(
+        default_factory=dict,
+        metadata={
+            "description": "Each catalog action's track record from the outcomes of dispatched "
+            "actions: an uncalibrated one's estimates are corrected (the service measures them)."
         },
     )
 

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure as Figure_  # noqa: E402
 from agent.agent_health import METRICS  # noqa: E402
 from agent.monitoring import MonitorResult  # noqa: E402
 from agent.storage.monitoring import Figure  # noqa: E402
+from tools.analytics.thresholds import ACTION_INTERVAL
 
 
 def _frame(figures: list[Figure], kind: str) -> pd.DataFrame:
@@ -105,13 +106,67 @@ def alarm_chart(result: MonitorResult, out: Path) -> Path | None:
     return _save(fig, series, out, "alarm_rate")
 
 
+def outcome_chart(result: MonitorResult, out: Path) -> Path | None:
+    """Draw each dispatched action's realised effect against its promise and interval."""
+    if not result.outcomes:
+        return None
+    series = pd.DataFrame(
+        [
+            {
+                "action_id": o.action_id,
+                "applied_on": o.applied_on,
+                "promised": o.promised,
+                "promised_low": o.promised_low,
+                "promised_high": o.promised_high,
+                "realised": o.realised,
+                "inside": o.inside,
+                "method": o.method,
+            }
+            for o in result.outcomes
+        ]
+    )
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for action_id, group in series.groupby("action_id"):
+        promised = group.promised.to_numpy(dtype=float)
+        left.errorbar(
+            promised,
+            group.realised.to_numpy(dtype=float),
+            xerr=[
+                promised - group.promised_low.to_numpy(dtype=float),
+                group.promised_high.to_numpy(dtype=float) - promised,
+            ],
+            fmt="o",
+            ms=4,
+            lw=0.8,
+            label=str(action_id),
+        )
+    top = float(max(series.promised_high.max(), series.realised.max(), 1.0))
+    left.plot([0, top], [0, top], "k--", lw=1, label="realised = promised")
+    left.set_xlabel("promised late deliveries avoided (80 % interval)")
+    left.set_ylabel("realised")
+    left.legend(fontsize=7)
+    coverage = series.groupby("action_id").inside.mean()
+    right.barh([str(i) for i in coverage.index], coverage.to_numpy(dtype=float), color="tab:blue")
+    right.axvline(ACTION_INTERVAL, color="k", ls="--", lw=1, label="nominal 80 %")
+    right.set_xlim(0, 1)
+    right.set_xlabel("share realised inside the interval as promised")
+    right.legend(fontsize=7)
+    fig.suptitle("Outcomes of approved actions: realised against promised")
+    return _save(fig, series, out, "outcome_calibration")
+
+
 def write_report(result: MonitorResult, out_dir: str | Path) -> Path:
     """Write ``monitor.md`` and its charts (PNG + CSV) into ``out_dir``; return the Markdown."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     charts = [
         c
-        for c in (drift_chart(result, out), forecast_chart(result, out), alarm_chart(result, out))
+        for c in (
+            drift_chart(result, out),
+            forecast_chart(result, out),
+            alarm_chart(result, out),
+            outcome_chart(result, out),
+        )
         if c is not None
     ]
     path = out / "monitor.md"
@@ -150,15 +205,30 @@ def _markdown(result: MonitorResult, charts: list[Path]) -> list[str]:
         ]
     if result.not_assessed:
         lines += ["", "## Not assessed", ""] + [f"- {n}" for n in result.not_assessed]
-    lines += _forecast_lines(result) + _agent_lines(result)
+    lines += _forecast_lines(result) + _outcome_lines(result) + _agent_lines(result)
     lines += ["", "## Charts", ""]
     lines += [f"![{c.stem}]({c.name}) (series: `{c.stem}.csv`)" for c in charts]
-    lines += [
-        "",
-        "Outcome calibration of approved actions is not in this report yet: no realised "
-        "outcomes are tracked.",
-    ]
     return lines
+
+
+def _outcome_lines(result: MonitorResult) -> list[str]:
+    lines = ["", "## Outcomes of approved actions (realised against promised)", ""]
+    if not result.outcomes:
+        return lines + ["No approved action's day is in the data yet."]
+    lines += [
+        "| action | outcomes | inside the model's 80 % interval | below | above "
+        "| median realised / estimated | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for action_id, c in sorted(result.calibration.items()):
+        verdict = (c.note() or "calibrated").split(":")[0]
+        ratio = "-" if c.median_ratio is None else f"{c.median_ratio:.2f}"
+        lines.append(
+            f"| {action_id} | {c.outcomes} | {c.inside} ({c.coverage:.0%}) | {c.below} | "
+            f"{c.above} | {ratio} | {verdict} |"
+        )
+    caveats = sorted({o.caveat for o in result.outcomes if o.caveat})
+    return lines + [""] + [f"Caveat: {c}." for c in caveats]
 
 
 def _forecast_lines(result: MonitorResult) -> list[str]:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from pydantic import BaseModel
@@ -26,6 +27,7 @@ from agent.errors import DataUnusableError, RunInputError
 from agent.settings import Settings
 from agent.storage import monitoring as store
 from agent.storage.monitoring import Alert, Figure
+from agent.storage.outcomes import OutcomeRecord
 from agent.storage.runs import RunStore
 from tools.analytics.cells import load_store_days
 from tools.analytics.drift import FEATURES, z_critical
@@ -33,6 +35,7 @@ from tools.analytics.forecast_error import DayError, decay, tracked_errors
 from tools.analytics.health import DataHealth, assess, schema_findings
 from tools.analytics.scope import load_catalog, resolve_scope
 from tools.analytics.thresholds import (
+    ACTION_INTERVAL,
     ALARM_RATE_ALPHA,
     ALARM_RATE_CEILING,
     FORECAST_MIN_HISTORY,
@@ -40,6 +43,7 @@ from tools.analytics.thresholds import (
     FORECAST_REFERENCE_DAYS,
     HEALTH_LOOKBACK_DAYS,
 )
+from tools.catalog.calibration import ActionCalibration
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
 from tools.data.backend import DuckDBBackend
@@ -64,6 +68,10 @@ class MonitorResult(BaseModel):
     open_alerts: list[Alert]
     not_assessed: list[str] = []
     """Parts of the monitor the data could not support, and why (a short history...)."""
+    outcomes: list[OutcomeRecord] = []
+    """Every measured outcome of a dispatched action, oldest dispatch first."""
+    calibration: dict[str, ActionCalibration] = {}
+    """Each catalog action's track record (actions with outcomes)."""
 
 
 def health_figures(health: DataHealth) -> list[Figure]:
@@ -229,8 +237,11 @@ def run_monitor(
     days: int,
     *,
     feed_max_age: dict[str, int] | None = None,
+    extra: list[Figure] | None = None,
 ) -> MonitorResult:
     """Monitor the ``days`` days up to ``day``; record the figures and update the alerts.
+
+    ``extra`` figures (the outcome track records, of ``day``) are recorded with the rest.
 
     Raises:
         ToolError: ``day`` outside the data, or no deliveries to monitor.
@@ -253,6 +264,7 @@ def run_monitor(
             logger.warning("monitor: %s not assessed: %s", name, exc)
             not_assessed.append(f"{name}: {exc}")
     agent = agent_figures(engine, date.today() - timedelta(days=days - 1), date.today())
+    agent += extra or []
     version = ctx.backend.data_version()
     opened: list[Alert] = []
     by_day: dict[date, list[Figure]] = {}
@@ -275,12 +287,36 @@ def run_monitor(
     )
 
 
+def outcome_figures(calibration: dict[str, ActionCalibration], day: date) -> list[Figure]:
+    """Return each action's track record as a figure of ``day`` (flagged: uncalibrated)."""
+    return [
+        Figure(
+            day=day,
+            kind="outcomes",
+            name=action_id,
+            value=c.coverage,
+            threshold=ACTION_INTERVAL,
+            flagged=c.uncalibrated,
+            severity="warn" if c.uncalibrated else None,
+            message=c.note()
+            or f"{c.inside} of {c.outcomes} outcomes inside the 80 % interval of the estimate",
+        )
+        for action_id, c in sorted(calibration.items())
+    ]
+
+
 class Monitoring:
     """``monitor`` for :class:`agent.service.AgentService` (a mixin)."""
 
     db: Path
     settings: Settings
     store: RunStore
+
+    if TYPE_CHECKING:  # provided by agent.outcomes.Outcomes
+
+        def measure_outcomes(self) -> list[OutcomeRecord]: ...  # noqa: D102
+        def outcomes(self, action_id: str | None = None) -> list[OutcomeRecord]: ...  # noqa: D102
+        def calibration(self) -> dict[str, ActionCalibration]: ...  # noqa: D102
 
     def monitor(self, day: date | None = None, days: int = 28) -> MonitorResult:
         """Monitor the ``days`` days up to ``day`` (default: the latest day in the data).
@@ -305,10 +341,16 @@ class Monitoring:
             raise RunInputError(
                 f"{day} is outside the data ({catalog.first_day}..{catalog.last_day})"
             )
-        return run_monitor(
+        # the actions approved so far whose day is now in the data: what they realised
+        self.measure_outcomes()
+        calibration = self.calibration()
+        result = run_monitor(
             ctx,
             self.store.engine,
             day,
             days,
             feed_max_age={str(k): v for k, v in settings.feed_max_age_days.items()},
+            extra=outcome_figures(calibration, day),
         )
+        result.outcomes, result.calibration = self.outcomes(), calibration
+        return result

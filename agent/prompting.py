@@ -24,9 +24,27 @@ _DROP_CAUSE_FIELDS = {
 }
 
 
+_UNSET_WHEN_CALIBRATED = ("calibration", "model_avoided")
+
+
+def model_view(tool: str, result: dict[str, Any]) -> dict[str, Any]:
+    """Return a result as the model reads it: an action's calibration fields only when set.
+
+    An action without a track record has nothing to say there, and a prompt that does not
+    change with them keeps the recorded cassettes valid.
+    """
+    if tool != "recommend_actions" or "actions" not in result:
+        return result
+    actions = [
+        {k: v for k, v in a.items() if not (k in _UNSET_WHEN_CALIBRATED and v is None)}
+        for a in result["actions"]
+    ]
+    return {**result, "actions": actions}
+
+
 def compact_result(tool: str, result: dict[str, Any]) -> dict[str, Any]:
     """Return a tool result with only what a plan can use."""
-    out = dict(result)
+    out = model_view(tool, result)
     if tool == "scan_anomalies":
         out["anomalies"] = [
             {
@@ -78,6 +96,7 @@ def bounded_result(tool: str, result: dict[str, Any], limit: int) -> dict[str, A
     The full result stays in the run's evidence; the cut result says how many items each
     list had (``shortened_lists``), so the model never reads a list as complete when it was not.
     """
+    result = model_view(tool, result)
     if len(json.dumps(result, default=str)) <= limit:
         return result
     for items in (20, 10, 5, 3, 1):

@@ -34,6 +34,7 @@ from agent.incidents import Incidents
 from agent.monitoring import Monitoring
 from agent.nodes.common import now
 from agent.nodes.compose import standing_notes
+from agent.outcomes import Outcomes
 from agent.persistence import Persistence
 from agent.results import ToolResult, get_results
 from agent.schemas import ActionPlan
@@ -87,7 +88,7 @@ def _verified(values: dict[str, Any]) -> bool:
     return not values.get("plan_by_model") and not values.get("verify_problems")
 
 
-class AgentService(Approvals, Streaming, Upkeep, Incidents, Monitoring):
+class AgentService(Approvals, Streaming, Upkeep, Incidents, Monitoring, Outcomes):
     """Runs of the lastmile graph over one analytics database."""
 
     def __init__(
@@ -243,6 +244,8 @@ class AgentService(Approvals, Streaming, Upkeep, Incidents, Monitoring):
         run_id = uuid.uuid4().hex[:12]
         # an action approved for an ongoing incident is not proposed again
         overrides.setdefault("in_effect", self._in_effect_context())
+        # an action that has been over-promising is estimated from its track record
+        overrides.setdefault("calibration", self._calibration_context())
         context = self.context(**overrides)
         self.store.save_run(
             run_id=run_id,

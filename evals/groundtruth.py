@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from tools.data.backend import DuckDBBackend
-from tools.data.synthetic import IncidentSpec, World, WorldConfig, build_world
-from tools.data.synthetic.scm import Intervention, simulate
+from tools.data.synthetic import World
+from tools.data.synthetic.actions import AppliedAction, realised_outcomes
+from tools.data.synthetic.actions import world_of as world_of  # the evals' way to rebuild
 from tools.data.truth_file import TRUTH_KEY, read_truth
 from tools.scan_anomalies import Anomaly
 
@@ -121,41 +121,10 @@ def score_detection(alarms: list[Anomaly], truth: Truth) -> DetectionScore:
 
 # --- simulated counterfactuals of actions --------------------------------------------------
 
-ACTION_LEVERS: dict[str, str] = {
-    "call_backup_drivers": "extra_drivers",
-    "cap_delivery_slots": "defer_share",
-    "escalate_store_picking": "dispatch_cut_min",
-    "rebalance_dsp_volume": "dsp_shift",
-    "dynamic_rerouting": "traffic_cut",
-    "weather_protocol": "window_extension_min",
-}
-"""Catalog action -> the simulator's intervention field it corresponds to (an action not
-here cannot be simulated). Ground truth of what an action does in the simulated world,
-written here rather than read from the catalog's lever kind, which is what is being judged;
-the ids are the catalog's (``tests/unit/tools/test_vocabulary.py``)."""
-
-
-def world_of(db: Path) -> World:
-    """Rebuild the synthetic world a database was generated from.
-
-    Its config is in the database's metadata, its incident specs in the truth file.
-    """
-    backend = DuckDBBackend(db)
-    config = WorldConfig.model_validate(backend.metadata("world"))
-    _, specs = read_truth(db, backend.metadata(TRUTH_KEY))
-    return build_world(config, [IncidentSpec.model_validate(i) for i in specs])
-
 
 def simulated_avoided(
     world: World, action_id: str, value: float, day: date, stores: list[str]
 ) -> float:
     """Return the late deliveries an action avoids in the world simulated with it applied."""
-    cfg = world.config
-    index = {s: i for i, s in enumerate(cfg.store_ids)}
-    d = (day - cfg.start_date).days
-    field = ACTION_LEVERS[action_id]
-    lever: dict[str, Any] = {field: round(value) if field == "extra_drivers" else value}
-    interventions = [Intervention(day=d, store=index[s], **lever) for s in stores]
-    after = simulate(world.exo, world.shocks, interventions)
-    before = world.store_days.expected_late()
-    return float(sum(before[d, index[s]] - after.expected_late()[d, index[s]] for s in stores))
+    applied = AppliedAction(action_id=action_id, day=day, stores=stores, value=value)
+    return realised_outcomes(world, [applied])[0].raw_avoided

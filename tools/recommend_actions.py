@@ -32,6 +32,7 @@ from tools.analytics.thresholds import ACTION_INTERVAL, GRAINS, MIN_CAUSE_SHARE
 from tools.catalog import ActionSpec
 from tools.catalog import load_catalog as load_action_catalog
 from tools.catalog.ahead import Ahead, expected_ahead
+from tools.catalog.calibration import ActionCalibration, adjust
 from tools.catalog.impact import (
     LateWithin,
     default_parameter,
@@ -75,6 +76,14 @@ class RecommendedAction(BaseModel):
         "actions' expected_avoided sum to at most the cap.",
     )
     late_rate_after: float | None = Field(description="Expected late rate with the action.")
+    calibration: str | None = Field(
+        None,
+        description="Set when the action's tracked outcomes say its impact estimates are "
+        "uncalibrated: how, and how expected_avoided and avoided_ci were corrected.",
+    )
+    model_avoided: tuple[float, float, float] | None = Field(
+        None, description="The impact model's own (expected, low, high) before that correction."
+    )
     cost: float
     avoided_per_100: float = Field(description="Late deliveries avoided per 100 of cost.")
     lead_time_hours: float
@@ -167,6 +176,16 @@ def _cap(diagnosis: Diagnosis) -> float:
     return round(max(0.0, diagnosis.late_excess), 1)
 
 
+def _excess_sd(diagnosis: Diagnosis) -> float:
+    """Return the excess's noise in late deliveries: the cell's late-rate spread x deliveries.
+
+    ``late_z`` is the excess in robust SDs of the cell's late rate, so excess / z is one SD
+    in late deliveries (0 when the spread is unknown).
+    """
+    z = diagnosis.late_z
+    return diagnosis.late_excess / z if z and z > 0 and diagnosis.late_excess > 0 else 0.0
+
+
 def _applies(action: ActionSpec, case: Case) -> str | None:
     """Why an action cannot act here (its lever's data is missing), or None."""
     if not action.needs or any(n in case.model.graph.nodes for n in action.needs):
@@ -187,13 +206,15 @@ def recommend_for(
     random_state: int = 0,
     ahead: Ahead | None = None,
     in_effect: dict[str, str] | None = None,
+    calibration: dict[str, ActionCalibration] | None = None,
 ) -> tuple[list[RecommendedAction], dict[str, str], float]:
     """Rank catalog actions for a diagnosed cell (pure but for the data the case holds).
 
     With ``ahead`` the actions are for a later day: each effect on the cell is scaled to the
     excess the forecast still expects then (:mod:`tools.catalog.ahead`), and the cost is one
     day's. Actions in ``in_effect`` (action id -> why: already approved for this problem)
-    are skipped with that reason.
+    are skipped with that reason. An action ``calibration`` calls uncalibrated has its
+    estimate corrected by its track record (:func:`tools.catalog.calibration.adjust`).
 
     Returns:
         (actions, skipped action ids with reasons, late deliveries on the affected cells).
@@ -252,6 +273,7 @@ def recommend_for(
             case.model.scm,
             late_within,
             cap=cap,
+            cap_sd=_excess_sd(diagnosis),
             random_state=random_state,
         )
         late_after = (float(rows.late.sum()) - avoided) / resolved if resolved else None
@@ -261,6 +283,10 @@ def recommend_for(
             ci = (round(ci[0] * k, 1), round(ci[1] * k, 1))
             cost = round(cost / case.grain, 2)
             late_after = None  # a forecast day's late rate with the action: not modelled
+        model = (avoided, *ci)
+        avoided, ci, note = adjust(avoided, ci, cap, (calibration or {}).get(action.id))
+        if note is not None and late_after is not None and resolved:
+            late_after = (float(rows.late.sum()) - avoided) / resolved
         per100 = round(100 * avoided / cost, 2) if cost > 0 else float("inf")
         cause = addressed[0]
         ranked.append(
@@ -285,6 +311,8 @@ def recommend_for(
                     needs_approval=action.needs_approval,
                     rationale=f"treats {cause}: "
                     f"{action.lever.parameter} = {value:g} {action.lever.unit}",
+                    calibration=note,
+                    model_avoided=model if note is not None else None,
                 ),
             )
         )
@@ -380,6 +408,7 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
         random_state=ctx.random_state,
         ahead=ahead,
         in_effect=ctx.in_effect.get(args.target),
+        calibration=ctx.calibration,
     )
     numbers: dict[str, float] = {
         "late_deliveries": late,
@@ -397,6 +426,10 @@ def recommend_actions(ctx: ToolContext, args: RecommendActionsInput) -> Recommen
         numbers[f"{a.action_id}.avoided_per_100"] = a.avoided_per_100
         if a.late_rate_after is not None:
             numbers[f"{a.action_id}.late_rate_after"] = a.late_rate_after
+        if a.model_avoided is not None:  # the estimate before the track record corrected it
+            numbers[f"{a.action_id}.model_avoided"] = a.model_avoided[0]
+            numbers[f"{a.action_id}.model_ci_low"] = a.model_avoided[1]
+            numbers[f"{a.action_id}.model_ci_high"] = a.model_avoided[2]
         for name, v in a.parameters.items():
             numbers[f"{a.action_id}.{name}"] = v
     summary = (

@@ -95,6 +95,7 @@ def tool_context(state: State, context: Context) -> ToolContext:
         random_state=context.random_state,
         in_effect=context.in_effect,
         feed_max_age_days=context.feed_max_age_days,
+        calibration=context.calibration,
     )
 
 

@@ -26,6 +26,7 @@ from agent.references import render_plan
 from agent.schemas import ActionPlan
 from agent.state import State, TraceEvent
 from agent.templates import template_plan
+from agent.track_record import with_track_record
 from agent.untrusted import DATA_NAME, fence
 from agent.verify import verify_plan as check_plan
 from prompts import Prompt, load_prompt
@@ -105,7 +106,7 @@ def _fallback(
         known_day=known_day(state, runtime.context),
         fallback=True,
     )
-    plan = with_health(plan, results)
+    plan = with_track_record(with_health(plan, results), results)
     event = TraceEvent(
         at=now(), kind="node", node="compose_plan", fallback=True, reason=reason, **details
     )
@@ -170,7 +171,9 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             "trace": [event],
         }
     return {
-        "plan": with_health(parsed, results_of(state, runtime)),
+        "plan": with_track_record(
+            with_health(parsed, results_of(state, runtime)), results_of(state, runtime)
+        ),
         # the offline planner's plans are the templates: code wrote their numbers
         "plan_by_model": not isinstance(call.model, OfflinePlanner),
         "compose_attempts": attempts,

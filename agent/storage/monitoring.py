@@ -18,9 +18,9 @@ from sqlalchemy import Engine, and_, delete, insert, select, update
 from agent.storage.runs import utc_now
 from agent.storage.schema import monitoring, monitoring_alerts
 
-Kind = Literal["health", "drift", "forecast", "decay", "alarms", "agent"]
+Kind = Literal["health", "drift", "forecast", "decay", "alarms", "agent", "outcomes"]
 
-ALERT_KINDS: tuple[str, ...] = ("health", "decay", "alarms")
+ALERT_KINDS: tuple[str, ...] = ("health", "decay", "alarms", "outcomes")
 """Kinds whose flagged rows raise alerts (a drift row is also a ``health`` finding)."""
 
 
@@ -207,6 +207,7 @@ class Snapshot(BaseModel):
     mase: dict[str, float] = {}
     alarms: float | None = None
     open_alerts: dict[str, int] = {}
+    outcome_coverage: dict[str, float] = {}
 
 
 def snapshot(engine: Engine) -> Snapshot:
@@ -233,4 +234,7 @@ def snapshot(engine: Engine) -> Snapshot:
         mase={f.name: f.value for f in rows if f.kind == "decay" and f.value is not None},
         alarms=alarms[0] if alarms else None,
         open_alerts=open_by_kind,
+        outcome_coverage={
+            f.name: f.value for f in rows if f.kind == "outcomes" and f.value is not None
+        },
     )

@@ -222,3 +222,31 @@ Index(
     monitoring_alerts.c.subject,
     monitoring_alerts.c.closed_on,
 )
+
+action_outcomes = Table(
+    "action_outcomes",
+    metadata,
+    # what a dispatched action realised on the day it was for, measured once its day is in
+    # the data: against the simulated world (synthetic data, exact) or the plan's no-action
+    # forecast (real data); model_* are the impact model's own figures, promised_* what the
+    # plan showed (the same unless the action's track record corrected them)
+    Column("run_id", Text, nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("action_id", Text, nullable=False),
+    Column("target", Text),
+    Column("stores", Text),
+    Column("applied_on", Text, nullable=False),
+    Column("model_avoided", Float, nullable=False),
+    Column("model_low", Float, nullable=False),
+    Column("model_high", Float, nullable=False),
+    Column("promised", Float, nullable=False),
+    Column("promised_low", Float, nullable=False),
+    Column("promised_high", Float, nullable=False),
+    Column("realised", Float, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("caveat", Text),
+    Column("dispatched_at", Text, nullable=False),
+    Column("measured_at", Text, nullable=False),
+    PrimaryKeyConstraint("run_id", "idx", name="action_outcomes_pk"),
+)
+Index("action_outcomes_action", action_outcomes.c.action_id, action_outcomes.c.dispatched_at)

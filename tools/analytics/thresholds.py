@@ -260,3 +260,17 @@ world's busiest week (5 anomalies, 16.7 per 100 store-weeks) is not flagged: at 
 
 ALARM_RATE_ALPHA: Final = 0.001
 """Level of the one-sided Poisson test that a week's alarms exceed the ceiling's expectation."""
+
+# --- Outcomes of dispatched actions (tools.catalog.calibration) -------------------------
+
+OUTCOME_ALPHA: Final = 0.001
+"""Level of the one-sided binomial tests that call an action over- or under-promising or its
+coverage low. The tests are repeated after every outcome (sequential looks), so the level is
+strict: an estimator whose realised figures all fall below its intervals is flagged at its
+4th outcome (0.1^4 = 1e-4), while a calibrated one is falsely flagged in about 1 of 1000
+looks. A stated level, not fitted."""
+
+OUTCOME_WINDOW: Final = 50
+"""Outcomes of one action judged at once, the most recent: enough for five expected misses
+on each side of an 80 % interval, recent enough to follow a change in what an action does
+(a new on-call pool). A stated rule of thumb, not fitted."""

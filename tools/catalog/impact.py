@@ -3,10 +3,10 @@
 Each lever moves a variable of the fitted causal graph and the change propagates along the
 fitted mechanisms to the late rate (an interventional query on the linear SCM: the lever's
 change times the variable's total effect). Intervals (80 %) come from the coefficients'
-sampling uncertainty. Two levers need no model: moving DSP orders to the own fleet changes
-only the carrier mix (the store's DSP gap times the share moved), and widening windows or
-extending promises turns the late deliveries that arrived within the extension on time
-(observed delays).
+sampling uncertainty and the noise of the measured excess they are capped by. Two levers
+need no model: moving DSP orders to the own fleet changes only the carrier mix (the store's
+DSP gap times the share moved), and widening windows or extending promises turns the late
+deliveries that arrived within the extension on time (observed delays).
 
 Nothing here promises more than the problem: the avoided deliveries are capped by the cell's
 late deliveries above its normal (no action takes a cell below normal).
@@ -65,6 +65,7 @@ def estimate_impact(
     late_within: LateWithin,
     *,
     cap: float,
+    cap_sd: float = 0.0,
     random_state: int = 0,
 ) -> tuple[float, tuple[float, float], float, float]:
     """Estimate late deliveries avoided, their interval, and the cost of one action.
@@ -77,6 +78,12 @@ def estimate_impact(
         fitted: the fitted causal model.
         late_within: minutes -> (late deliveries at most that late, all late ones).
         cap: the most the action may avoid: the cell's late deliveries above normal.
+        cap_sd: standard deviation of that excess as measured: the cell's day-to-day noise
+            in late deliveries (its late-rate spread times its deliveries). The excess the
+            action can remove is the true one, which may be smaller than the one measured,
+            so each draw is capped by a draw of the excess (and by the measured excess:
+            nothing past it is credited); without it an action that removes the whole
+            excess would promise it to the delivery, with an interval of zero width.
         random_state: seed of the draws.
 
     Returns:
@@ -145,7 +152,12 @@ def estimate_impact(
     cap = max(0.0, min(cap, float(rows.late.sum())))
     beyond = max(0.0, point - cap)
     point = min(max(point, 0.0), cap)
-    ci = interval(np.clip(np.array(samples), 0.0, cap))
+    # the true excess may be below the measured one (never credited above it: the plan
+    # counts avoided deliveries up to the measured problem)
+    caps = np.clip(cap + rng.normal(0.0, cap_sd, len(samples)), 0.0, cap) if cap_sd else cap
+    lo, hi = interval(np.clip(np.array(samples), 0.0, caps))
+    # the point is the measured excess at most; the interval holds it
+    ci = (min(lo, round(point, 1)), max(hi, round(point, 1)))
     return round(point, 1), ci, round(cost, 2), round(beyond, 1)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools.catalog.calibration import ActionCalibration
 from tools.core.evidence import EvidenceStore
 from tools.data.backend import Backend, DuckDBBackend
 
@@ -18,11 +19,15 @@ class ToolContext:
     random_state: int = 0
     max_rows: int = 500
     in_effect: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Actions already approved and in effect, by target then action id, with the reason:
+    ``recommend_actions`` does not propose them again (the caller's approvals, not data)."""
     feed_max_age_days: dict[str, int] = field(default_factory=dict)
     """Days an optional feed (by table) may end before the checked day before
     ``check_data_health`` calls it severe (the operator's setting, not the model's)."""
-    """Actions already approved and in effect, by target then action id, with the reason:
-    ``recommend_actions`` does not propose them again (the caller's approvals, not data)."""
+    calibration: dict[str, ActionCalibration] = field(default_factory=dict)
+    """Track record of each catalog action's impact estimates, from the outcomes of the
+    caller's dispatched actions: ``recommend_actions`` corrects an uncalibrated action's
+    estimate and says so (:mod:`tools.catalog.calibration`)."""
 
     @classmethod
     def for_duckdb(cls, path: str | Path, **kwargs: object) -> ToolContext:

@@ -71,8 +71,14 @@ class Metrics:
         )
         self.open_alerts = Gauge(
             "lastmile_monitor_open_alerts",
-            "Open monitor alerts, by kind (health, decay, alarms, agent).",
+            "Open monitor alerts, by kind (health, decay, alarms, agent, outcomes).",
             ["kind"],
+            registry=self.registry,
+        )
+        self.outcome_coverage = Gauge(
+            "lastmile_action_outcome_coverage",
+            "Share of an action's tracked outcomes inside its impact model's 80 % interval.",
+            ["action"],
             registry=self.registry,
         )
         self.monitor_day = Gauge(
@@ -104,5 +110,7 @@ class Metrics:
             self.mase.labels(kpi=kpi).set(value)
         if snap.alarms is not None:
             self.alarms.set(snap.alarms)
-        for kind in ("health", "decay", "alarms", "agent"):
+        for kind in ("health", "decay", "alarms", "agent", "outcomes"):
             self.open_alerts.labels(kind=kind).set(snap.open_alerts.get(kind, 0))
+        for action, value in snap.outcome_coverage.items():
+            self.outcome_coverage.labels(action=action).set(value)

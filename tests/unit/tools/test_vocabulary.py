@@ -11,13 +11,13 @@ from pydantic import ValidationError
 from agent.parsing import KPI_WORDS
 from agent.schemas import ActionPlan, NotAssessedCause
 from agent.verify import verify_plan
-from evals.groundtruth import ACTION_LEVERS
 from evals.suite import Expect
 from tools.analytics.baselines import KPIS as CELL_KPIS
 from tools.catalog import LeverKind, load_catalog
 from tools.causal.graph import load_graph
 from tools.core.context import ToolContext
 from tools.data.synthetic import CAUSES
+from tools.data.synthetic.actions import ACTION_LEVERS
 from tools.forecast import ForecastInput
 from tools.query_kpis import CARRIER_KPIS, DEFAULT_KPIS, QueryKpisInput, query_kpis
 from tools.vocabulary import action_ids, cause_ids, forecast_kpis, kpis

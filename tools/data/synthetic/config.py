@@ -144,6 +144,12 @@ class WorldConfig(BaseModel):
         default_factory=list, description="Weekdays (0 = Monday) when no store operates."
     )
     gaps: list[DataGap] = Field(default_factory=list, description="Days lost from the data.")
+    action_efficacy: dict[str, Annotated[float, Field(ge=0.0, le=2.0)]] = Field(
+        default_factory=dict,
+        description="Catalog action id -> share of its simulated effect the world delivers "
+        "(default 1.0): 0.5 is an action that does half of what it does in the model, e.g. "
+        "backup drivers of whom half turn up. Only approved actions' outcomes see it.",
+    )
 
     @field_validator("start_date", mode="before")
     @classmethod
