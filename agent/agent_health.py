@@ -14,12 +14,14 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from agent.errors import DATA_STOP_PREFIX
 from agent.storage.monitoring import Figure
 from agent.storage.schema import runs
 
 METRICS: dict[str, str] = {
     "runs": "runs started",
-    "failed": "runs that failed",
+    "failed": "runs that failed (the agent's own failures)",
+    "data_stops": "runs the data-health check stopped (the data's failures, not the agent's)",
     "latency_s": "median seconds from start to the run's last update (done, waiting, failed)",
     "llm_calls": "model calls",
     "input_tokens": "prompt tokens",
@@ -60,7 +62,10 @@ def agent_figures(engine: Engine, start: date, end: date) -> list[Figure]:
     for day, day_runs in sorted(by_day.items()):
         values = _day_values(day_runs)
         for name, value in values.items():
-            flagged = name == "failed" and value > 0 and value == values["runs"]
+            # a day whose runs the data stopped is the data's alert (health), not the agent's
+            flagged = (
+                name == "failed" and value > 0 and value == values["runs"] - values["data_stops"]
+            )
             out.append(
                 Figure(
                     day=day,
@@ -75,6 +80,10 @@ def agent_figures(engine: Engine, start: date, end: date) -> list[Figure]:
     return out
 
 
+def _data_stop(run: Any) -> bool:
+    return str(run["error"] or "").startswith(DATA_STOP_PREFIX)
+
+
 def _day_values(day_runs: list[Any]) -> dict[str, float]:
     traces = [json.loads(r["trace"] or "[]") for r in day_runs]
     decisions = [d for r in day_runs for d in json.loads(r["decisions"] or "[]")]
@@ -87,7 +96,8 @@ def _day_values(day_runs: list[Any]) -> dict[str, float]:
     ]
     return {
         "runs": float(len(day_runs)),
-        "failed": float(sum(r["status"] == "failed" for r in day_runs)),
+        "failed": float(sum(r["status"] == "failed" and not _data_stop(r) for r in day_runs)),
+        "data_stops": float(sum(r["status"] == "failed" and _data_stop(r) for r in day_runs)),
         "latency_s": median(_seconds(r["created_at"], r["updated_at"]) for r in day_runs),
         "llm_calls": float(sum(e.get("kind") == "llm" for t in traces for e in t)),
         "input_tokens": float(sum(r["input_tokens"] or 0 for r in day_runs)),

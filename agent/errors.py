@@ -42,6 +42,11 @@ class DataHealthStop(Exception):
     """
 
 
+DATA_STOP_PREFIX = "the data cannot be trusted"
+"""How a run stopped by its data-health check begins its stored error (agent health counts
+such runs apart from the agent's own failures)."""
+
+
 class DataUnhealthyError(RunFailedError):
     """A run stopped because its data cannot be trusted: no plan rather than a wrong one.
 
@@ -50,7 +55,7 @@ class DataUnhealthyError(RunFailedError):
 
     def describe(self, cause: BaseException) -> str:
         """Give the check's own words: what is wrong and how to fix it."""
-        return f"the data cannot be trusted: {cause}"
+        return f"{DATA_STOP_PREFIX}: {cause}"
 
     def hint(self) -> str:
         """Where to look next."""

@@ -104,9 +104,10 @@ def update_alerts(
     """Open, extend or close alerts with the figures of ``day``; return those opened now.
 
     Only kinds in :data:`ALERT_KINDS` count. A figure flagged on ``day`` extends its open
-    alert or opens a new one; an open alert of a kind checked on ``day`` whose figure is not
-    flagged is closed, unless its key is in ``unknown`` (not assessed that day: a feature
-    left out of the drift test on a promotion day is not back to normal).
+    alert (taking that day's message) or opens a new one; an open alert of a kind checked on
+    ``day`` whose figure is not flagged is closed, unless its key is in ``unknown`` (not
+    assessed that day: a feature left out of the drift test on a promotion day is not back
+    to normal).
     """
     flagged = {
         (f.kind, f.name, f.subject): f for f in figures if f.flagged and f.kind in ALERT_KINDS
@@ -139,10 +140,11 @@ def update_alerts(
             if covering:  # the episode goes on (or a re-run saw this day already)
                 row = covering[0]
                 if row["closed_on"] is None and iso > row["last_seen"]:
+                    # the latest day's words: a feed a day staler, a drift grown larger
                     con.execute(
                         update(monitoring_alerts)
                         .where(monitoring_alerts.c.alert_id == row["alert_id"])
-                        .values(last_seen=iso)
+                        .values(last_seen=iso, message=fig.message or row["message"])
                     )
                 continue
             alert = Alert(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, TypeVar, get_type_hints
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.text import Text
 from typer.core import TyperGroup
 from typer.models import ArgumentInfo, OptionInfo
@@ -126,9 +128,22 @@ def _problems(fn: Callable[..., Any], exc: Exception, kwargs: dict[str, Any]) ->
             f"cannot write the database at {db} ({path_problem(db, exc)}): "
             f"choose a writable {_knob('db', kwargs)}"
         ]
+    if isinstance(exc, SettingsError):
+        return [settings_problem(exc)]
     if isinstance(exc, DataValidationError | ValueError | FileNotFoundError):
         return [str(exc)]  # incl. RunInputError: already written for people
     return None
+
+
+def settings_problem(exc: SettingsError) -> str:
+    """Name the LASTMILE_ variable pydantic-settings could not parse, and what it takes."""
+    found = re.search(r'field "(\w+)"', str(exc))
+    if found is None or found.group(1) not in Settings.model_fields:
+        return str(exc)
+    field = found.group(1)
+    why = f" ({exc.__cause__})" if exc.__cause__ else ""
+    takes = Settings.model_fields[field].description or ""
+    return f"LASTMILE_{field.upper()} cannot be read{why}: {takes}"
 
 
 def user_errors(fn: F) -> F:

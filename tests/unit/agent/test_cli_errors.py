@@ -309,6 +309,23 @@ def test_a_bad_setting_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.delenv("LASTMILE_MAX_TOOL_CALLS")
 
 
+@pytest.mark.usefixtures("env_state_db")
+def test_a_setting_that_is_not_json_names_its_variable_and_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LASTMILE_FEED_MAX_AGE_DAYS", "abc")
+    try:
+        fails_with(
+            ["tools"],
+            re.compile(
+                r"error: LASTMILE_FEED_MAX_AGE_DAYS cannot be read \(Expecting value.*\): "
+                r'.* as JSON: \{"conditions": 2\}\..*'
+            ),
+        )
+    finally:
+        monkeypatch.delenv("LASTMILE_FEED_MAX_AGE_DAYS")
+
+
 # -- 7. dates ------------------------------------------------------------------------------------
 
 

@@ -91,3 +91,47 @@ def test_the_snapshot_is_the_latest_day(engine: Engine) -> None:
     assert snap.day == D0 + timedelta(days=1)
     assert snap.trusted == 0.0 and snap.max_drift_z == 9.0
     assert snap.open_alerts == {"health": 1}
+
+
+def test_runs_the_data_stopped_are_the_datas_failures_not_the_agents(tmp_path: Path) -> None:
+    from agent.agent_health import agent_figures
+    from agent.errors import DATA_STOP_PREFIX
+
+    runs = RunStore.open(path=tmp_path / "runs.sqlite")
+    at = "2026-03-01T07:00:00+00:00"
+    for i, error in enumerate([f"{DATA_STOP_PREFIX}: no deliveries on 2026-02-28", None]):
+        runs.save_run(
+            run_id=f"r{i}",
+            kind="triage",
+            status="failed" if error else "done",
+            error=error,
+            created_at=at,
+            updated_at=at,
+        )
+    values = {f.name: f for f in agent_figures(runs.engine, D0, D0)}
+    assert values["data_stops"].value == 1 and values["failed"].value == 0
+    assert not values["failed"].flagged
+    # every run the agent itself failed: flagged, with the data's stops left out
+    runs.save_run(run_id="r1", status="failed", error="the model endpoint timed out")
+    values = {f.name: f for f in agent_figures(runs.engine, D0, D0)}
+    assert values["failed"].value == 1 and values["failed"].flagged
+
+
+def test_an_open_alert_says_what_its_latest_day_says(engine: Engine) -> None:
+    def stale(day: date, days: int) -> list[Figure]:
+        return [
+            Figure(
+                day=day,
+                kind="health",
+                name="feed",
+                subject="conditions",
+                flagged=True,
+                severity="warn",
+                message=f"the conditions feed ended {days} day(s) ago",
+            )
+        ]
+
+    (opened,) = store.update_alerts(engine, D0, stale(D0, 1))
+    assert store.update_alerts(engine, D0 + timedelta(days=1), stale(D0, 2)) == []
+    (alert,) = store.alerts(engine, open_only=True)
+    assert alert.alert_id == opened.alert_id and alert.message.endswith("2 day(s) ago")
