@@ -32,6 +32,7 @@ from tools.catalog.calibration import ActionCalibration, calibrate, credited
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
 from tools.data.backend import DuckDBBackend
+from tools.data.synthetic import World
 from tools.data.synthetic.actions import (
     AppliedAction,
     realised_outcomes,
@@ -153,7 +154,9 @@ class Outcomes:
                 promises.append(p)
         world = synthetic_world(self.db)
         if world is not None:
-            measured = _simulated(world, promises)
+            # days do not interact: only the days with an outcome still to measure are run
+            todo = {p.applied_on for p in promises if (p.action.run_id, p.action.idx) not in done}
+            measured = _simulated(world, [p for p in promises if p.applied_on in todo])
         else:
             measured = _against_forecast(ToolContext(backend=backend), promises, done)
         out = []
@@ -192,7 +195,7 @@ class Outcomes:
 Measured = list[tuple[Promise, tuple[float, str, str | None]]]
 
 
-def _simulated(world: Any, promises: list[Promise]) -> Measured:
+def _simulated(world: World, promises: list[Promise]) -> Measured:
     """Exact outcomes in a synthetic world, every dispatched action applied in order.
 
     The realised figure is the late deliveries above the world's true normal that the

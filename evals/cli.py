@@ -190,6 +190,9 @@ def closed_loop_cmd(
             sep = ""
         if not sep:
             raise typer.BadParameter(f"{item!r}: give ACTION=SHARE, e.g. call_backup_drivers=0.5")
+    for name, share in shares.items():
+        if not 0.0 <= share <= 2.0:
+            raise typer.BadParameter(f"{name}={share:g}: SHARE is 0..2 (1 = as modelled)")
     unknown = sorted(set(shares) - set(ACTION_LEVERS))
     if unknown:
         raise typer.BadParameter(

@@ -198,15 +198,18 @@ def detect(
     directions = dict(directions or {})
     if reference is None:
         reference = pd.Series(True, index=z.index)
+    # an infinite residual (a log KPI at zero) is an extreme one: clipped like the rest,
+    # so it neither poisons the spread below nor drops its KPI from the detector
+    clipped = z.clip(-50.0, 50.0)
     usable = [
         c
         for c in z.columns
-        if z.loc[reference, c].notna().sum() >= MIN_REFERENCE_CELLS
-        and np.nanstd(z.loc[reference, c]) > 0
+        if clipped.loc[reference, c].notna().sum() >= MIN_REFERENCE_CELLS
+        and np.nanstd(clipped.loc[reference, c]) > 0
     ]
     if not usable:
         raise InsufficientDataError("no KPI has enough finite reference values to fit a detector")
-    x = z[usable].fillna(0.0).clip(-50.0, 50.0)
+    x = clipped[usable].fillna(0.0)
     x_ref = x[reference]
     if len(x_ref) < max(20, 3 * len(usable)):
         raise InsufficientDataError(

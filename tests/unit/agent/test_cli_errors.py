@@ -326,6 +326,24 @@ def test_a_setting_that_is_not_json_names_its_variable_and_form(
         monkeypatch.delenv("LASTMILE_FEED_MAX_AGE_DAYS")
 
 
+@pytest.mark.parametrize(
+    ("efficacy", "says"),
+    [
+        ("foo", "give ACTION=SHARE"),
+        ("call_backup_drivers=3", "SHARE is 0..2"),
+        ("extend_promises=0.5", "the simulator cannot apply extend_promises"),
+    ],
+)
+def test_closed_loop_efficacy_mistakes_say_what_it_takes(
+    tmp_path: Path, efficacy: str, says: str
+) -> None:
+    fails_with(
+        ["closed-loop", "--efficacy", efficacy, "--report", str(tmp_path)],
+        re.compile(f"error: Invalid value: .*{re.escape(says)}.*"),
+    )
+    assert not (tmp_path / "world.duckdb").exists()  # nothing generated
+
+
 # -- 7. dates ------------------------------------------------------------------------------------
 
 

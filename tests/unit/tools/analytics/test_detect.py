@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -116,3 +118,16 @@ def test_an_outcome_beyond_what_the_leading_kpis_explain_flags_alone() -> None:
     outcome = detect(z, extreme_kpis=["load", "other"], outcome_kpis=["late"], threshold=50.0, **kw)
     assert outcome.flagged.loc[601] and not outcome.flagged.loc[600]
     assert outcome.flagged.loc[:599].mean() < 0.01
+
+
+def test_an_infinite_residual_keeps_its_kpi_in_the_detector() -> None:
+    """A log KPI at zero gives -inf: an extreme value, not a reason to drop the KPI."""
+    rng = np.random.default_rng(0)
+    z = pd.DataFrame({"late": rng.normal(0, 1, 200), "orders": rng.normal(0, 1, 200)})
+    z.loc[17, "orders"] = -np.inf  # a store-day without orders, in the reference
+    z.loc[199, "late"] = 9.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        out = detect(z, directions={"late": 1, "orders": -1})
+    assert out.loc[199, "flagged"] and "late" in out.loc[199, "drivers"]
+    assert out.loc[17, "flagged"] and "orders" in out.loc[17, "drivers"]
