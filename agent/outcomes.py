@@ -48,7 +48,8 @@ logger = logging.getLogger(__name__)
 
 NO_ACTION_CAVEAT = (
     "measured against the plan's no-action forecast (the excess it assumed, less the excess "
-    "that remained): a problem that faded by itself counts as avoided"
+    "that remained), shared among a run's actions at one target by what each promised: a "
+    "problem that faded by itself counts as avoided"
 )
 
 
@@ -236,18 +237,27 @@ def _simulated(world: World, promises: list[Promise]) -> Measured:
 def _against_forecast(
     ctx: ToolContext, promises: list[Promise], done: set[tuple[str, int]]
 ) -> Measured:
-    """Outcomes on real data: the excess the promise assumed, less what remained that day."""
-    out: Measured = []
+    """Outcomes on real data: the excess the promise assumed, less what remained that day.
+
+    The data cannot tell a run's actions at one target apart, so what they realised
+    together is shared in proportion to what each promised.
+    """
+    groups: dict[tuple[str, str, date], list[Promise]] = {}
     for p in promises:
-        if (p.action.run_id, p.action.idx) in done:
-            continue
-        target = p.action.target or "all"
+        if (p.action.run_id, p.action.idx) not in done:
+            key = (p.action.run_id, p.action.target or "all", p.applied_on)
+            groups.setdefault(key, []).append(p)
+    out: Measured = []
+    for (_, target, day), members in groups.items():
         try:
-            found = diagnose(ctx, DiagnoseInput(target=target, day=p.applied_on, window_days=1))
-            remained = max(0.0, float(found.late_excess))
+            found = diagnose(ctx, DiagnoseInput(target=target, day=day, window_days=1))
         except ToolError as exc:  # a day without deliveries at the target: nothing to judge
-            logger.info("no outcome for %s on %s: %s", p.action.action_id, p.applied_on, exc)
+            logger.info("no outcome for %s on %s: %s", target, day, exc)
             continue
-        realised = min(max(p.cap - remained, 0.0), p.cap)
-        out.append((p, (realised, "no_action_forecast", NO_ACTION_CAVEAT)))
+        cap = max(p.cap for p in members)
+        together = min(max(cap - max(0.0, float(found.late_excess)), 0.0), cap)
+        promised = sum(p.promised[0] for p in members)
+        for p in members:
+            share = p.promised[0] / promised if promised > 0 else 1.0 / len(members)
+            out.append((p, (together * share, "no_action_forecast", NO_ACTION_CAVEAT)))
     return out
