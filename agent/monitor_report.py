@@ -119,7 +119,9 @@ def outcome_chart(result: MonitorResult, out: Path) -> Path | None:
                 "promised_low": o.promised_low,
                 "promised_high": o.promised_high,
                 "realised": o.realised,
-                "inside": o.inside,
+                "inside_as_promised": o.inside,
+                "sized_for": o.sized_for,
+                "judged": o.judged,
                 "method": o.method,
             }
             for o in result.outcomes
@@ -145,7 +147,7 @@ def outcome_chart(result: MonitorResult, out: Path) -> Path | None:
     left.set_xlabel("promised late deliveries avoided (80 % interval)")
     left.set_ylabel("realised")
     left.legend(fontsize=7)
-    coverage = series.groupby("action_id").inside.mean()
+    coverage = series.groupby("action_id").inside_as_promised.mean()
     right.barh([str(i) for i in coverage.index], coverage.to_numpy(dtype=float), color="tab:blue")
     right.axvline(ACTION_INTERVAL, color="k", ls="--", lw=1, label="nominal 80 %")
     right.set_xlim(0, 1)
@@ -216,17 +218,20 @@ def _outcome_lines(result: MonitorResult) -> list[str]:
     if not result.outcomes:
         return lines + ["No approved action's day is in the data yet."]
     lines += [
-        "| action | outcomes | inside the model's 80 % interval | below | above "
-        "| median realised / estimated | verdict |",
-        "|---|---|---|---|---|---|---|",
+        "| action | outcomes judged | inside the model's 80 % interval | below | above "
+        "| inside as promised | median realised / estimated | verdict |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for action_id, c in sorted(result.calibration.items()):
-        verdict = (c.note() or "calibrated").split(":")[0]
+        verdict = c.verdict()
         ratio = "-" if c.median_ratio is None else f"{c.median_ratio:.2f}"
         lines.append(
             f"| {action_id} | {c.outcomes} | {c.inside} ({c.coverage:.0%}) | {c.below} | "
-            f"{c.above} | {ratio} | {verdict} |"
+            f"{c.above} | {c.promised_coverage:.0%} | {ratio} | {verdict} |"
         )
+    unjudged = sum(not o.judged for o in result.outcomes)
+    if unjudged:
+        lines += ["", f"{unjudged} outcome(s) recorded but not judged (see their caveat)."]
     caveats = sorted({o.caveat for o in result.outcomes if o.caveat})
     return lines + [""] + [f"Caveat: {c}." for c in caveats]
 

@@ -314,9 +314,11 @@ class Monitoring:
 
     if TYPE_CHECKING:  # provided by agent.outcomes.Outcomes
 
-        def measure_outcomes(self) -> list[OutcomeRecord]: ...  # noqa: D102
-        def outcomes(self, action_id: str | None = None) -> list[OutcomeRecord]: ...  # noqa: D102
-        def calibration(self) -> dict[str, ActionCalibration]: ...  # noqa: D102
+        def measure_outcomes(self, through: date | None = None) -> list[OutcomeRecord]: ...  # noqa: D102
+        def outcomes(  # noqa: D102
+            self, action_id: str | None = None, through: date | None = None
+        ) -> list[OutcomeRecord]: ...
+        def calibration(self, through: date | None = None) -> dict[str, ActionCalibration]: ...  # noqa: D102
 
     def monitor(self, day: date | None = None, days: int = 28) -> MonitorResult:
         """Monitor the ``days`` days up to ``day`` (default: the latest day in the data).
@@ -342,8 +344,8 @@ class Monitoring:
                 f"{day} is outside the data ({catalog.first_day}..{catalog.last_day})"
             )
         # the actions approved so far whose day is now in the data: what they realised
-        self.measure_outcomes()
-        calibration = self.calibration()
+        self.measure_outcomes(through=day)
+        calibration = self.calibration(through=day)
         result = run_monitor(
             ctx,
             self.store.engine,
@@ -352,5 +354,5 @@ class Monitoring:
             feed_max_age={str(k): v for k, v in settings.feed_max_age_days.items()},
             extra=outcome_figures(calibration, day),
         )
-        result.outcomes, result.calibration = self.outcomes(), calibration
+        result.outcomes, result.calibration = self.outcomes(through=day), calibration
         return result

@@ -4,16 +4,21 @@ Once the day an approved action was for is in the data, :meth:`Outcomes.measure_
 measures what it realised, once:
 
 * **synthetic worlds** (a generated database with its truth file): the world is simulated
-  with the dispatched actions applied, in dispatch order
-  (:func:`tools.data.synthetic.actions.realised_outcomes`): exact, no caveat;
-* **real data**: against the plan's no-action forecast: the excess the promise assumed
-  (its cap) minus the late deliveries above normal that remained on the day, as ``diagnose``
-  measures them. A problem that faded by itself counts as avoided, so the figure carries a
-  caveat.
+  with the action applied on the day its promise was sized for (its cell, or its
+  ``apply_on`` day), with the run's actions ranked above it
+  (:func:`tools.data.synthetic.actions.realised_outcomes`): exact, no caveat. It judges the
+  estimate itself; whether a problem seen yesterday goes on today is the forecast's to
+  answer, and an action's record must not pay for it;
+* **real data**: on the day it applied, against the plan's no-action forecast: the excess
+  the promise assumed (its cap) minus the late deliveries above normal that remained, as
+  ``diagnose`` measures them. A problem that faded by itself counts as avoided, so the
+  figure carries a caveat; a promise sized on the day before it applied is recorded but
+  kept out of the track record (it also measures whether the problem went on).
 
-The track record per catalog action (:mod:`tools.catalog.calibration`) goes into every run's
-context, so ``recommend_actions`` corrects the estimates of an action that has been
-over-promising and the plan says so.
+Both count as the plan does: late deliveries removed, up to the excess the recommendation
+measured. The track record per catalog action (:mod:`tools.catalog.calibration`) goes into
+every run's context, so ``recommend_actions`` corrects the estimates of an action that has
+been over-promising and the plan says so.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+NOT_JUDGED = (
+    "its promise was sized on the day before it applied, so this also measures whether the "
+    "problem went on: kept out of the action's track record"
+)
 NO_ACTION_CAVEAT = (
     "measured against the plan's no-action forecast (the excess it assumed, less the excess "
     "that remained), shared among a run's actions at one target by what each promised: a "
@@ -59,6 +68,7 @@ class Promise:
 
     action: DispatchedAction
     applied_on: date
+    sized_for: date
     stores: list[str]
     cap: float
     model: tuple[float, float, float]
@@ -82,10 +92,11 @@ def promise_of(
     if action.expected_avoided is None or not action.avoided_ci or action.idx >= len(plan_actions):
         return None
     planned = plan_actions[action.idx]
-    if planned.get("apply_on"):
-        applied_on = date.fromisoformat(str(planned["apply_on"]))
-    elif planned.get("day"):  # a plan's action is for the day after its cell
-        applied_on = date.fromisoformat(str(planned["day"])) + timedelta(days=1)
+    if planned.get("apply_on"):  # sized by the forecast for the day it is for
+        applied_on = sized_for = date.fromisoformat(str(planned["apply_on"]))
+    elif planned.get("day"):  # sized on its cell; for the day after it
+        sized_for = date.fromisoformat(str(planned["day"]))
+        applied_on = sized_for + timedelta(days=1)
     else:
         return None
     numbers = _evidence_numbers(record, action)
@@ -105,6 +116,7 @@ def promise_of(
     return Promise(
         action=action,
         applied_on=applied_on,
+        sized_for=sized_for,
         stores=stores_of.get(target, []),
         cap=float(numbers.get(f"{name}.cap", high)),
         model=model,
@@ -121,16 +133,22 @@ class Outcomes:
 
         def record(self, run_id: str) -> RunRecord: ...  # noqa: D102
 
-    def outcomes(self, action_id: str | None = None) -> list[OutcomeRecord]:
-        """Return measured outcomes, oldest dispatch first."""
-        return list_outcomes(self.store.engine, action_id)
+    def outcomes(
+        self, action_id: str | None = None, through: date | None = None
+    ) -> list[OutcomeRecord]:
+        """Return measured outcomes, oldest dispatch first (of days up to ``through``)."""
+        found = list_outcomes(self.store.engine, action_id)
+        return [o for o in found if through is None or o.applied_on <= through.isoformat()]
 
-    def calibration(self) -> dict[str, ActionCalibration]:
-        """Return each catalog action's track record (actions with outcomes only)."""
-        return calibrate([o.tracked() for o in self.outcomes()])
+    def calibration(self, through: date | None = None) -> dict[str, ActionCalibration]:
+        """Return each catalog action's track record (judged outcomes, up to ``through``)."""
+        return calibrate([o.tracked() for o in self.outcomes(through=through) if o.judged])
 
-    def measure_outcomes(self) -> list[OutcomeRecord]:
-        """Measure every dispatched action whose day is now in the data (each one once).
+    def measure_outcomes(self, through: date | None = None) -> list[OutcomeRecord]:
+        """Measure every dispatched action whose day is in the data (each one once).
+
+        ``through`` bounds the days (a monitor run as of an earlier date measures nothing
+        after it).
 
         Returns:
             The outcomes measured now, in dispatch order.
@@ -151,17 +169,18 @@ class Outcomes:
         for a in dispatched:
             record = records.setdefault(a.run_id, self.record(a.run_id))
             p = promise_of(record, a, stores_of)
-            if p is not None and p.stores and p.applied_on <= catalog.last_day:
+            last = min(catalog.last_day, through or catalog.last_day)
+            if p is not None and p.stores and p.applied_on <= last:
                 promises.append(p)
         world = synthetic_world(self.db)
         if world is not None:
             # days do not interact: only the days with an outcome still to measure are run
-            todo = {p.applied_on for p in promises if (p.action.run_id, p.action.idx) not in done}
-            measured = _simulated(world, [p for p in promises if p.applied_on in todo])
+            todo = {p.sized_for for p in promises if (p.action.run_id, p.action.idx) not in done}
+            measured = _simulated(world, [p for p in promises if p.sized_for in todo])
         else:
             measured = _against_forecast(ToolContext(backend=backend), promises, done)
         out = []
-        for p, (realised, method, caveat) in measured:
+        for p, (realised, method, caveat, judged) in measured:
             if (p.action.run_id, p.action.idx) in done:
                 continue
             outcome = OutcomeRecord(
@@ -171,6 +190,8 @@ class Outcomes:
                 target=p.action.target,
                 stores=p.stores,
                 applied_on=p.applied_on.isoformat(),
+                sized_for=p.sized_for.isoformat(),
+                judged=judged,
                 model_avoided=p.model[0],
                 model_low=p.model[1],
                 model_high=p.model[2],
@@ -193,45 +214,46 @@ class Outcomes:
         return self.calibration()
 
 
-Measured = list[tuple[Promise, tuple[float, str, str | None]]]
+Measured = list[tuple[Promise, tuple[float, str, str | None, bool]]]
 
 
 def _simulated(world: World, promises: list[Promise]) -> Measured:
-    """Exact outcomes in a synthetic world, every dispatched action applied in order.
+    """Exact outcomes in a synthetic world: each action simulated on the day it was sized for.
 
-    The realised figure is the late deliveries above the world's true normal that the
-    action removed, credited as the plan counts them: up to the excess its recommendation
-    measured, each action after the ones of its run ranked above it
+    That is the day whose excess the promise measured (its cell, or the ``apply_on`` day),
+    so the figure judges the impact estimate itself, as the closed loop does; whether the
+    problem went on to the next day is the forecast's to judge, not the action's. An action
+    is credited, as its plan counts, with the late deliveries it removed up to the excess
+    its recommendation measured, after the actions of its run ranked above it
     (:func:`tools.catalog.calibration.credited`).
     """
-    known = [p for p in promises if simulable(p.action.action_id)]
+    cfg = world.config
+    end = cfg.start_date + timedelta(days=cfg.days)
+    # an action the simulator does not know (a real-data lever) has no outcome here
+    known = [
+        p for p in promises if simulable(p.action.action_id) and cfg.start_date <= p.sized_for < end
+    ]
     applied = [
         AppliedAction(
             action_id=p.action.action_id,
-            day=p.applied_on,
+            day=p.sized_for,
             stores=p.stores,
             value=next(iter(p.action.parameters.values())),
         )
         for p in known
     ]
-    # an action the simulator does not know (a real-data lever) has no outcome here
-    in_world = [
-        (p, a)
-        for p, a in zip(known, applied, strict=True)
-        if world.config.start_date <= a.day < world.config.start_date + timedelta(world.config.days)
-    ]
-    results = realised_outcomes(world, [a for _, a in in_world])
-    # a run's actions are credited in plan order up to the excess its promises measured
+    results = realised_outcomes(world, applied)
     by_run: dict[str, list[int]] = {}
-    for i, (p, _) in enumerate(in_world):
+    for i, p in enumerate(known):
         by_run.setdefault(p.action.run_id, []).append(i)
-    credit = [0.0] * len(in_world)
+    credit = [0.0] * len(known)
     for members in by_run.values():
-        members.sort(key=lambda i: in_world[i][0].action.idx)
-        cap = max(in_world[i][0].cap for i in members)
-        for i, c in zip(members, credited([results[i].avoided for i in members], cap), strict=True):
+        members.sort(key=lambda i: known[i].action.idx)
+        cap = max(known[i].cap for i in members)
+        removed = [results[i].raw_avoided for i in members]
+        for i, c in zip(members, credited(removed, cap), strict=True):
             credit[i] = c
-    return [(p, (c, "simulated", None)) for (p, _), c in zip(in_world, credit, strict=True)]
+    return [(p, (c, "simulated", None, True)) for p, c in zip(known, credit, strict=True)]
 
 
 def _against_forecast(
@@ -259,5 +281,9 @@ def _against_forecast(
         promised = sum(p.promised[0] for p in members)
         for p in members:
             share = p.promised[0] / promised if promised > 0 else 1.0 / len(members)
-            out.append((p, (together * share, "no_action_forecast", NO_ACTION_CAVEAT)))
+            # a promise sized on the day before also bets that the problem goes on: what
+            # the day shows is the manager's outcome, not a judgement of the estimate
+            judged = p.sized_for == p.applied_on
+            caveat = NO_ACTION_CAVEAT if judged else f"{NO_ACTION_CAVEAT}; {NOT_JUDGED}"
+            out.append((p, (together * share, "no_action_forecast", caveat, judged)))
     return out

@@ -160,8 +160,8 @@ def closed_loop_cmd(
     efficacy: Annotated[
         list[str] | None,
         typer.Option(
-            help="ACTION=SHARE: the world delivers only SHARE of that action's effect "
-            "(repeatable), e.g. call_backup_drivers=0.5."
+            help="ACTION=SHARE: the world delivers only SHARE (0..2, 1 = as modelled) of "
+            "that action's effect (repeatable, once per action), e.g. call_backup_drivers=0.5."
         ),
     ] = None,
     min_actions: Annotated[
@@ -184,6 +184,8 @@ def closed_loop_cmd(
     shares: dict[str, float] = {}
     for item in efficacy or []:
         name, sep, value = item.partition("=")
+        if name in shares:
+            raise typer.BadParameter(f"{name} is given twice: give each action once")
         try:
             shares[name] = float(value)
         except ValueError:

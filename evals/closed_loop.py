@@ -12,10 +12,10 @@ one realised is exact, and the outcome enters the action's track record
 its context: the loop the service runs with ``lastmile monitor``, without a model in it.
 
 The harness applies each action on the day its promise was sized for (the flagged cell),
-so the comparison judges the impact model itself; each recommendation's actions are
-simulated together, in rank order, apart from other alarms' (as each promise was made).
-The service judges a plan's action on the day the plan says it is for, which also judges
-the plan's assumption that the problem goes on.
+so the comparison judges the impact estimate itself, as the service does in a generated
+world (:mod:`agent.outcomes`); each recommendation's actions are simulated together, in
+rank order, apart from other alarms' (as each promise was made), and credited as the plan
+counts: late deliveries removed, up to the excess it measured.
 """
 
 from __future__ import annotations
@@ -151,7 +151,8 @@ def run_closed_loop(
                 for a in chosen
             ]
             realised = realised_outcomes(world, applied)
-            credits = credited([r.avoided for r in realised], max(a.cap for a in chosen))
+            # as the plan counts: late deliveries removed, up to the excess it measured
+            credits = credited([r.raw_avoided for r in realised], max(a.cap for a in chosen))
             for a, credit in zip(chosen, credits, strict=True):
                 model = a.model_avoided or (a.expected_avoided, *a.avoided_ci)
                 outcome = TrackedOutcome(

@@ -123,7 +123,9 @@ def update_alerts(
                 continue
             if key in unknown:
                 continue
-            if iso > row["last_seen"]:  # a re-run over earlier days closes nothing
+            # a re-run over earlier days closes nothing; the latest day's re-run may (the
+            # figures it replaced are gone)
+            if iso >= row["last_seen"]:
                 con.execute(
                     update(monitoring_alerts)
                     .where(monitoring_alerts.c.alert_id == row["alert_id"])
@@ -139,7 +141,7 @@ def update_alerts(
             ]
             if covering:  # the episode goes on (or a re-run saw this day already)
                 row = covering[0]
-                if row["closed_on"] is None and iso > row["last_seen"]:
+                if row["closed_on"] is None and iso >= row["last_seen"]:
                     # the latest day's words: a feed a day staler, a drift grown larger
                     con.execute(
                         update(monitoring_alerts)

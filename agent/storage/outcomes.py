@@ -28,6 +28,10 @@ class OutcomeRecord(BaseModel):
     target: str | None
     stores: list[str]
     applied_on: str = Field(description="Service date the action was for (ISO).")
+    sized_for: str = Field(description="Service date whose excess the promise measured (ISO).")
+    judged: bool = Field(
+        True, description="Enters the action's track record (its figure judges the estimate)."
+    )
     model_avoided: float
     model_low: float
     model_high: float
@@ -46,7 +50,7 @@ class OutcomeRecord(BaseModel):
 
     @property
     def inside(self) -> bool:
-        """Whether the realised figure is inside the interval as promised."""
+        """Whether the realised figure is inside the interval as promised (as shown)."""
         return self.promised_low - 0.05 <= self.realised <= self.promised_high + 0.05
 
 

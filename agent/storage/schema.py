@@ -226,16 +226,19 @@ Index(
 action_outcomes = Table(
     "action_outcomes",
     metadata,
-    # what a dispatched action realised on the day it was for, measured once its day is in
-    # the data: against the simulated world (synthetic data, exact) or the plan's no-action
-    # forecast (real data); model_* are the impact model's own figures, promised_* what the
-    # plan showed (the same unless the action's track record corrected them)
+    # what a dispatched action realised, measured once its day is in the data: in the
+    # simulated world on the day its promise was sized for (synthetic data, exact), or on the
+    # day it applied against the plan's no-action forecast (real data); judged: it enters
+    # the action's track record; model_* are the impact model's own figures, promised_* what
+    # the plan showed (the same unless the action's track record corrected them)
     Column("run_id", Text, nullable=False),
     Column("idx", Integer, nullable=False),
     Column("action_id", Text, nullable=False),
     Column("target", Text),
     Column("stores", Text),
     Column("applied_on", Text, nullable=False),
+    Column("sized_for", Text, nullable=False),
+    Column("judged", Integer, nullable=False, server_default="1"),
     Column("model_avoided", Float, nullable=False),
     Column("model_low", Float, nullable=False),
     Column("model_high", Float, nullable=False),

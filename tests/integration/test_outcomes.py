@@ -20,6 +20,7 @@ from agent.service import AgentService
 from agent.settings import Settings
 from agent.storage.monitoring import snapshot
 from agent.storage.outcomes import OutcomeRecord, record_outcome
+from tools.catalog.calibration import credited
 from tools.core.context import ToolContext
 from tools.data.synthetic.actions import AppliedAction, realised_outcomes, world_of
 from tools.diagnose import DiagnoseInput, diagnose
@@ -56,33 +57,45 @@ def test_an_approved_action_is_measured_once_against_the_simulated_world(
     run_id = _approve_all(service, STORM, "R2")
     measured = service.measure_outcomes()
     assert measured and {o.run_id for o in measured} == {run_id}
-    plan = service.record(run_id).plan or {}
+    record = service.record(run_id)
+    plan = record.plan or {}
     world = world_of(small_world_db)
+    # the estimate is judged on the day it was sized for (the storm's first day, its cell):
+    # each action simulated there, in rank order, credited up to the excess it measured
     applied = [
         AppliedAction(
             action_id=o.action_id,
-            day=date.fromisoformat(o.applied_on),
+            day=date.fromisoformat(o.sized_for),
             stores=o.stores,
             value=plan["actions"][o.idx]["parameters"][0]["value"],
         )
         for o in measured
     ]
-    truth = realised_outcomes(world, applied)
+    caps = [
+        e["numbers"][f"{o.action_id}.cap"]
+        for o in measured
+        for e in record.evidence
+        if e["id"] in plan["actions"][o.idx]["evidence_ids"]
+        and f"{o.action_id}.cap" in e["numbers"]
+    ]
+    truth = credited([t.raw_avoided for t in realised_outcomes(world, applied)], max(caps))
     for o, t in zip(measured, truth, strict=True):
-        assert o.method == "simulated" and o.caveat is None
-        assert o.applied_on == "2026-02-16"  # the day after the cell: the storm's second day
-        assert o.realised == pytest.approx(t.avoided, abs=0.06)
+        assert o.method == "simulated" and o.caveat is None and o.judged
+        assert (o.sized_for, o.applied_on) == ("2026-02-15", "2026-02-16")
+        assert o.realised == pytest.approx(t, abs=0.06)
         assert o.promised_low <= o.promised <= o.promised_high
     assert service.measure_outcomes() == []  # each action once
 
     result = service.monitor(date(2026, 2, 28), 28)
     assert {o.run_id for o in result.outcomes} == {run_id}
     write_report(result, tmp_path / "report")
+    # a monitor as of a day before the action's shows none of it
+    assert service.monitor(date(2026, 2, 14), 7).outcomes == []
     series = pd.read_csv(tmp_path / "report" / "outcome_calibration.csv")
     assert (tmp_path / "report" / "outcome_calibration.png").stat().st_size > 5_000
     assert series.realised.tolist() == [o.realised for o in result.outcomes]
     assert series.promised.tolist() == [o.promised for o in result.outcomes]
-    assert series.inside.tolist() == [o.inside for o in result.outcomes]
+    assert series.inside_as_promised.tolist() == [o.inside for o in result.outcomes]
     # /metrics reads the track record from the latest monitored day
     coverage = snapshot(service.store.engine).outcome_coverage
     assert coverage == {a: c.coverage for a, c in result.calibration.items()}
@@ -104,6 +117,7 @@ def test_an_over_promising_action_is_corrected_and_said_so_in_the_next_plan(
                 target="R2",
                 stores=["S011"],
                 applied_on="2026-01-20",
+                sized_for="2026-01-20",
                 model_avoided=100.0,
                 model_low=95.0,
                 model_high=105.0,
@@ -155,6 +169,8 @@ def test_without_a_simulator_outcomes_are_measured_against_the_no_action_forecas
     ctx = ToolContext.for_duckdb(db)
     for o in measured:
         assert o.method == "no_action_forecast" and o.caveat and "faded" in o.caveat
+        # sized on the storm's first day, applied on its second: kept out of the record
+        assert not o.judged and "kept out of the action's track record" in o.caveat
     caps = [
         e["numbers"][f"{o.action_id}.cap"]
         for o in measured

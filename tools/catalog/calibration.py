@@ -48,6 +48,11 @@ MIN_CONFORMAL = next(n for n in range(1, 1000) if _rank(1 - TAIL, n) <= n)
 ``ceil(0.9 (n + 1)) <= n`` first holds at n = 9."""
 
 
+MIN_TO_FLAG = next(n for n in range(1, 100) if TAIL**n < OUTCOME_ALPHA)
+"""Fewest outcomes that can flag an action: every one of them below its interval has chance
+0.1^n under calibration, below the test's level from n = 4 on."""
+
+
 class TrackedOutcome(BaseModel):
     """One dispatched action's promise and what it realised, in late deliveries avoided."""
 
@@ -84,6 +89,15 @@ class ActionCalibration(BaseModel):
     over_promising: bool
     under_promising: bool
     uncalibrated: bool
+
+    def verdict(self) -> str:
+        """Return the record's verdict in a few words (the report's column)."""
+        note = self.note()
+        if note is not None:
+            return note.split(":")[0]
+        if self.outcomes < MIN_TO_FLAG:
+            return f"too few outcomes to judge (a flag needs {MIN_TO_FLAG})"
+        return "calibrated"
 
     def note(self) -> str | None:
         """Return the plan's wording for an uncalibrated action, or None."""

@@ -135,3 +135,22 @@ def test_an_open_alert_says_what_its_latest_day_says(engine: Engine) -> None:
     assert store.update_alerts(engine, D0 + timedelta(days=1), stale(D0, 2)) == []
     (alert,) = store.alerts(engine, open_only=True)
     assert alert.alert_id == opened.alert_id and alert.message.endswith("2 day(s) ago")
+
+
+def test_a_rerun_of_the_latest_day_closes_an_alert_its_new_figures_clear(engine: Engine) -> None:
+    def record(flagged: bool) -> list[Figure]:
+        return [
+            Figure(
+                day=D0,
+                kind="outcomes",
+                name="rebalance_dsp_volume",
+                value=0.2,
+                flagged=flagged,
+                message="over-promising" if flagged else None,
+            )
+        ]
+
+    store.update_alerts(engine, D0, record(True))
+    assert store.alerts(engine, open_only=True)
+    store.update_alerts(engine, D0, record(False))  # the same day, monitored again
+    assert store.alerts(engine, open_only=True) == []

@@ -26,6 +26,8 @@ def upgrade() -> None:
         sa.Column("target", sa.Text),
         sa.Column("stores", sa.Text),
         sa.Column("applied_on", sa.Text, nullable=False),
+        sa.Column("sized_for", sa.Text, nullable=False),
+        sa.Column("judged", sa.Integer, nullable=False, server_default="1"),
         sa.Column("model_avoided", sa.Float, nullable=False),
         sa.Column("model_low", sa.Float, nullable=False),
         sa.Column("model_high", sa.Float, nullable=False),
