@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from agent.results import ToolResult
 from agent.schemas import ActionPlan
+from tools.catalog import load_catalog
 
 CAVEAT_START = "Track record of "
 """How the caveat begins (one per corrected action)."""
@@ -52,12 +53,16 @@ def _caveat(action_id: str, note: str) -> str:
 
 
 def with_track_record(plan: ActionPlan, results: Sequence[ToolResult]) -> ActionPlan:
-    """Return ``plan`` with a caveat for each proposed action whose estimate was corrected.
+    """Return ``plan`` with a caveat for each action it proposes or quotes that was corrected.
 
     Idempotent: an action already named in a track-record caveat gets no second one.
     """
     corrected = corrected_actions(results)
-    proposed = [a.action_id for a in plan.actions if a.action_id in corrected]
+    # proposed, or quoted in words (an answer about a past day names it without proposing)
+    text = " ".join([plan.summary, *(f.text for f in plan.findings)]).lower()
+    catalog = load_catalog()
+    quoted = [a for a in corrected if a in text or catalog.get(a).title.lower() in text]
+    proposed = [a.action_id for a in plan.actions if a.action_id in corrected] + quoted
     missing = [
         a
         for a in dict.fromkeys(proposed)

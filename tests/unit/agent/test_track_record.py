@@ -73,3 +73,12 @@ def test_a_plan_proposing_a_corrected_action_gets_one_caveat_without_numbers() -
     assert with_track_record(_plan([]), results).caveats == []
     untracked = [ToolResult(id="r#1", tool="recommend_actions", result=_rec(None))]
     assert with_track_record(_plan(["call_backup_drivers"]), untracked).caveats == []
+
+
+def test_an_answer_that_quotes_a_corrected_action_without_proposing_it_gets_the_caveat() -> None:
+    results = [ToolResult(id="r#1", tool="recommend_actions", result=_rec("over-promising: x"))]
+    plan = _plan([]).model_copy(
+        update={"summary": "Call in backup drivers: it would have avoided about 6 late deliveries."}
+    )
+    (caveat,) = with_track_record(plan, results).caveats
+    assert caveat.startswith(f"{CAVEAT_START}call_backup_drivers: ")
