@@ -216,7 +216,8 @@ def _markdown(result: MonitorResult, charts: list[Path]) -> list[str]:
 def _outcome_lines(result: MonitorResult) -> list[str]:
     lines = ["", "## Outcomes of approved actions (realised against promised)", ""]
     if not result.outcomes:
-        return lines + ["No approved action's day is in the data yet."]
+        waiting = f" ({result.pending_outcomes} approved)" if result.pending_outcomes else ""
+        return lines + [f"No approved action's day is in the data yet{waiting}."]
     lines += [
         "| action | outcomes judged | inside the model's 80 % interval | below | above "
         "| inside as promised | median realised / estimated | verdict |",
@@ -229,6 +230,12 @@ def _outcome_lines(result: MonitorResult) -> list[str]:
             f"| {action_id} | {c.outcomes} | {c.inside} ({c.coverage:.0%}) | {c.below} | "
             f"{c.above} | {c.promised_coverage:.0%} | {ratio} | {verdict} |"
         )
+    if result.pending_outcomes:
+        lines += [
+            "",
+            f"{result.pending_outcomes} approved action(s) have no outcome yet: their day is "
+            "after the monitored one or not in the data, or they promised no figure.",
+        ]
     unjudged = sum(not o.judged for o in result.outcomes)
     if unjudged:
         lines += ["", f"{unjudged} outcome(s) recorded but not judged (see their caveat)."]
@@ -263,6 +270,7 @@ def _agent_lines(result: MonitorResult) -> list[str]:
     cols = [c for c in METRICS if c in table.columns]
     lines += ["| day | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for day, row in table.iterrows():
-        lines.append(f"| {day} | " + " | ".join(f"{row[c]:g}" for c in cols) + " |")
-    lines += ["", "-1: nothing to measure (no decision yet)."]
+        lines.append(f"| {day} | " + " | ".join(f"{row[c]:.3g}" for c in cols) + " |")
+    if (table[cols] == -1).any().any():
+        lines += ["", "-1: nothing to measure (no decision yet)."]
     return lines

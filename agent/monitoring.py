@@ -26,6 +26,7 @@ from agent.agent_health import agent_figures
 from agent.errors import DataUnusableError, RunInputError
 from agent.settings import Settings
 from agent.storage import monitoring as store
+from agent.storage.approvals import outbox
 from agent.storage.monitoring import Alert, Figure
 from agent.storage.outcomes import OutcomeRecord
 from agent.storage.runs import RunStore
@@ -72,6 +73,8 @@ class MonitorResult(BaseModel):
     """Every measured outcome of a dispatched action, oldest dispatch first."""
     calibration: dict[str, ActionCalibration] = {}
     """Each catalog action's track record (actions with outcomes)."""
+    pending_outcomes: int = 0
+    """Approved actions with no outcome as of the monitored day."""
 
 
 def health_figures(health: DataHealth) -> list[Figure]:
@@ -355,4 +358,5 @@ class Monitoring:
             extra=outcome_figures(calibration, day),
         )
         result.outcomes, result.calibration = self.outcomes(through=day), calibration
+        result.pending_outcomes = len(outbox(self.store.engine)) - len(result.outcomes)
         return result

@@ -90,7 +90,8 @@ def test_an_approved_action_is_measured_once_against_the_simulated_world(
     assert {o.run_id for o in result.outcomes} == {run_id}
     write_report(result, tmp_path / "report")
     # a monitor as of a day before the action's shows none of it
-    assert service.monitor(date(2026, 2, 14), 7).outcomes == []
+    early = service.monitor(date(2026, 2, 14), 7)
+    assert early.outcomes == [] and early.pending_outcomes == len(measured)
     series = pd.read_csv(tmp_path / "report" / "outcome_calibration.csv")
     assert (tmp_path / "report" / "outcome_calibration.png").stat().st_size > 5_000
     assert series.realised.tolist() == [o.realised for o in result.outcomes]
