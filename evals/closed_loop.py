@@ -231,19 +231,11 @@ def markdown(report: ClosedLoopReport) -> str:
         f"(the impact model's own interval: {report.model_coverage:.0%})",
         "",
         "| action | outcomes judged | inside | below | above | median realised/estimated "
-        "| flagged | first flagged at dispatch | first over-promising at |",
+        "| verdict now | first flagged at dispatch | first over-promising at |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for a, c in sorted(report.calibration.items()):
-        what = (
-            "over-promising"
-            if c.over_promising
-            else "under-promising"
-            if c.under_promising
-            else "uncalibrated"
-            if c.uncalibrated
-            else "-"
-        )
+        what = c.verdict()  # "too few outcomes to judge" below the fewest that can flag
         lines.append(
             f"| {a} | {c.outcomes} | {c.inside} | {c.below} | {c.above} | "
             f"{c.median_ratio if c.median_ratio is not None else '-'} | {what} | "
