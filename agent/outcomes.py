@@ -155,21 +155,23 @@ class Outcomes:
         """
         engine = self.store.engine
         done = measured_keys(engine)
-        dispatched = outbox(engine)
-        if not any((a.run_id, a.idx) not in done for a in dispatched):
+        # only runs with an outcome still to measure (their measured actions come along:
+        # a run's actions are credited in rank order)
+        pending = {a.run_id for a in outbox(engine) if (a.run_id, a.idx) not in done}
+        if not pending:
             return []
+        dispatched = [a for a in outbox(engine) if a.run_id in pending]
         backend = DuckDBBackend(self.db)
         catalog = load_catalog(backend)
         stores_of = {"all": catalog.stores.store_id.tolist()}
         for region, group in catalog.stores.groupby("region"):
             stores_of[str(region)] = group.store_id.tolist()
         stores_of |= {s: [s] for s in catalog.stores.store_id}
-        records: dict[str, RunRecord] = {}
+        records = {run_id: self.record(run_id) for run_id in pending}
+        last = min(catalog.last_day, through or catalog.last_day)
         promises = []
         for a in dispatched:
-            record = records.setdefault(a.run_id, self.record(a.run_id))
-            p = promise_of(record, a, stores_of)
-            last = min(catalog.last_day, through or catalog.last_day)
+            p = promise_of(records[a.run_id], a, stores_of)
             if p is not None and p.stores and p.applied_on <= last:
                 promises.append(p)
         world = synthetic_world(self.db)
@@ -208,10 +210,6 @@ class Outcomes:
                 out.append(outcome)
         logger.info("measured %d action outcome(s)", len(out))
         return out
-
-    def _calibration_context(self) -> dict[str, ActionCalibration]:
-        """Return the track records a run's ``recommend_actions`` corrects estimates by."""
-        return self.calibration()
 
 
 Measured = list[tuple[Promise, tuple[float, str, str | None, bool]]]

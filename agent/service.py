@@ -245,7 +245,7 @@ class AgentService(Approvals, Streaming, Upkeep, Incidents, Monitoring, Outcomes
         # an action approved for an ongoing incident is not proposed again
         overrides.setdefault("in_effect", self._in_effect_context())
         # an action that has been over-promising is estimated from its track record
-        overrides.setdefault("calibration", self._calibration_context())
+        overrides.setdefault("calibration", self.calibration())
         context = self.context(**overrides)
         self.store.save_run(
             run_id=run_id,

@@ -29,7 +29,13 @@ from rich.console import Console
 from rich.progress import track
 
 from agent.nodes.triage import triage_order
-from tools.catalog.calibration import ActionCalibration, TrackedOutcome, calibrate, credited
+from tools.catalog.calibration import (
+    ActionCalibration,
+    TrackedOutcome,
+    calibrate,
+    credited,
+    side,
+)
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
 from tools.data.synthetic import IncidentSpec, WorldConfig, generate_world
@@ -189,9 +195,6 @@ def run_closed_loop(
 def _report(
     cfg: WorldConfig, outcomes: list[LoopOutcome], calibration: dict[str, ActionCalibration]
 ) -> ClosedLoopReport:
-    def inside(x: float, lo: float, hi: float) -> bool:
-        return lo - 0.05 <= x <= hi + 0.05
-
     n = len(outcomes)
     first: dict[str, int | None] = {a: None for a in calibration}
     over: dict[str, int | None] = {a: None for a in calibration}
@@ -200,11 +203,11 @@ def _report(
         first[a] = first[a] or (o.n if o.flagged else None)
         over[a] = over[a] or (o.n if o.over_promising else None)
     shown = [
-        inside(o.outcome.realised, o.outcome.promised_low, o.outcome.promised_high)
+        side(o.outcome.realised, o.outcome.promised_low, o.outcome.promised_high) == 0
         for o in outcomes
     ]
     model = [
-        inside(o.outcome.realised, o.outcome.model_low, o.outcome.model_high) for o in outcomes
+        side(o.outcome.realised, o.outcome.model_low, o.outcome.model_high) == 0 for o in outcomes
     ]
     return ClosedLoopReport(
         world=cfg,

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 
 from agent.storage.db import insert_ignore
 from agent.storage.schema import action_outcomes
-from tools.catalog.calibration import TrackedOutcome
+from tools.catalog.calibration import TrackedOutcome, side
 
 Method = Literal["simulated", "no_action_forecast"]
 
@@ -51,7 +51,7 @@ class OutcomeRecord(BaseModel):
     @property
     def inside(self) -> bool:
         """Whether the realised figure is inside the interval as promised (as shown)."""
-        return self.promised_low - 0.05 <= self.realised <= self.promised_high + 0.05
+        return side(self.realised, self.promised_low, self.promised_high) == 0
 
 
 def record_outcome(engine: Engine, record: OutcomeRecord) -> bool:

@@ -142,8 +142,8 @@ def credited(avoided: Sequence[float], cap: float) -> list[float]:
     return out
 
 
-def _inside(realised: float, low: float, high: float) -> int:
-    """-1 below, 0 inside, 1 above (the interval's one decimal of rounding allowed)."""
+def side(realised: float, low: float, high: float) -> int:
+    """Return -1 below the interval, 0 inside, 1 above (its one decimal of rounding allowed)."""
     if realised < low - 0.05:
         return -1
     return 1 if realised > high + 0.05 else 0
@@ -159,10 +159,10 @@ def calibrate_one(action_id: str, outcomes: Sequence[TrackedOutcome]) -> ActionC
     if not recent:
         raise ValueError(f"no outcomes of {action_id}")
     n = len(recent)
-    sides = [_inside(o.realised, o.model_low, o.model_high) for o in recent]
+    sides = [side(o.realised, o.model_low, o.model_high) for o in recent]
     below, above = sides.count(-1), sides.count(1)
     inside = n - below - above
-    shown = sum(_inside(o.realised, o.promised_low, o.promised_high) == 0 for o in recent)
+    shown = sum(side(o.realised, o.promised_low, o.promised_high) == 0 for o in recent)
     p_cov = binomtest(inside, n, ACTION_INTERVAL, alternative="less").pvalue
     p_below = binomtest(below, n, TAIL, alternative="greater").pvalue
     p_above = binomtest(above, n, TAIL, alternative="greater").pvalue
