@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from agent.settings import Settings, get_settings
 from tools.catalog.calibration import ActionCalibration
+from tools.core.models import ModelRegistry
 
 StructuredOutput = Literal["function_calling", "json_schema", "json_mode"]
 
@@ -44,6 +45,14 @@ class ModelConfig:
     """Send tool schemas in OpenAI strict mode (every field required, optional ones null)."""
     stream_tokens: bool = False
     """Stream the answer token by token (chat surfaces show it as it is written)."""
+
+    models: ModelRegistry | None = field(
+        default=None,
+        metadata={
+            "description": "Where the tools keep fitted models (None: the process's memory; "
+            "the service's keeps them in its model directory and records them)."
+        },
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelConfig:
@@ -168,6 +177,14 @@ class Context:
         metadata={
             "description": "Each catalog action's track record from the outcomes of dispatched "
             "actions: an uncalibrated one's estimates are corrected (the service measures them)."
+        },
+    )
+
+    models: ModelRegistry | None = field(
+        default=None,
+        metadata={
+            "description": "Where the tools keep fitted models (None: the process's memory; "
+            "the service's keeps them in its model directory and records them)."
         },
     )
 

@@ -171,6 +171,8 @@ def write_report(result: MonitorResult, out_dir: str | Path) -> Path:
         )
         if c is not None
     ]
+    if result.models:
+        version_table(result).to_csv(out / "model_versions.csv", index=False)
     path = out / "monitor.md"
     path.write_text("\n".join(_markdown(result, charts)) + "\n", encoding="utf-8")
     return path
@@ -207,7 +209,8 @@ def _markdown(result: MonitorResult, charts: list[Path]) -> list[str]:
         ]
     if result.not_assessed:
         lines += ["", "## Not assessed", ""] + [f"- {n}" for n in result.not_assessed]
-    lines += _forecast_lines(result) + _outcome_lines(result) + _agent_lines(result)
+    lines += _forecast_lines(result) + _outcome_lines(result) + _model_lines(result)
+    lines += _agent_lines(result)
     lines += ["", "## Charts", ""]
     lines += [f"![{c.stem}]({c.name}) (series: `{c.stem}.csv`)" for c in charts]
     return lines
@@ -273,4 +276,75 @@ def _agent_lines(result: MonitorResult) -> list[str]:
         lines.append(f"| {day} | " + " | ".join(f"{row[c]:.3g}" for c in cols) + " |")
     if (table[cols] == -1).any().any():
         lines += ["", "-1: nothing to measure (no decision yet)."]
+    return lines
+
+
+KEY_FIGURES: dict[str, tuple[str, ...]] = {
+    "detector": ("reference_alarm_rate", "window_alarm_rate", "window_score_p90", "score_ks"),
+    "causal": ("r2", "nodes", "dropped"),
+    "forecaster": ("mase", "mae"),
+}
+"""The validation figures the report's version table shows per kind (the CSV has all)."""
+
+MAX_VERSION_ROWS = 30
+
+
+def version_table(result: MonitorResult) -> pd.DataFrame:
+    """Return one row per model version compared, every validation figure before and now."""
+    rows = []
+    for v in result.models:
+        row: dict[str, object] = {
+            "kind": v.kind,
+            "scope": v.scope,
+            "changed": "+".join(v.changed),
+            "fitted_at": v.latest.fitted_at.isoformat(),
+            "data_version": v.latest.data_version,
+            "code_version": v.latest.code_version,
+            "previous_data_version": v.previous.data_version if v.previous else None,
+            "previous_code_version": v.previous.code_version if v.previous else None,
+            "rows": v.latest.rows,
+        }
+        for name, (before, now) in v.figures.items():
+            row[f"{name}_previous"], row[name] = before, now
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _model_lines(result: MonitorResult) -> list[str]:
+    lines = ["", "## Model versions (latest against the version before)", ""]
+    if not result.models:
+        return lines + ["No model fitted through this service yet."]
+    lines += [
+        "| model | scope | changed | rows | figures (before -> now) |",
+        "|---|---|---|---|---|",
+    ]
+    shown = sorted(result.models, key=lambda v: v.latest.fitted_at, reverse=True)
+    for v in shown[:MAX_VERSION_ROWS]:
+        figures = "; ".join(
+            f"{n} {_fmt(v.figures[n][0])} -> {_fmt(v.figures[n][1])}"
+            for n in KEY_FIGURES[v.kind]
+            if n in v.figures
+        )
+        lines.append(
+            f"| {v.kind} | {v.scope} | {', '.join(v.changed)} | {v.latest.rows} | {figures} |"
+        )
+    if len(shown) > MAX_VERSION_ROWS:
+        lines += ["", f"{len(shown) - MAX_VERSION_ROWS} more in `model_versions.csv`."]
+    detectors = [v for v in shown if v.kind == "detector"]
+    if detectors:
+        f = detectors[0].latest.validation
+        lines += [
+            "",
+            "Detector scores of the latest scan (robust distance, p50 / p90 / p99): reference "
+            + " / ".join(_fmt(f.get(f"reference_score_p{q}")) for q in (50, 90, 99))
+            + ", scanned window "
+            + " / ".join(_fmt(f.get(f"window_score_p{q}")) for q in (50, 90, 99))
+            + f"; two-sample KS D = {_fmt(f.get('score_ks'))} (p = {_fmt(f.get('score_ks_p'))}). "
+            "The reference cells are the ones the detector was fitted on, so their distances "
+            "run smaller than out-of-sample ones: read it with the alarm rate, which is tested.",
+        ]
     return lines

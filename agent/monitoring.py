@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from agent.agent_health import agent_figures
 from agent.errors import DataUnusableError, RunInputError
+from agent.model_versions import VersionChange, compare_versions
 from agent.settings import Settings
 from agent.storage import monitoring as store
 from agent.storage.approvals import outbox
@@ -47,6 +48,7 @@ from tools.analytics.thresholds import (
 from tools.catalog.calibration import ActionCalibration
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
+from tools.core.models import ModelRecord, ModelRegistry
 from tools.data.backend import DuckDBBackend
 from tools.data.views import LateRule
 from tools.forecast_inputs import kpi_series
@@ -75,6 +77,8 @@ class MonitorResult(BaseModel):
     """Each catalog action's track record (actions with outcomes)."""
     pending_outcomes: int = 0
     """Approved actions with no outcome as of the monitored day."""
+    models: list[VersionChange] = []
+    """Each fitted model's latest version against the one before (the model registry)."""
 
 
 def health_figures(health: DataHealth) -> list[Figure]:
@@ -322,6 +326,11 @@ class Monitoring:
             self, action_id: str | None = None, through: date | None = None
         ) -> list[OutcomeRecord]: ...
         def calibration(self, through: date | None = None) -> dict[str, ActionCalibration]: ...  # noqa: D102
+        @property
+        def models(self) -> ModelRegistry: ...  # noqa: D102
+        def model_records(  # noqa: D102
+            self, kind: str | None = None, since: datetime | None = None
+        ) -> list[ModelRecord]: ...
 
     def monitor(self, day: date | None = None, days: int = 28) -> MonitorResult:
         """Monitor the ``days`` days up to ``day`` (default: the latest day in the data).
@@ -333,7 +342,7 @@ class Monitoring:
         late = LateRule(
             grace_min=settings.late_grace_min, failed_is_late=settings.late_failed_is_late
         )
-        ctx = ToolContext(backend=DuckDBBackend(self.db, late=late))
+        ctx = ToolContext(backend=DuckDBBackend(self.db, late=late), models=self.models)
         broken = schema_findings(ctx.backend)
         if broken:
             raise DataUnusableError("; ".join(f.message for f in broken))
@@ -359,4 +368,5 @@ class Monitoring:
         )
         result.outcomes, result.calibration = self.outcomes(through=day), calibration
         result.pending_outcomes = len(outbox(self.store.engine)) - len(result.outcomes)
+        result.models = compare_versions(self.model_records())
         return result

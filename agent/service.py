@@ -31,6 +31,7 @@ from agent.errors import (
 )
 from agent.graph import builder
 from agent.incidents import Incidents
+from agent.model_versions import ModelVersions
 from agent.monitoring import Monitoring
 from agent.nodes.common import now
 from agent.nodes.compose import standing_notes
@@ -88,7 +89,7 @@ def _verified(values: dict[str, Any]) -> bool:
     return not values.get("plan_by_model") and not values.get("verify_problems")
 
 
-class AgentService(Approvals, Streaming, Upkeep, Incidents, Monitoring, Outcomes):
+class AgentService(Approvals, Streaming, Upkeep, Incidents, Monitoring, Outcomes, ModelVersions):
     """Runs of the lastmile graph over one analytics database."""
 
     def __init__(
@@ -131,7 +132,7 @@ class AgentService(Approvals, Streaming, Upkeep, Incidents, Monitoring, Outcomes
             db=str(self.db),
             state_db=str(self.state_db),
             offline=self.offline,
-            **overrides,
+            **{"models": self.models, **overrides},
         )
 
     def _config(self, run_id: str, context: Context) -> RunnableConfig:

@@ -205,6 +205,18 @@ class Settings(BaseSettings):
         "when a service starts. 0 keeps them forever.",
     )
 
+    # the model registry (tools.core.models): fitted artefacts reused across processes
+    model_dir: Path | None = Field(
+        default=None,
+        description="Directory of fitted models (detector, causal model, forecaster), reused "
+        "until the data or the code changes; default: 'models' beside the state database.",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI (e.g. file:///srv/mlruns or http://mlflow:5000): every "
+        "fitted model is logged there too (needs the [mlflow] extra; its telemetry is off).",
+    )
+
     # the one definition of a late delivery (tools.data.views.LateRule)
     late_grace_min: float = Field(
         default=0.0, ge=0, le=1440, description="Minutes past the promise still on time."

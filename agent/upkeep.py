@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from agent.context import Context
     from agent.service import RunView
     from agent.storage.runs import RunStore
+    from tools.core.models import ModelRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class Upkeep:
         graph: Any
         checkpointer: Any
         result_store: Any
+        models: ModelRegistry
 
         def context(self, **overrides: Any) -> Context: ...  # noqa: D102
         def _invoke(self, run_id: str, payload: Any, context: Context) -> RunView: ...
@@ -44,6 +46,9 @@ class Upkeep:
             delete_results(self.result_store, run_id)
         if runs:
             logger.info("purged %d runs older than %d days", len(runs), older_than_days)
+        models = self.models.prune(datetime.now(UTC) - timedelta(days=older_than_days))
+        if models:
+            logger.info("purged %d fitted models older than %d days", models, older_than_days)
         return len(runs)
 
     def recover(

@@ -16,14 +16,11 @@ Example:
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Hashable
 from datetime import date, timedelta
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from cachetools import LRUCache
 from pydantic import BaseModel, Field
 
 from tools.analytics.forecasting import (
@@ -32,6 +29,7 @@ from tools.analytics.forecasting import (
     closed_weekdays,
     fit_prophet,
     honest_interval,
+    in_sample_errors,
     predict,
     seasonal_naive,
     weather_regressors,
@@ -45,6 +43,7 @@ from tools.analytics.thresholds import (
 )
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
+from tools.core.models import Fit
 from tools.forecast_inputs import daily_cells, future_calendar, future_conditions, kpi_series
 from tools.vocabulary import ForecastKpi, forecast_kpis, kpis
 
@@ -116,30 +115,26 @@ class ForecastResult(BaseModel):
     model: str
 
 
-_MODELS: LRUCache[Hashable, object] = LRUCache(maxsize=128)
-_LOCK = threading.Lock()
-
-
 def _model(
     ctx: ToolContext,
     args: ForecastInput,
     history: pd.DataFrame,
-    key: tuple[Hashable, ...],
+    scope: str,
+    params: dict[str, object],
     weather: tuple[str, ...],
 ) -> object:
-    """Return the fitted Prophet model for a key (bounded LRU cache)."""
-    with _LOCK:
-        model = _MODELS.get(key)
-    if model is None:
+    """Return the fitted Prophet model from the model registry (fitted on a miss)."""
+
+    def fit() -> Fit[object]:
         model = fit_prophet(
             history,
             interval=args.interval,
             random_state=ctx.random_state,
             extra_regressors=weather,
         )
-        with _LOCK:
-            _MODELS[key] = model
-    return model
+        return Fit(model, len(history), in_sample_errors(model, history))
+
+    return ctx.models.fitted("forecaster", scope, ctx.backend.data_version(), params, fit)
 
 
 def _points(
@@ -202,19 +197,17 @@ def forecast(ctx: ToolContext, args: ForecastInput) -> ForecastResult:
     if outage is not None:
         # Prophet forecasts the late rate net of the outage; its part is carried forward.
         history = history.assign(y=history.y - outage.part_of(history))
-    key = (
-        ctx.backend.data_version(),
-        scope.level,
-        tuple(scope.ids),
-        args.kpi,
-        as_of,
-        start,
-        args.interval,
-        ctx.random_state,
-        weather,
-        outage,
-    )
-    model = _model(ctx, args, history, key, weather)
+    params: dict[str, object] = {
+        "ids": tuple(scope.ids),
+        "kpi": args.kpi,
+        "as_of": as_of,
+        "start": start,
+        "interval": args.interval,
+        "random_state": ctx.random_state,
+        "weather": weather,
+        "outage": outage,
+    }
+    model = _model(ctx, args, history, f"{scope.label()} {args.kpi}", params, weather)
     # Always predict the longest horizon and cut: the intervals (sampled) then do not depend
     # on how many days were asked for. Closed weekdays are not forecast.
     shut = closed_weekdays(daily_cells(ctx, scope, start, as_of))

@@ -30,7 +30,7 @@ from tools.analytics.anomalies import Anomaly, KpiReading
 from tools.analytics.baselines import ScanMode
 from tools.analytics.cells import load_store_days
 from tools.analytics.levels import LevelChoice
-from tools.analytics.scan import scan_cells
+from tools.analytics.scan import ScanOutcome, scan_cells
 from tools.analytics.scope import ScopeLevel, load_catalog, resolve_scope, resolve_window
 from tools.analytics.thresholds import (
     ADVERSE_MIN_Z,
@@ -46,6 +46,7 @@ from tools.analytics.thresholds import (
 )
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
+from tools.core.models import Fit
 
 __all__ = [
     "Anomaly",
@@ -184,9 +185,25 @@ def scan_anomalies(ctx: ToolContext, args: ScanAnomaliesInput) -> ScanAnomaliesR
         raise ToolError(
             f"no deliveries in {scope.label()} from {ref_start} to {last}", kind="not_enough_data"
         )
-    try:
+
+    def fit() -> Fit[ScanOutcome]:
         outcome = scan_cells(
             store_days, window=(first, last), mode=args.mode, random_state=ctx.random_state
+        )
+        return Fit(outcome, len(store_days), outcome.validation)
+
+    try:
+        outcome = ctx.models.fitted(
+            "detector",
+            f"{'the chain' if fit_stores is None else f'{len(fit_stores)} stores'}, {args.mode}",
+            ctx.backend.data_version(),
+            {
+                "stores": tuple(fit_stores or ()),
+                "window": (first, last),
+                "reference_start": ref_start,
+                "random_state": ctx.random_state,
+            },
+            fit,
         )
     except ValueError as exc:
         raise ToolError(str(exc)) from exc

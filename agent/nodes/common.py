@@ -89,7 +89,7 @@ def forecast_scope(diagnosis: dict[str, Any]) -> dict[str, Any]:
 def tool_context(state: State, context: Context) -> ToolContext:
     """Build a tool context over the run's database, continuing the run's evidence."""
     late = LateRule(grace_min=context.late_grace_min, failed_is_late=context.late_failed_is_late)
-    return ToolContext(
+    ctx = ToolContext(
         backend=DuckDBBackend(context.db, late=late),
         evidence=EvidenceStore(list(state.evidence)),
         random_state=context.random_state,
@@ -97,6 +97,9 @@ def tool_context(state: State, context: Context) -> ToolContext:
         feed_max_age_days=context.feed_max_age_days,
         calibration=context.calibration,
     )
+    if context.models is not None:
+        ctx.models = context.models
+    return ctx
 
 
 @dataclass

@@ -253,3 +253,22 @@ action_outcomes = Table(
     PrimaryKeyConstraint("run_id", "idx", name="action_outcomes_pk"),
 )
 Index("action_outcomes_action", action_outcomes.c.action_id, action_outcomes.c.dispatched_at)
+
+model_registry = Table(
+    "model_registry",
+    metadata,
+    # every fitted artefact (detector, causal model, forecaster) with the data and code it
+    # came from and its validation figures (JSON); written once per artefact, when fitted
+    Column("artefact_id", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("data_version", Text, nullable=False),
+    Column("code_version", Text, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("fitted_at", Text, nullable=False),
+    Column("fit_seconds", Float, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("validation", Text, nullable=False),
+    Column("path", Text),
+)
+Index("model_registry_kind", model_registry.c.kind, model_registry.c.fitted_at)

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import cast
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from tools.analytics.anomalies import Anomaly, group
 from tools.analytics.baselines import (
@@ -50,6 +52,10 @@ class ScanOutcome:
     anomalies: list[Anomaly]
     choices: dict[str, dict[str, LevelChoice]]
     kpis: list[str] = field(default_factory=list)
+    validation: dict[str, float] = field(default_factory=dict)
+    """The detector's figures (:func:`score_summary`): cells scored, alarm rates and score
+    quantiles of the reference cells and of the scanned window, and how far apart the two
+    score distributions are (two-sample KS)."""
 
 
 def scan_cells(
@@ -106,6 +112,7 @@ def scan_cells(
     else:
         choices_scanned = choices
     rows: dict[tuple[str, int], pd.DataFrame] = {}
+    scored: list[pd.DataFrame] = []
     kpis_seen: set[str] = set()
     for level, by_entity in choices_scanned.items():
         grains = {e: scan_grains(c.grain_days) for e, c in by_entity.items()}
@@ -127,13 +134,62 @@ def scan_cells(
                 continue
             panel_rows, kpis = panel
             kpis_seen.update(kpis)
+            reference_end = _reference_end(window, grain, store_days)
+            scored.append(
+                pd.DataFrame(
+                    {
+                        "score": panel_rows.score.to_numpy(),
+                        "flagged": panel_rows.flagged.to_numpy(),
+                        "reference": (panel_rows.date <= pd.Timestamp(reference_end)).to_numpy(),
+                        "window": panel_rows.date.between(
+                            pd.Timestamp(window[0]), pd.Timestamp(window[1])
+                        ).to_numpy(),
+                    }
+                )
+            )
             rows[(level, grain)] = panel_rows[
                 panel_rows.date.between(pd.Timestamp(window[0]), pd.Timestamp(window[1]))
             ]
     if not rows:
         raise InsufficientDataError(_nothing_judged(choices, window))
     anomalies = group(rows, store_days, sorted(kpis_seen), choices)
-    return ScanOutcome(anomalies=anomalies, choices=choices, kpis=sorted(kpis_seen))
+    return ScanOutcome(
+        anomalies=anomalies,
+        choices=choices,
+        kpis=sorted(kpis_seen),
+        validation=score_summary(pd.concat(scored, ignore_index=True)),
+    )
+
+
+def score_summary(scored: pd.DataFrame) -> dict[str, float]:
+    """Summarise the detector's scores: reference cells against the scanned window.
+
+    Args:
+        scored: one row per scored cell of every panel: ``score`` (robust distance),
+            ``flagged``, ``reference`` and ``window`` (booleans).
+
+    Returns:
+        ``reference_cells``, ``window_cells``; per part ``*_alarm_rate`` (share flagged) and
+        ``*_score_p50/p90/p99``; ``score_ks`` and ``score_ks_p``: the two-sample
+        Kolmogorov-Smirnov statistic between the window's and the reference's scores
+        (scipy). The reference cells are the ones the detector was fitted on, so their
+        distances run smaller than out-of-sample ones: the figures compare versions and
+        days, they are not a test of the detector.
+    """
+    out: dict[str, float] = {}
+    parts = {"reference": scored[scored.reference], "window": scored[scored.window]}
+    for name, part in parts.items():
+        out[f"{name}_cells"] = float(len(part))
+        if part.empty:
+            continue
+        out[f"{name}_alarm_rate"] = float(part.flagged.mean())
+        for q in (50, 90, 99):
+            out[f"{name}_score_p{q}"] = float(np.percentile(part.score, q))
+    ref, win = parts["reference"].score, parts["window"].score
+    if len(ref) and len(win):
+        test = stats.ks_2samp(win.to_numpy(), ref.to_numpy())
+        out["score_ks"], out["score_ks_p"] = float(test.statistic), float(test.pvalue)
+    return out
 
 
 def _nothing_judged(choices: dict[str, dict[str, LevelChoice]], window: tuple[date, date]) -> str:

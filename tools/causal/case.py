@@ -31,6 +31,7 @@ from tools.causal.findings import Diagnosis
 from tools.causal.graph import CausalGraph, load_graph
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
+from tools.core.models import Fit
 
 
 @dataclass
@@ -133,10 +134,9 @@ def build_case(
                 continue
             cells = with_medians(cells, ctx.backend, as_of=day, stores=stores)
             reference = cells.date <= pd.Timestamp(day - timedelta(days=grain))
-            key = (version, fit_level, grain, tuple(sorted(keep)), window.start, day)
             try:
-                model = fit_model(
-                    cells, graph, reference, cache_key=key, random_state=ctx.random_state
+                model = _fitted(
+                    ctx, cells, graph, reference, version, sorted(keep), window.start, day
                 )
             except ValueError as exc:
                 last_error = exc
@@ -146,6 +146,38 @@ def build_case(
         f"cannot explain {target} on {day}: {last_error or 'no comparable cells'}; "
         f"the data starts {catalog.first_day}: a later day, or a coarser target, has more",
         kind="not_enough_data",
+    )
+
+
+def _fitted(
+    ctx: ToolContext,
+    cells: pd.DataFrame,
+    graph: CausalGraph,
+    reference: pd.Series,
+    version: str,
+    keep: list[str],
+    start: date,
+    day: date,
+) -> FittedModel:
+    """Return the causal model of these cells from the model registry (fitted on a miss)."""
+    level, grain = str(cells["level"].iloc[0]), int(cells["grain"].iloc[0])
+
+    def fit() -> Fit[FittedModel]:
+        model = fit_model(cells, graph, reference, random_state=ctx.random_state)
+        return Fit(model, model.rows, model.validation())
+
+    return ctx.models.fitted(
+        "causal",
+        f"{level} cells of {grain} day(s) over {len(keep)} {level}(s)",
+        version,
+        {
+            "entities": tuple(keep),
+            "start": start,
+            "day": day,
+            "graph": graph.fingerprint,
+            "random_state": ctx.random_state,
+        },
+        fit,
     )
 
 

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from cachetools import LRUCache
 
 from tools.analytics.baselines import KPIS, kpi_residuals, region_residuals
 from tools.analytics.cells import Level
@@ -68,7 +66,7 @@ class FittedModel:
 
     def refutations(self, node: str, random_state: int) -> list[Refutation]:
         """Refute the effect of ``node`` on the target (DoWhy refuters), once per model and seed."""
-        with _CACHE_LOCK:
+        with _REFUTED_LOCK:
             done = self.refuted.get((node, random_state))
         if done is None:
             done = estimate_effect(
@@ -79,17 +77,42 @@ class FittedModel:
                 num_simulations=REFUTATION_SIMULATIONS,
                 random_state=random_state,
             ).refutations
-            with _CACHE_LOCK:
+            with _REFUTED_LOCK:
                 self.refuted[(node, random_state)] = done
         return done
+
+    def validation(self) -> dict[str, float]:
+        """Return the validation figures of the fit, for the model registry.
+
+        ``r2``: in-sample share of the target's deviations its fitted mechanism explains;
+        ``nodes`` and ``dropped``: factors fitted and left out; ``effect.<node>`` and
+        ``effect_halfwidth.<node>``: each cause's adjusted effect and its CI half-width, so
+        versions of a model can be compared.
+        """
+        target = self.graph.target
+        coefs = self.scm.coefficients.get(target, {})
+        y = self.data[target].to_numpy(dtype=float)
+        fitted = self.scm.intercepts.get(target, 0.0) + sum(
+            (c * self.data[p].to_numpy(dtype=float) for p, c in coefs.items()),
+            start=np.zeros_like(y),
+        )
+        spread = float(np.var(y))
+        out = {
+            "r2": 1.0 - float(np.var(y - fitted)) / spread if spread > 0 else 0.0,
+            "nodes": float(len(self.graph.nodes)),
+            "dropped": float(len(self.dropped)),
+        }
+        for node, est in self.effects.items():
+            out[f"effect.{node}"] = est.effect
+            out[f"effect_halfwidth.{node}"] = (est.ci[1] - est.ci[0]) / 2
+        return out
 
 
 REFUTATION_SIMULATIONS = 10
 """Simulations per refuter: DoWhy's default is 100; ten keep a verdict (does the estimate
 survive a placebo, a random confounder, 80 % subsets) at a tenth of the time."""
 
-_CACHE: LRUCache[Hashable, FittedModel] = LRUCache(maxsize=64)
-_CACHE_LOCK = threading.Lock()
+_REFUTED_LOCK = threading.Lock()
 
 
 def deviations(
@@ -175,7 +198,6 @@ def fit_model(
     graph: CausalGraph,
     reference: pd.Series,
     *,
-    cache_key: tuple[Hashable, ...] | None = None,
     random_state: int = 0,
 ) -> FittedModel:
     """Prune the graph to the data, then fit it on every cell's deviation from normal.
@@ -186,19 +208,11 @@ def fit_model(
     variation: its effect is learned from the cells where it happened, all known by the
     end of the day.
 
-    Cached (bounded LRU) per ``cache_key``, which the caller builds from every input that
-    changes the result (data version, cells, window, level, grain), plus the graph's
-    structure and the seed.
+    Pure: the caller keeps fitted models in the model registry (:mod:`tools.core.models`).
 
     Raises:
         ValueError: too few complete cells to fit (saying how many are needed).
     """
-    key = (cache_key, graph.fingerprint, random_state) if cache_key is not None else None
-    if key is not None:
-        with _CACHE_LOCK:
-            hit = _CACHE.get(key)
-        if hit is not None:
-            return hit
     cells = cells.reset_index(drop=True)
     reference = reference.reset_index(drop=True)
     devs, _, _ = deviations(cells, list(graph.nodes), reference)
@@ -229,7 +243,7 @@ def fit_model(
         )
         for node in fitted_graph.causes
     }
-    model = FittedModel(
+    return FittedModel(
         graph=fitted_graph,
         scm=scm,
         effects=effects,
@@ -238,10 +252,6 @@ def fit_model(
         rows=len(data),
         data=data,
     )
-    if key is not None:
-        with _CACHE_LOCK:
-            _CACHE[key] = model
-    return model
 
 
 def not_assessed(graph: CausalGraph, model: FittedModel, gaps: dict[str, str]) -> list[NotAssessed]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tools.catalog.calibration import ActionCalibration
 from tools.core.evidence import EvidenceStore
+from tools.core.models import ModelRegistry, shared_registry
 from tools.data.backend import Backend, DuckDBBackend
 
 
@@ -28,6 +29,10 @@ class ToolContext:
     """Track record of each catalog action's impact estimates, from the outcomes of the
     caller's dispatched actions: ``recommend_actions`` corrects an uncalibrated action's
     estimate and says so (:mod:`tools.catalog.calibration`)."""
+
+    models: ModelRegistry = field(default_factory=shared_registry)
+    """Fitted detectors, causal models and forecasters by data and code version (default:
+    this process's memory; the agent's keeps them in its model directory and records them)."""
 
     @classmethod
     def for_duckdb(cls, path: str | Path, **kwargs: object) -> ToolContext:
