@@ -45,6 +45,10 @@ class MlflowSink:
     def __init__(self, uri: str, experiment: str = EXPERIMENT) -> None:
         os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
         os.environ["DO_NOT_TRACK"] = "true"
+        # a tracking server that is down must not hold a triage for minutes (MLflow's
+        # defaults: 7 retries with backoff, 120 s per request); the operator's own win
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
         if uri.startswith("file:"):
             # MLflow 3.7+ refuses its file store (maintenance mode) unless told: a file: URI
             # is the operator's explicit choice, so it is honoured; sqlite:/// is preferred

@@ -47,6 +47,7 @@ from agent.storage.runs import RunRecord, RunStore
 from agent.streaming import Streaming
 from agent.threads import thread_messages
 from agent.upkeep import Upkeep
+from agent.world_days import WorldDays
 from tools.analytics.health import schema_findings
 from tools.analytics.scope import load_catalog, resolve_scope
 from tools.core.errors import ToolError
@@ -89,7 +90,9 @@ def _verified(values: dict[str, Any]) -> bool:
     return not values.get("plan_by_model") and not values.get("verify_problems")
 
 
-class AgentService(Approvals, Streaming, Upkeep, Incidents, Monitoring, Outcomes, ModelVersions):
+class AgentService(
+    Approvals, Streaming, Upkeep, Incidents, Monitoring, Outcomes, ModelVersions, WorldDays
+):
     """Runs of the lastmile graph over one analytics database."""
 
     def __init__(
@@ -116,8 +119,13 @@ class AgentService(Approvals, Streaming, Upkeep, Incidents, Monitoring, Outcomes
         self.graph = builder.compile(
             checkpointer=self.checkpointer, store=self._persistence.store, name="lastmile-agent"
         )
-        if self.settings.trace_retention_days:  # None or 0: kept forever
-            self.purge(self.settings.trace_retention_days)
+        try:
+            _ = self.models  # an unusable MLflow URI is said now, not in the first run
+            if self.settings.trace_retention_days:  # None or 0: kept forever
+                self.purge(self.settings.trace_retention_days)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """Release the checkpointer's, the result store's and the run store's connections."""
