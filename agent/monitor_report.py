@@ -209,7 +209,8 @@ def _markdown(result: MonitorResult, charts: list[Path]) -> list[str]:
         ]
     if result.not_assessed:
         lines += ["", "## Not assessed", ""] + [f"- {n}" for n in result.not_assessed]
-    lines += _forecast_lines(result) + _outcome_lines(result) + _model_lines(result)
+    lines += _forecast_lines(result) + _effect_lines(result) + _outcome_lines(result)
+    lines += _model_lines(result)
     lines += _agent_lines(result)
     lines += ["", "## Charts", ""]
     lines += [f"![{c.stem}]({c.name}) (series: `{c.stem}.csv`)" for c in charts]
@@ -347,4 +348,28 @@ def _model_lines(result: MonitorResult) -> list[str]:
             "The reference cells are the ones the detector was fitted on, so their distances "
             "run smaller than out-of-sample ones: read it with the alarm rate, which is tested.",
         ]
+    return lines
+
+
+def _effect_lines(result: MonitorResult) -> list[str]:
+    stability = result.stability
+    lines = ["", "## Causal effects (the latest window against the windows before)", ""]
+    if stability is None or stability.critical_t is None:
+        why = "; ".join(stability.not_assessed) if stability else "not run"
+        return lines + [f"Not assessed: {why}."]
+    lines += [
+        f"Each cause's adjusted effect on the late rate over {stability.level} cells, per "
+        f"{stability.window_days}-day window; moved: outside the t prediction interval of the "
+        f"windows before (bar |t| > {stability.critical_t:g}: family-wise {stability.alpha:g}, "
+        "Bonferroni over the causes).",
+        "",
+        "| cause | windows | before: mean (SD) | interval | latest | t | moved |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {e.label} | {e.windows} | {e.reference_mean:.3g} ({e.reference_sd:.2g}) | "
+        f"{e.interval[0]:.3g} .. {e.interval[1]:.3g} | {e.latest:.3g} | {e.t:.1f} | "
+        f"{'**yes**' if e.flagged else 'no'} |"
+        for e in stability.effects
+    ]
     return lines

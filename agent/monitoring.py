@@ -23,6 +23,7 @@ from scipy import stats
 from sqlalchemy import Engine
 
 from agent.agent_health import agent_figures
+from agent.effect_figures import stability_figures
 from agent.errors import DataUnusableError, RunInputError
 from agent.model_versions import VersionChange, compare_versions
 from agent.settings import Settings
@@ -46,6 +47,7 @@ from tools.analytics.thresholds import (
     HEALTH_LOOKBACK_DAYS,
 )
 from tools.catalog.calibration import ActionCalibration
+from tools.causal.stability import StabilityResult, effect_stability
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
 from tools.core.models import ModelRecord, ModelRegistry
@@ -77,6 +79,8 @@ class MonitorResult(BaseModel):
     """Each catalog action's track record (actions with outcomes)."""
     pending_outcomes: int = 0
     """Approved actions with no outcome as of the monitored day."""
+    stability: StabilityResult | None = None
+    """Each cause's effect in the latest window against the windows before."""
     models: list[VersionChange] = []
     """Each fitted model's latest version against the one before (the model registry)."""
 
@@ -270,6 +274,15 @@ def run_monitor(
         except (ToolError, ValueError) as exc:  # too little data for this part: say so
             logger.warning("monitor: %s not assessed: %s", name, exc)
             not_assessed.append(f"{name}: {exc}")
+    stability = None
+    try:
+        stability = effect_stability(ctx.backend, day)
+        figures += stability_figures(stability)
+        if stability.critical_t is None:
+            not_assessed.append("causal effect stability: " + "; ".join(stability.not_assessed))
+    except (ToolError, ValueError) as exc:
+        logger.warning("monitor: causal effect stability not assessed: %s", exc)
+        not_assessed.append(f"causal effect stability: {exc}")
     agent = agent_figures(engine, date.today() - timedelta(days=days - 1), date.today())
     agent += extra or []
     version = ctx.backend.data_version()
@@ -291,6 +304,7 @@ def run_monitor(
         opened=opened,
         open_alerts=store.alerts(engine, open_only=True),
         not_assessed=not_assessed,
+        stability=stability,
     )
 
 

@@ -18,9 +18,9 @@ from sqlalchemy import Engine, and_, delete, insert, select, update
 from agent.storage.runs import utc_now
 from agent.storage.schema import monitoring, monitoring_alerts
 
-Kind = Literal["health", "drift", "forecast", "decay", "alarms", "agent", "outcomes"]
+Kind = Literal["health", "drift", "forecast", "decay", "alarms", "agent", "outcomes", "effects"]
 
-ALERT_KINDS: tuple[str, ...] = ("health", "decay", "alarms", "outcomes")
+ALERT_KINDS: tuple[str, ...] = ("health", "decay", "alarms", "outcomes", "effects")
 """Kinds whose flagged rows raise alerts (a drift row is also a ``health`` finding)."""
 
 

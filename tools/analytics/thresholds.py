@@ -274,3 +274,19 @@ OUTCOME_WINDOW: Final = 50
 """Outcomes of one action judged at once, the most recent: enough for five expected misses
 on each side of an 80 % interval, recent enough to follow a change in what an action does
 (a new on-call pool). A stated rule of thumb, not fitted."""
+
+# --- Stability of causal effects (tools.causal.stability) --------------------------------
+
+EFFECT_WINDOW_DAYS: Final = 14
+"""Days of one window whose cause effects are estimated: two weekly cycles, so every window
+holds each weekday twice. A stated choice, not fitted."""
+
+EFFECT_MIN_WINDOWS: Final = 4
+"""Reference windows the stability test needs (the t distribution's degrees of freedom are
+one fewer): below it the test is not run and the monitor says so."""
+
+EFFECT_ALPHA: Final = 0.001
+"""Family-wise level of the effect-stability test per monitored day, split over the causes
+tested (Bonferroni). Measured (``tests/integration/test_effect_stability.py``): on stable
+24-store x 200-day worlds the largest |t| was below 2 against a bar of 5.8; a doubled effect
+of orders per driver (no-shows and volume act through it) reached t = 7.3."""

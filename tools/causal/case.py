@@ -48,16 +48,18 @@ class Case:
     history_days: int  # days of the target's own history with deliveries before the cell
 
 
-def _judgeable(
+def judgeable(
     store_days: pd.DataFrame, level: Level, grain: int, day: date
 ) -> dict[str, LevelChoice]:
+    """Return the entities of ``level`` whose volume lets them be judged at ``grain`` days."""
     choices = choose_grains(store_days, level, reference_end=day - timedelta(days=1))
     return {e: c for e, c in choices.items() if c.grain_days is not None and c.grain_days <= grain}
 
 
-def _cells(
+def cells_for(
     store_days: pd.DataFrame, level: Level, grain: int, keep: dict[str, LevelChoice] | None
 ) -> pd.DataFrame:
+    """Return the cells of ``level`` and ``grain`` (of the ``keep`` entities, thick enough)."""
     cells = aggregate(store_days, level, grain)
     if keep is not None:
         cells = cells[cells.entity.isin(keep)]
@@ -126,10 +128,10 @@ def build_case(
         window = resolve_target(catalog, target, day, days)
         store_days = load_store_days(ctx.backend, as_of=day, start=window.start, stores=stores)
         for fit_level in levels:
-            keep = _judgeable(store_days, fit_level, grain, day)
+            keep = judgeable(store_days, fit_level, grain, day)
             if fit_level != window.level and len(keep) < 2:
                 continue  # one entity below is no better than the target itself
-            cells = _cells(store_days, fit_level, grain, keep if fit_level != "chain" else None)
+            cells = cells_for(store_days, fit_level, grain, keep if fit_level != "chain" else None)
             if cells.empty:
                 continue
             cells = with_medians(cells, ctx.backend, as_of=day, stores=stores)

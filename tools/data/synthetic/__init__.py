@@ -4,6 +4,7 @@ from tools.data.synthetic.config import (
     CAUSES,
     DataGap,
     IncidentSpec,
+    MechanismShift,
     ScmParams,
     WorldConfig,
     load_incident_specs,
@@ -13,6 +14,7 @@ from tools.data.synthetic.generator import World, build_world, generate_world
 __all__ = [
     "CAUSES",
     "DataGap",
+    "MechanismShift",
     "IncidentSpec",
     "ScmParams",
     "World",

@@ -102,6 +102,23 @@ class DataGap(BaseModel):
     store: str | None = Field(default=None, description="One store's days only; default: all.")
 
 
+class MechanismShift(BaseModel):
+    """A change in how a cause acts on lateness from one day on (a concept drift).
+
+    ``beta_opd`` is the lateness each extra order per present driver adds (so no-shows and
+    volume act through it), ``beta_traffic`` per unit of the traffic index, ``beta_precip``
+    per mm of rain, ``beta_dispatch`` per minute of dispatch delay: a new routing tool, a
+    depot move, a changed promise. The data's columns keep their meaning; only the effect
+    changes, which only the stability of causal effects can see.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    parameter: Literal["beta_opd", "beta_traffic", "beta_precip", "beta_dispatch"]
+    start_day: int = Field(ge=0, description="Day index from which the effect changes.")
+    factor: float = Field(gt=0, le=10, description="Multiplier of the effect from then on.")
+
+
 class WorldConfig(BaseModel):
     """Size, seed and data shape of a synthetic world (the ``world:`` block of an eval suite).
 
@@ -149,6 +166,11 @@ class WorldConfig(BaseModel):
         description="Catalog action id -> share of its simulated effect the world delivers "
         "(default 1.0): 0.5 is an action that does half of what it does in the model, e.g. "
         "backup drivers of whom half turn up. Only approved actions' outcomes see it.",
+    )
+
+    mechanism_shifts: list[MechanismShift] = Field(
+        default_factory=list,
+        description="Changes in a cause's effect on lateness from a day on (concept drift).",
     )
 
     @field_validator("start_date", mode="before")

@@ -138,6 +138,18 @@ def _intervention_grids(exo: Exogenous, interventions: list[Intervention]) -> di
     return grids
 
 
+def _mechanism(exo: Exogenous) -> dict[str, FloatArray]:
+    """Return each lateness coefficient per day, shape (D, 1), with the world's shifts."""
+    p = exo.params
+    out = {
+        name: np.full((exo.n_days, 1), float(getattr(p, name)))
+        for name in ("beta_opd", "beta_precip", "beta_traffic", "beta_dispatch")
+    }
+    for shift in exo.config.mechanism_shifts:
+        out[shift.parameter][shift.start_day :] *= shift.factor
+    return out
+
+
 def simulate(
     exo: Exogenous, shocks: list[Shock], interventions: list[Intervention] | None = None
 ) -> StoreDays:
@@ -201,11 +213,12 @@ def simulate(
         + p.dispatch_noise_sd * exo.z_dispatch
         - act["dispatch_cut_min"],
     )
+    beta = _mechanism(exo)
     common = (
-        p.beta_opd * (opd - p.opd_ref)
-        + p.beta_precip * precip
-        + p.beta_traffic * (traffic - 1.0)
-        + p.beta_dispatch * (dispatch - p.dispatch_ref)
+        beta["beta_opd"] * (opd - p.opd_ref)
+        + beta["beta_precip"] * precip
+        + beta["beta_traffic"] * (traffic - 1.0)
+        + beta["beta_dispatch"] * (dispatch - p.dispatch_ref)
     )
     base = np.array([p.base_late[c] for c in CARRIER_ORDER])
     p_late = base[None, None, :] + common[:, :, None]
