@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from agent.storage.approvals import DispatchedAction, outbox
 from agent.storage.outcomes import OutcomeRecord, list_outcomes, measured_keys, record_outcome
 from agent.storage.runs import utc_now
-from tools.analytics.scope import load_catalog
+from tools.analytics.scope import Catalog, load_catalog
 from tools.catalog.calibration import ActionCalibration, calibrate, credited
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
@@ -84,6 +84,29 @@ def _evidence_numbers(record: RunRecord, action: DispatchedAction) -> dict[str, 
     return {}
 
 
+def action_days(planned: dict[str, Any]) -> tuple[date, date] | None:
+    """Return (the day a planned action is carried out, the day its estimate was sized for).
+
+    An action with ``apply_on`` is sized by the forecast for that day; one sized on its
+    diagnosed cell is for the day after it. None: the plan gives neither.
+    """
+    if planned.get("apply_on"):
+        applied_on = date.fromisoformat(str(planned["apply_on"]))
+        return applied_on, applied_on
+    if planned.get("day"):
+        sized_for = date.fromisoformat(str(planned["day"]))
+        return sized_for + timedelta(days=1), sized_for
+    return None
+
+
+def stores_by_target(catalog: Catalog) -> dict[str, list[str]]:
+    """Return the stores an action's target reaches: 'all', each region, each store."""
+    stores_of = {"all": catalog.stores.store_id.tolist()}
+    for region, group in catalog.stores.groupby("region"):
+        stores_of[str(region)] = group.store_id.tolist()
+    return stores_of | {s: [s] for s in catalog.stores.store_id}
+
+
 def promise_of(
     record: RunRecord, action: DispatchedAction, stores_of: dict[str, list[str]]
 ) -> Promise | None:
@@ -92,13 +115,10 @@ def promise_of(
     if action.expected_avoided is None or not action.avoided_ci or action.idx >= len(plan_actions):
         return None
     planned = plan_actions[action.idx]
-    if planned.get("apply_on"):  # sized by the forecast for the day it is for
-        applied_on = sized_for = date.fromisoformat(str(planned["apply_on"]))
-    elif planned.get("day"):  # sized on its cell; for the day after it
-        sized_for = date.fromisoformat(str(planned["day"]))
-        applied_on = sized_for + timedelta(days=1)
-    else:
+    days = action_days(planned)
+    if days is None:
         return None
+    applied_on, sized_for = days
     numbers = _evidence_numbers(record, action)
     low, high = (float(x) for x in action.avoided_ci)
     promised = (float(action.expected_avoided), low, high)
@@ -163,10 +183,7 @@ class Outcomes:
         dispatched = [a for a in outbox(engine) if a.run_id in pending]
         backend = DuckDBBackend(self.db)
         catalog = load_catalog(backend)
-        stores_of = {"all": catalog.stores.store_id.tolist()}
-        for region, group in catalog.stores.groupby("region"):
-            stores_of[str(region)] = group.store_id.tolist()
-        stores_of |= {s: [s] for s in catalog.stores.store_id}
+        stores_of = stores_by_target(catalog)
         records = {run_id: self.record(run_id) for run_id in pending}
         last = min(catalog.last_day, through or catalog.last_day)
         promises = []

@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from agent.errors import RunInputError
 from agent.monitor_report import write_report
 from agent.schemas import Decision
 from agent.service import AgentService
 from agent.settings import Settings
 from agent.storage.monitoring import snapshot
 from agent.storage.outcomes import OutcomeRecord, record_outcome
+from tests.conftest import ALL_KINDS, SMALL_WORLD
+from tools.analytics.scope import load_catalog
 from tools.catalog.calibration import credited
 from tools.core.context import ToolContext
+from tools.data.backend import DuckDBBackend
+from tools.data.olist import ingest_olist
+from tools.data.synthetic import generate_world
 from tools.data.synthetic.actions import AppliedAction, realised_outcomes, world_of
 from tools.diagnose import DiagnoseInput, diagnose
 
@@ -188,3 +194,37 @@ def test_without_a_simulator_outcomes_are_measured_against_the_no_action_forecas
     total = sum(o.promised for o in measured)
     for o in measured:
         assert o.realised == pytest.approx(together * o.promised / total, abs=0.06)
+
+
+def test_a_continued_world_lives_the_approved_actions_in_its_data(tmp_path: Path) -> None:
+    db = tmp_path / "lived.duckdb"
+    generate_world(db, SMALL_WORLD, ALL_KINDS, progress=False, through=STORM)
+    service = AgentService(Settings(llm_offline=True), db=db, state_db=tmp_path / "s.sqlite")  # type: ignore[call-arg]
+    try:
+        run_id = _approve_all(service, STORM, "R2")
+        plan = service.record(run_id).plan or {}
+        (day,) = service.advance_world()
+        assert day.day == STORM + timedelta(days=1) and day.deliveries > 0
+        assert [a.action_id for a in day.carried_out] == [a["action_id"] for a in plan["actions"]]
+        assert {s for a in day.carried_out for s in a.stores} <= set(
+            load_catalog(DuckDBBackend(db)).stores_in(["R2"])
+        )
+        assert load_catalog(DuckDBBackend(db)).last_day == day.day
+        # the next morning's data holds what was carried out; it is measured as before
+        assert service.measure_outcomes(), "the approved actions' outcomes are measured"
+    finally:
+        service.close()
+    real = tmp_path / "olist.duckdb"
+    ingest_olist(Path(__file__).parents[1] / "fixtures" / "olist_2017h1", real)
+    refused = ((real, "not a world that can be continued"), (tmp_path / "no.duckdb", "not exist"))
+    for path, why in refused:
+        plain = AgentService(
+            Settings(llm_offline=True),  # type: ignore[call-arg]
+            db=path,
+            state_db=tmp_path / "p.sqlite",
+        )
+        try:
+            with pytest.raises(RunInputError, match=why):
+                plain.advance_world()
+        finally:
+            plain.close()

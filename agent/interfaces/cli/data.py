@@ -52,6 +52,15 @@ def generate(
     carriers: Annotated[
         str, typer.Option(help="mixed or own_fleet (no DSP or crowd deliveries).")
     ] = "mixed",
+    through: Annotated[
+        date | None,
+        typer.Option(
+            parser=_day,
+            metavar="YYYY-MM-DD",
+            help="Write the days up to this one only: `lastmile advance` lives the next ones, "
+            "with the actions approved meanwhile carried out.",
+        ),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -81,6 +90,7 @@ def generate(
         specs,
         progress=not as_json and sys.stderr.isatty(),
         memory_limit=get_settings().duckdb_memory_limit,
+        through=through,
     )
     if as_json:
         out.print_json(report.model_dump_json())

@@ -72,6 +72,36 @@ def _post(service: object, channel: str | None) -> int:
     return post_alerts(service, channel)
 
 
+@user_errors
+def advance(
+    days: Annotated[int, typer.Option(min=1, max=366, help="Days to live.")] = 1,
+    db: DbOption = None,
+    state_db: StateOption = None,
+) -> None:
+    """Live a generated world's next day(s), with the actions approved for them carried out.
+
+    For worlds written with `lastmile generate --through DATE`: the deliveries, rosters and
+    conditions of each day are appended as the world lives it with the approved actions.
+    """
+    service = _service(db, state_db)
+    try:
+        lived = service.advance_world(days)
+    finally:
+        service.close()
+    for day in lived:
+        done = "; ".join(
+            f"{a.action_id} at {', '.join(a.stores[:3])}{'...' if len(a.stores) > 3 else ''} "
+            f"({a.value:g})"
+            for a in day.carried_out
+        )
+        out.print(
+            f"{day.day}: {day.deliveries:,} deliveries appended; carried out: {done or 'nothing'}"
+            + (f"; cannot carry out {', '.join(day.not_simulable)}" if day.not_simulable else ""),
+            markup=False,
+        )
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``monitor`` to ``app``."""
+    """Add ``monitor`` and ``advance`` to ``app``."""
     app.command()(monitor)
+    app.command()(advance)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tools.data.synthetic.scm import Exogenous, StoreDays
+from tools.data.synthetic.scm import Exogenous, IntArray, StoreDays
 
 STATUS_CODES = ("delivered", "failed", "cancelled")
 FAILURE_REASONS = (
@@ -54,6 +54,24 @@ _SLOT_WEIGHTS /= _SLOT_WEIGHTS.sum()
 US_PER_MIN = 60_000_000
 
 
+def _orders_and_cancels(
+    exo: Exogenous, sd: StoreDays, day: int
+) -> tuple[np.random.Generator, IntArray, IntArray]:
+    """Return the day's random stream (after its first draw), orders and cancellations."""
+    rng = np.random.default_rng([exo.config.seed, 7, day])
+    orders = sd.orders[day]
+    return rng, orders, rng.binomial(orders, exo.params.cancel_rate)
+
+
+def drawn_rows(exo: Exogenous, sd: StoreDays, days: range) -> int:
+    """Return how many delivery rows the days draw (ids are numbered over them in order)."""
+    total = 0
+    for day in days:
+        _, orders, cancels = _orders_and_cancels(exo, sd, day)
+        total += int((orders + cancels).sum())
+    return total
+
+
 def day_deliveries(exo: Exogenous, sd: StoreDays, day: int, first_seq: int) -> pd.DataFrame:
     """Draw every delivery due on ``day``.
 
@@ -70,9 +88,7 @@ def day_deliveries(exo: Exogenous, sd: StoreDays, day: int, first_seq: int) -> p
         reason_code, distance_km, items, note_code.
     """
     p = exo.params
-    rng = np.random.default_rng([exo.config.seed, 7, day])
-    orders = sd.orders[day]
-    cancels = rng.binomial(orders, p.cancel_rate)
+    rng, orders, cancels = _orders_and_cancels(exo, sd, day)
     per_store = orders + cancels
     n = int(per_store.sum())
     store = np.repeat(np.arange(exo.n_stores), per_store)

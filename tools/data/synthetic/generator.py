@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from tools.data.synthetic.deliveries import (
     FAILURE_REASONS,
     STATUS_CODES,
     day_deliveries,
+    drawn_rows,
 )
 from tools.data.synthetic.scm import (
     CARRIER_ORDER,
@@ -219,15 +221,19 @@ def incidents_frame(world: World) -> pd.DataFrame:
 
 
 def delivery_chunks(
-    world: World, rows_per_chunk: int = ROWS_PER_CHUNK
+    world: World, rows_per_chunk: int = ROWS_PER_CHUNK, written: range | None = None
 ) -> Iterator[tuple[range, pd.DataFrame]]:
-    """Yield (days, deliveries with integer codes) in chunks of about ``rows_per_chunk`` rows."""
+    """Yield (days, deliveries with integer codes) in chunks of about ``rows_per_chunk`` rows.
+
+    ``written``: the first days only (default: every day of the world).
+    """
     exo, sd = world.exo, world.store_days
+    n_days = len(written) if written is not None else exo.n_days
     per_day = max(1.0, float(sd.orders.sum(axis=1).mean()))
     days_per_chunk = max(1, int(rows_per_chunk // per_day))
     seq = 1
-    for start in range(0, exo.n_days, days_per_chunk):
-        days = range(start, min(exo.n_days, start + days_per_chunk))
+    for start in range(0, n_days, days_per_chunk):
+        days = range(start, min(n_days, start + days_per_chunk))
         frames = []
         for d in days:
             frame = day_deliveries(exo, sd, d, seq)
@@ -280,8 +286,14 @@ def generate_world(
     progress: bool = True,
     rows_per_chunk: int = ROWS_PER_CHUNK,
     memory_limit: str | None = "2GB",
+    through: date | None = None,
 ) -> LoadReport:
     """Generate a world into ``db``, replacing its contract tables and ground truth atomically.
+
+    With ``through``, only the days up to it are written (deliveries, rosters, conditions;
+    the calendar's promotions and holidays are planned ahead, so all of it):
+    :func:`tools.data.synthetic.continuation.advance_world` appends the next days, with the
+    actions approved meanwhile applied.
 
     Args:
         db: DuckDB file (created if missing).
@@ -292,13 +304,19 @@ def generate_world(
         progress: show a progress bar while deliveries are written.
         rows_per_chunk: deliveries per write (bounds memory).
         memory_limit: DuckDB's memory cap during the load (it spills to disk beyond it).
+        through: last day written (default: the world's last day).
 
     Returns:
         What the load wrote.
 
     Raises:
-        ValueError: if an incident does not fit the world; nothing is written.
+        ValueError: if an incident does not fit the world, or ``through`` is outside it;
+            nothing is written.
     """
+    end = config.day(config.days - 1)
+    if through is not None and not config.start_date <= through <= end:
+        raise ValueError(f"through {through} is outside the world ({config.start_date}..{end})")
+    written = range((through - config.start_date).days + 1 if through else config.days)
     world = build_world(config, incidents, params)
     sd = world.store_days
     expected_rows = int((sd.orders * (1 + world.exo.params.cancel_rate)).sum())
@@ -320,10 +338,15 @@ def generate_world(
     ) as load:
         load.replace_tables(["stores", "deliveries", "staffing", "conditions", "calendar"])
         load.add_frame("stores", stores_frame(world), "generator:stores")
+        last = pd.Timestamp(config.day(written[-1]))
         if config.staffing_feed != "none":
-            load.add_frame("staffing", staffing_frame(world), "generator:staffing")
+            staffing = staffing_frame(world)
+            load.add_frame("staffing", staffing[staffing.date <= last], "generator:staffing")
         if config.weather_feed != "none":
-            load.add_frame("conditions", conditions_frame(world), "generator:conditions")
+            conditions = conditions_frame(world)
+            load.add_frame(
+                "conditions", conditions[conditions.date <= last], "generator:conditions"
+            )
         load.add_frame("calendar", calendar_frame(world), "generator:calendar")
         specs = [i.model_dump(mode="json", exclude_none=True) for i in incidents or []]
         load.set_truth(incidents_frame(world), specs)
@@ -341,8 +364,8 @@ def generate_world(
             disable=not progress,
             transient=True,
         ) as bar:
-            task = bar.add_task("deliveries", total=config.days)
-            for days, chunk in delivery_chunks(world, rows_per_chunk):
+            task = bar.add_task("deliveries", total=len(written))
+            for days, chunk in delivery_chunks(world, rows_per_chunk, written):
                 load.con.register("_chunk", chunk)
                 load.add_sql(
                     "deliveries",
@@ -355,4 +378,14 @@ def generate_world(
         load.set_metadata("world", config.model_dump(mode="json"))
         load.set_metadata("scm_params", world.exo.params.model_dump(mode="json"))
         load.set_metadata("generator", {"version": GENERATOR_VERSION})
+        # where a continued world picks up (advance_world): its last day, next delivery id
+        load.set_metadata(
+            "world_clock",
+            {
+                "through": config.day(written[-1]).isoformat(),
+                "next_seq": 1 + drawn_rows(world.exo, sd, written),
+                "id_width": id_width,
+                "applied": [],
+            },
+        )
         return load.commit()
