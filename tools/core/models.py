@@ -257,9 +257,12 @@ class ModelRegistry:
         """Return the records kept in the model directory, oldest first (empty: no directory)."""
         if self.directory is None or not self.directory.exists():
             return []
-        out = [
-            ModelRecord.model_validate_json(p.read_text()) for p in self.directory.glob("*/*.json")
-        ]
+        out = []
+        for path in self.directory.glob("*/*.json"):
+            try:
+                out.append(ModelRecord.model_validate_json(path.read_text()))
+            except (OSError, ValueError):  # a record edited by hand: skipped, not fatal
+                logger.warning("model record %s unreadable: skipped", path)
         return sorted(out, key=lambda r: r.fitted_at)
 
     def prune(self, older_than: datetime) -> int:

@@ -132,4 +132,6 @@ def test_prune_deletes_artefacts_fitted_before_the_cutoff(tmp_path: Path) -> Non
     registry.fitted("causal", "new", "d", {}, Counter())
     assert registry.prune(cutoff) == 1
     assert [r.scope for r in registry.records()] == ["new"]
+    (tmp_path / "causal" / "junk.json").write_text("{not json")
+    assert [r.scope for r in registry.records()] == ["new"], "an unreadable record is skipped"
     assert len(list(tmp_path.rglob("*.pkl"))) == 1
