@@ -27,6 +27,17 @@ KPI_COLUMNS = [c for c in STORE_DAY_COLUMNS if c not in ("date", "store_id", "re
 """The KPIs ``lastmile kpis --json`` prints for each period."""
 
 
+def _shift(text: str) -> dict[str, object]:
+    """Parse ``PARAMETER:DAY:FACTOR`` (a mechanism shift of the generated world)."""
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise ValueError(
+            f"--shift {text!r}: give PARAMETER:DAY:FACTOR, e.g. beta_opd:182:2 (day index, "
+            "multiplier)"
+        )
+    return {"parameter": parts[0], "start_day": parts[1], "factor": parts[2]}
+
+
 @user_errors
 def generate(
     stores: Annotated[int, typer.Option(help="Number of stores (S001, S002, ...).")] = 20,
@@ -52,6 +63,14 @@ def generate(
     carriers: Annotated[
         str, typer.Option(help="mixed or own_fleet (no DSP or crowd deliveries).")
     ] = "mixed",
+    shift: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="PARAMETER:DAY:FACTOR",
+            help="Change how a cause acts on lateness from a day index on (repeatable), e.g. "
+            "beta_opd:182:2 (load; also beta_traffic, beta_precip, beta_dispatch).",
+        ),
+    ] = None,
     through: Annotated[
         date | None,
         typer.Option(
@@ -81,6 +100,7 @@ def generate(
             "weather_feed": weather_feed,
             "staffing_feed": staffing_feed,
             "carriers": carriers,
+            "mechanism_shifts": [_shift(s) for s in shift or []],
         }
     )
     specs = load_incident_specs(incidents) if incidents else []

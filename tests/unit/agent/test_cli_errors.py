@@ -344,6 +344,24 @@ def test_closed_loop_efficacy_mistakes_say_what_it_takes(
     assert not (tmp_path / "world.duckdb").exists()  # nothing generated
 
 
+@pytest.mark.parametrize(
+    ("shift", "says"),
+    [
+        ("beta_opd:10", "give PARAMETER:DAY:FACTOR"),
+        ("beta_foo:10:2", "must be 'beta_opd', 'beta_traffic'"),
+        ("beta_opd:30:2", "starts on day 30, after the world's last day (19)"),
+        ("beta_opd:5:0", "factor"),
+    ],
+)
+def test_generate_shift_mistakes_say_what_it_takes(tmp_path: Path, shift: str, says: str) -> None:
+    db = tmp_path / "w.duckdb"
+    fails_with(
+        ["generate", "--stores", "2", "--days", "20", "--shift", shift, "--db", str(db)],
+        re.compile(f"error: .*{re.escape(says)}.*"),
+    )
+    assert not db.exists()
+
+
 # -- 7. dates ------------------------------------------------------------------------------------
 
 

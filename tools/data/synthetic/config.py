@@ -181,6 +181,12 @@ class WorldConfig(BaseModel):
     @model_validator(mode="after")
     def _check_shape(self) -> WorldConfig:
         errors = self._region_problems() + self._coverage_problems()
+        errors += [
+            f"mechanism shift of {m.parameter} starts on day {m.start_day}, after the world's "
+            f"last day ({self.days - 1})"
+            for m in self.mechanism_shifts
+            if m.start_day >= self.days
+        ]
         if errors:
             raise ValueError("; ".join(errors))
         return self

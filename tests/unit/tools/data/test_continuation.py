@@ -113,3 +113,12 @@ def test_bad_continuations_are_refused_and_write_nothing(full: Path, tmp_path: P
         advance_world(full)
     with pytest.raises(ValueError, match="outside the world"):
         generate_world(tmp_path / "x.duckdb", WORLD, [], progress=False, through=date(2026, 3, 1))
+
+
+def test_a_mechanism_shift_outside_the_world_is_refused() -> None:
+    with pytest.raises(ValueError, match="starts on day 30, after the world's last day"):
+        WorldConfig(
+            stores=2,
+            days=20,
+            mechanism_shifts=[{"parameter": "beta_opd", "start_day": 30, "factor": 2}],
+        )
