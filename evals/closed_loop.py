@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 from rich.console import Console
-from rich.progress import track
+from rich.progress import Progress
 
 from agent.nodes.triage import triage_order
 from tools.catalog.calibration import (
@@ -130,65 +130,73 @@ def run_closed_loop(
     outcomes: list[LoopOutcome] = []
     counts: dict[str, int] = {}
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    for day in track(days, "closed loop", console=Console(stderr=True), disable=not progress):
-        scan = scan_anomalies(ctx, ScanAnomaliesInput(day=day, max_results=50))
-        kept = triage_order([a.model_dump(mode="json") for a in scan.anomalies])
-        for alarm in kept:
-            try:
-                rec = recommend_actions(
-                    ctx,
-                    RecommendActionsInput(
-                        target=alarm["target"], day=day, window_days=alarm["grain_days"]
-                    ),
-                )
-            except ToolError:
-                continue
-            chosen = [a for a in rec.actions if simulable(a.action_id)]
-            if not chosen:
-                continue
-            stores = {a.action_id: a.stores or world.config.store_ids for a in chosen}
-            applied = [
-                AppliedAction(
-                    action_id=a.action_id,
-                    day=day,
-                    stores=stores[a.action_id],
-                    value=next(iter(a.parameters.values())),
-                )
-                for a in chosen
-            ]
-            realised = realised_outcomes(world, applied)
-            # as the plan counts: late deliveries removed, up to the excess it measured
-            credits = credited([r.raw_avoided for r in realised], max(a.cap for a in chosen))
-            for a, credit in zip(chosen, credits, strict=True):
-                model = a.model_avoided or (a.expected_avoided, *a.avoided_ci)
-                outcome = TrackedOutcome(
-                    action_id=a.action_id,
-                    model_avoided=model[0],
-                    model_low=model[1],
-                    model_high=model[2],
-                    promised=a.expected_avoided,
-                    promised_low=a.avoided_ci[0],
-                    promised_high=a.avoided_ci[1],
-                    realised=round(credit, 1),
-                )
-                tracked.append(outcome)
-                counts[a.action_id] = counts.get(a.action_id, 0) + 1
-                ctx.calibration = calibrate(tracked)
-                outcomes.append(
-                    LoopOutcome(
-                        n=counts[a.action_id],
-                        day=day,
-                        target=alarm["target"],
-                        outcome=outcome,
-                        flagged=ctx.calibration[a.action_id].uncalibrated,
-                        over_promising=ctx.calibration[a.action_id].over_promising,
+    bar = Progress(
+        *Progress.get_default_columns(), console=Console(stderr=True), disable=not progress
+    )
+    with bar:
+        task = bar.add_task("closed loop", total=min_actions or len(days))
+        for day in days:
+            before = len(outcomes)
+            scan = scan_anomalies(ctx, ScanAnomaliesInput(day=day, max_results=50))
+            kept = triage_order([a.model_dump(mode="json") for a in scan.anomalies])
+            for alarm in kept:
+                try:
+                    rec = recommend_actions(
+                        ctx,
+                        RecommendActionsInput(
+                            target=alarm["target"], day=day, window_days=alarm["grain_days"]
+                        ),
                     )
-                )
-        if min_actions is not None and len(outcomes) >= min_actions:
-            break
-        judged = ctx.calibration.get(until_over_promising or "")
-        if judged is not None and judged.over_promising:
-            break
+                except ToolError:
+                    continue
+                chosen = [a for a in rec.actions if simulable(a.action_id)]
+                if not chosen:
+                    continue
+                stores = {a.action_id: a.stores or world.config.store_ids for a in chosen}
+                applied = [
+                    AppliedAction(
+                        action_id=a.action_id,
+                        day=day,
+                        stores=stores[a.action_id],
+                        value=next(iter(a.parameters.values())),
+                    )
+                    for a in chosen
+                ]
+                realised = realised_outcomes(world, applied)
+                # as the plan counts: late deliveries removed, up to the excess it measured
+                credits = credited([r.raw_avoided for r in realised], max(a.cap for a in chosen))
+                for a, credit in zip(chosen, credits, strict=True):
+                    model = a.model_avoided or (a.expected_avoided, *a.avoided_ci)
+                    outcome = TrackedOutcome(
+                        action_id=a.action_id,
+                        model_avoided=model[0],
+                        model_low=model[1],
+                        model_high=model[2],
+                        promised=a.expected_avoided,
+                        promised_low=a.avoided_ci[0],
+                        promised_high=a.avoided_ci[1],
+                        realised=round(credit, 1),
+                    )
+                    tracked.append(outcome)
+                    counts[a.action_id] = counts.get(a.action_id, 0) + 1
+                    ctx.calibration = calibrate(tracked)
+                    outcomes.append(
+                        LoopOutcome(
+                            n=counts[a.action_id],
+                            day=day,
+                            target=alarm["target"],
+                            outcome=outcome,
+                            flagged=ctx.calibration[a.action_id].uncalibrated,
+                            over_promising=ctx.calibration[a.action_id].over_promising,
+                        )
+                    )
+            # the bar counts what stops the loop: actions with outcomes, or days
+            bar.update(task, advance=len(outcomes) - before if min_actions else 1)
+            if min_actions is not None and len(outcomes) >= min_actions:
+                break
+            judged = ctx.calibration.get(until_over_promising or "")
+            if judged is not None and judged.over_promising:
+                break
     return _report(world.config, outcomes, ctx.calibration)
 
 
