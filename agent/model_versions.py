@@ -64,7 +64,9 @@ class MlflowSink:
             self.client = MlflowClient(tracking_uri=uri)
             found = self.client.get_experiment_by_name(experiment)
             self.experiment_id = (
-                found.experiment_id if found else self.client.create_experiment(experiment)
+                found.experiment_id
+                if found
+                else self.client.create_experiment(experiment, artifact_location=_artefacts(uri))
             )
         except Exception as exc:
             raise RunInputError(
@@ -99,6 +101,21 @@ class MlflowSink:
         if record.path and Path(record.path).exists():
             self.client.log_artifact(run_id, record.path)
         self.client.set_terminated(run_id)
+
+
+def _artefacts(uri: str) -> str | None:
+    """Return where a database store keeps artefacts: beside the database file.
+
+    MLflow's default for a database store is ``./mlruns`` of the working directory, so the
+    pickles would land wherever a command happened to run. A file store keeps them inside
+    itself and a tracking server decides for itself (None).
+    """
+    if uri.startswith("sqlite:///"):
+        database = Path(uri.removeprefix("sqlite:///")).expanduser()
+        if not database.is_absolute():
+            database = Path.cwd() / database
+        return (database.parent / "mlartifacts").as_uri()
+    return None
 
 
 class VersionChange(BaseModel):

@@ -148,6 +148,9 @@ def test_fitted_models_are_logged_to_mlflow_with_telemetry_off(
         assert run.data.params["scope"] == record.scope
         files = [f.path for f in client.list_artifacts(run.info.run_id)]
         assert files == [Path(record.path or "").name]
+        # beside the store, never in the working directory
+        assert run.info.artifact_uri.startswith(tmp_path.as_uri())
+    assert not (Path.cwd() / "mlruns").exists()
 
 
 def test_an_unusable_tracking_uri_is_a_clear_error(world_copy: Path, tmp_path: Path) -> None:
