@@ -46,6 +46,13 @@ class ModelConfig:
     stream_tokens: bool = False
     """Stream the answer token by token (chat surfaces show it as it is written)."""
 
+    moved_effects: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "description": "Causes whose effect on the late rate the monitor found moved (open "
+            "'effects' alerts), variable -> label: plans naming them say so."
+        },
+    )
     models: ModelRegistry | None = field(
         default=None,
         metadata={
@@ -180,6 +187,13 @@ class Context:
         },
     )
 
+    moved_effects: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "description": "Causes whose effect on the late rate the monitor found moved (open "
+            "'effects' alerts), variable -> label: plans naming them say so."
+        },
+    )
     models: ModelRegistry | None = field(
         default=None,
         metadata={

@@ -21,6 +21,8 @@ from pydantic import BaseModel, Field
 
 from agent.errors import RunInputError
 from agent.storage.models import list_models, record_model
+from agent.storage.monitoring import alerts
+from tools.causal.graph import load_graph
 from tools.core.models import ModelRecord, ModelRegistry
 
 if TYPE_CHECKING:
@@ -195,6 +197,15 @@ class ModelVersions:
         if self.settings.mlflow_tracking_uri:
             listeners.append(MlflowSink(self.settings.mlflow_tracking_uri))
         return ModelRegistry(directory, listeners=listeners)
+
+    def moved_effects(self) -> dict[str, str]:
+        """Return variable -> label of the causes with an open ``effects`` alert."""
+        graph = load_graph()
+        return {
+            a.name: graph.nodes[a.name].label
+            for a in alerts(self.store.engine, open_only=True)
+            if a.kind == "effects" and a.name in graph.nodes
+        }
 
     def model_records(
         self, kind: str | None = None, since: datetime | None = None

@@ -291,10 +291,10 @@ MAX_VERSION_ROWS = 30
 
 
 def version_table(result: MonitorResult) -> pd.DataFrame:
-    """Return one row per model version compared, every validation figure before and now."""
+    """Return one row per model version compared and validation figure (before and now)."""
     rows = []
     for v in result.models:
-        row: dict[str, object] = {
+        head: dict[str, object] = {
             "kind": v.kind,
             "scope": v.scope,
             "changed": "+".join(v.changed),
@@ -306,8 +306,7 @@ def version_table(result: MonitorResult) -> pd.DataFrame:
             "rows": v.latest.rows,
         }
         for name, (before, now) in v.figures.items():
-            row[f"{name}_previous"], row[name] = before, now
-        rows.append(row)
+            rows.append({**head, "figure": name, "previous": before, "latest": now})
     return pd.DataFrame(rows)
 
 
@@ -320,18 +319,21 @@ def _model_lines(result: MonitorResult) -> list[str]:
     if not result.models:
         return lines + ["No model fitted through this service yet."]
     lines += [
-        "| model | scope | changed | rows | figures (before -> now) |",
-        "|---|---|---|---|---|",
+        "| model | scope | fitted | changed | rows | figures (before -> now) |",
+        "|---|---|---|---|---|---|",
     ]
     shown = sorted(result.models, key=lambda v: v.latest.fitted_at, reverse=True)
     for v in shown[:MAX_VERSION_ROWS]:
         figures = "; ".join(
-            f"{n} {_fmt(v.figures[n][0])} -> {_fmt(v.figures[n][1])}"
+            f"{n} {_fmt(v.figures[n][1])}"
+            if v.previous is None
+            else f"{n} {_fmt(v.figures[n][0])} -> {_fmt(v.figures[n][1])}"
             for n in KEY_FIGURES[v.kind]
             if n in v.figures
         )
         lines.append(
-            f"| {v.kind} | {v.scope} | {', '.join(v.changed)} | {v.latest.rows} | {figures} |"
+            f"| {v.kind} | {v.scope} | {v.latest.fitted_at:%Y-%m-%d %H:%M} UTC | "
+            f"{', '.join(v.changed)} | {v.latest.rows} | {figures} |"
         )
     if len(shown) > MAX_VERSION_ROWS:
         lines += ["", f"{len(shown) - MAX_VERSION_ROWS} more in `model_versions.csv`."]
@@ -357,19 +359,40 @@ def _effect_lines(result: MonitorResult) -> list[str]:
     if stability is None or stability.critical_t is None:
         why = "; ".join(stability.not_assessed) if stability else "not run"
         return lines + [f"Not assessed: {why}."]
+    bar = stability.critical_t
     lines += [
-        f"Each cause's adjusted effect on the late rate over {stability.level} cells, per "
-        f"{stability.window_days}-day window; moved: outside the t prediction interval of the "
-        f"windows before (bar |t| > {stability.critical_t:g}: family-wise {stability.alpha:g}, "
-        "Bonferroni over the causes).",
+        f"How much each cause adds to the late rate per unit of its deviation from normal "
+        f"(adjusted for its own causes), over {stability.level} cells, per "
+        f"{stability.window_days}-day window. Moved: outside the range the earlier windows "
+        f"predict (|t| above {bar:.1f}: family-wise {stability.alpha:g}, Bonferroni over the "
+        "causes). Windows: earlier windows with enough complete cells for that cause.",
+    ]
+    if bar > LOW_POWER_T:
+        lines += [
+            "",
+            f"Few earlier windows yet: the bar is |t| > {bar:.1f}, so only a very large change "
+            "can show; it falls as history grows (about 6 with a year of windows).",
+        ]
+    lines += [
         "",
-        "| cause | windows | before: mean (SD) | interval | latest | t | moved |",
+        "| cause | windows | before: mean (SD) | expected range | latest | t | moved |",
         "|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {e.label} | {e.windows} | {e.reference_mean:.3g} ({e.reference_sd:.2g}) | "
-        f"{e.interval[0]:.3g} .. {e.interval[1]:.3g} | {e.latest:.3g} | {e.t:.1f} | "
-        f"{'**yes**' if e.flagged else 'no'} |"
+        f"| {e.label} | {e.windows} | {_eff(e.reference_mean)} ({_eff(e.reference_sd)}) | "
+        f"{_eff(e.interval[0])} to {_eff(e.interval[1])} | {_eff(e.latest)} | "
+        f"{0.0 if abs(e.t) < 0.05 else e.t:.1f} | {'**yes**' if e.flagged else 'no'} |"
         for e in stability.effects
     ]
     return lines
+
+
+LOW_POWER_T = 8.0
+"""A stability bar above this many t units is said to be weak in the report (about 6 earlier
+windows at 12 causes: three months of history)."""
+
+
+def _eff(value: float) -> str:
+    """Format an effect with four decimals (never scientific notation), no negative zero."""
+    text = f"{value:.4f}"
+    return "0.0000" if text == "-0.0000" else text

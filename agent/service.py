@@ -255,6 +255,8 @@ class AgentService(
         overrides.setdefault("in_effect", self._in_effect_context())
         # an action that has been over-promising is estimated from its track record
         overrides.setdefault("calibration", self.calibration())
+        # a cause whose effect the monitor found moved is named in the plan's caveats
+        overrides.setdefault("moved_effects", self.moved_effects())
         context = self.context(**overrides)
         self.store.save_run(
             run_id=run_id,

@@ -20,7 +20,7 @@ from agent.outcomes import action_days, stores_by_target
 from agent.storage.approvals import outbox
 from tools.analytics.scope import load_catalog
 from tools.data.backend import DuckDBBackend
-from tools.data.synthetic.actions import AppliedAction, simulable
+from tools.data.synthetic.actions import AppliedAction, simulable, world_of
 from tools.data.synthetic.continuation import advance_world, world_clock
 from tools.data.truth_file import TruthMissingError
 
@@ -55,6 +55,17 @@ class WorldDays:
         Raises:
             RunInputError: not a continued generated world, or its last day is written.
         """
+        try:
+            clock = world_clock(self.db)
+            end = world_of(self.db).config
+        except (ValueError, TruthMissingError, FileNotFoundError) as exc:
+            raise RunInputError(str(exc)) from None
+        left = (end.day(end.days - 1) - clock.through).days
+        if days > left:
+            raise RunInputError(
+                f"the world ends on {end.day(end.days - 1)}: {left} day(s) left after "
+                f"{clock.through}; ask for at most {left}, or generate a longer world (--days)"
+            )
         lived = []
         for _ in range(days):
             try:
@@ -72,6 +83,10 @@ class WorldDays:
                 )
             )
         return lived
+
+    def triages_recorded(self) -> int:
+        """Return how many runs over this world the state store holds (0: maybe the wrong one)."""
+        return sum(1 for r in self.store.list_runs(limit=1000) if r["kind"] == "triage")
 
     def _approved_for(self, day: date) -> tuple[list[AppliedAction], list[str]]:
         """Return the approved actions carried out on ``day``, and the ones it cannot do."""

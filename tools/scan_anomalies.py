@@ -195,7 +195,8 @@ def scan_anomalies(ctx: ToolContext, args: ScanAnomaliesInput) -> ScanAnomaliesR
     try:
         outcome = ctx.models.fitted(
             "detector",
-            f"{'the chain' if fit_stores is None else f'{len(fit_stores)} stores'}, {args.mode}",
+            f"{'the chain' if fit_stores is None else f'{len(fit_stores)} stores'}, "
+            f"{args.mode} scan of {(last - first).days + 1} day(s)",
             ctx.backend.data_version(),
             {
                 "stores": tuple(fit_stores or ()),

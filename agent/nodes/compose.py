@@ -19,6 +19,7 @@ from agent import llm
 from agent.context import Context
 from agent.errors import is_context_length
 from agent.health import with_health
+from agent.moved_effects import with_moved_effects
 from agent.nodes.common import known_day, llm_event, now, results_of
 from agent.offline import OfflinePlanner
 from agent.prompting import ComposeInput, compose_input, data_budget_chars
@@ -106,7 +107,9 @@ def _fallback(
         known_day=known_day(state, runtime.context),
         fallback=True,
     )
-    plan = with_track_record(with_health(plan, results), results)
+    plan = with_moved_effects(
+        with_track_record(with_health(plan, results), results), runtime.context.moved_effects
+    )
     event = TraceEvent(
         at=now(), kind="node", node="compose_plan", fallback=True, reason=reason, **details
     )
@@ -171,8 +174,11 @@ def compose_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             "trace": [event],
         }
     return {
-        "plan": with_track_record(
-            with_health(parsed, results_of(state, runtime)), results_of(state, runtime)
+        "plan": with_moved_effects(
+            with_track_record(
+                with_health(parsed, results_of(state, runtime)), results_of(state, runtime)
+            ),
+            runtime.context.moved_effects,
         ),
         # the offline planner's plans are the templates: code wrote their numbers
         "plan_by_model": not isinstance(call.model, OfflinePlanner),

@@ -79,6 +79,10 @@ def test_the_monitor_alerts_on_a_moved_effect_and_reports_it(
     )
     try:
         result = service.monitor(days=3)
+        # the next runs name the moved causes in their plans' caveats
+        moved = service.moved_effects()
+        assert set(moved) == {a.name for a in result.open_alerts if a.kind == "effects"}
+        assert service.context(moved_effects=moved).moved_effects == moved
     finally:
         service.close()
     effects = [a for a in result.open_alerts if a.kind == "effects"]
@@ -94,7 +98,7 @@ def test_short_or_thin_data_says_why_it_is_not_assessed(tmp_path: Path) -> None:
     backend = DuckDBBackend(short)
     result = effect_stability(backend, load_catalog(backend).last_day)
     assert result.critical_t is None and result.effects == []
-    assert "need 4" in result.not_assessed[0] and "56 days after the data" in result.not_assessed[0]
+    assert "need 4" in result.not_assessed[0] and "70 days after the data" in result.not_assessed[0]
 
 
 def test_a_world_without_weather_tests_the_causes_it_has(tmp_path: Path) -> None:

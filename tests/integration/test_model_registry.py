@@ -109,10 +109,11 @@ def test_a_new_data_version_is_a_new_model_version_the_monitor_compares(
         assert v.figures["r2"][0] == pytest.approx(v.figures["r2"][1])
     out = write_report(result, tmp_path / "report")
     table = pd.read_csv(out.parent / "model_versions.csv")
-    assert len(table) == len(result.models)
-    row = table[table.scope == causal[0].scope].iloc[0]
-    assert row.changed == "data" and row.r2 == pytest.approx(causal[0].latest.validation["r2"])
-    assert row.r2_previous == pytest.approx(causal[0].previous.validation["r2"])  # type: ignore[union-attr]
+    assert len(table) == sum(len(v.figures) for v in result.models)
+    assert set(zip(table.kind, table.scope, strict=True)) == set(changes)
+    row = table[(table.scope == causal[0].scope) & (table.figure == "r2")].iloc[0]
+    assert row.changed == "data" and row.latest == pytest.approx(causal[0].latest.validation["r2"])
+    assert row.previous == pytest.approx(causal[0].previous.validation["r2"])  # type: ignore[union-attr]
     text = out.read_text()
     assert "## Model versions" in text and "Detector scores of the latest scan" in text
 

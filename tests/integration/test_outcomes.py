@@ -216,7 +216,10 @@ def test_a_continued_world_lives_the_approved_actions_in_its_data(tmp_path: Path
         service.close()
     real = tmp_path / "olist.duckdb"
     ingest_olist(Path(__file__).parents[1] / "fixtures" / "olist_2017h1", real)
-    refused = ((real, "not a world that can be continued"), (tmp_path / "no.duckdb", "not exist"))
+    refused = (
+        (real, "not a generated world that can be continued"),
+        (tmp_path / "no.duckdb", "not exist"),
+    )
     for path, why in refused:
         plain = AgentService(
             Settings(llm_offline=True),  # type: ignore[call-arg]

@@ -107,13 +107,17 @@ def effect_stability(
     if cells is None:
         result.not_assessed.append("no store or region has the volume to be judged daily")
         return result
+    span = (pd.Timestamp(day) - cells.date.min()).days + 1
+    full = span // window_days  # whole windows only: a partial first one is left out
     window = (pd.Timestamp(day) - cells.date).dt.days // window_days  # 0: the latest
+    cells, window = cells[window < full].reset_index(drop=True), window[window < full]
+    window = window.reset_index(drop=True)
     reference = window >= 1
-    if int(window.max()) < EFFECT_MIN_WINDOWS:
+    if full - 1 < EFFECT_MIN_WINDOWS:
         result.not_assessed.append(
-            f"{int(window.max())} earlier window(s) of {window_days} days, need "
-            f"{EFFECT_MIN_WINDOWS}: the check starts {EFFECT_MIN_WINDOWS * window_days} days "
-            "after the data does"
+            f"{max(full - 1, 0)} earlier window(s) of {window_days} days, need "
+            f"{EFFECT_MIN_WINDOWS}: the check starts {(EFFECT_MIN_WINDOWS + 1) * window_days} "
+            "days after the data does"
         )
         return result
     graph = load_graph()
@@ -126,7 +130,8 @@ def effect_stability(
     tested = {n: e for n, e in estimates.items() if 0 in e and len(e) - 1 >= EFFECT_MIN_WINDOWS}
     result.not_assessed += [f"{graph.nodes[n].label}: {why}" for n, why in dropped.items()]
     result.not_assessed += [
-        f"{graph.nodes[n].label}: too few windows with data ({len(e)})"
+        f"{graph.nodes[n].label}: {max(len(e) - (0 in e), 0)} earlier window(s) with enough "
+        f"complete cells, need {EFFECT_MIN_WINDOWS}" + ("" if 0 in e else " and the latest")
         for n, e in estimates.items()
         if n not in tested
     ]

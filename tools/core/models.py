@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, cast
@@ -141,10 +141,17 @@ Listener = Callable[[ModelRecord], None]
 
 
 def _text(value: object) -> str:
-    if isinstance(value, (list, tuple, set, frozenset)) and len(value) > 8:
-        items = sorted(map(str, value))
-        digest = hashlib.sha256("|".join(items).encode()).hexdigest()[:8]
-        return f"{len(items)} items #{digest}"
+    """Return a key part as readable text: dates ISO, short sequences joined, long ones hashed."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_text(v) for v in value]
+        if isinstance(value, (set, frozenset)):
+            items.sort()
+        if len(items) > 8:
+            digest = hashlib.sha256("|".join(items).encode()).hexdigest()[:8]
+            return f"{len(items)} items #{digest}"
+        return ", ".join(items)
     return str(value)
 
 
@@ -174,6 +181,7 @@ class ModelRegistry:
         self.directory = Path(directory) if directory is not None else None
         self.listeners: list[Listener] = list(listeners)
         self._announced: set[str] = set()
+        self._unsaved = False
         self._lock = threading.Lock()
         self.fits = 0
         self.loads = 0
@@ -314,8 +322,18 @@ class ModelRegistry:
             _atomic_write(pkl, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
             kept = record.model_copy(update={"path": str(pkl)})
             _atomic_write(meta, kept.model_dump_json(indent=1).encode())
-        except Exception:  # a full disk or an unpicklable artefact: kept in memory only
-            logger.warning("model artefact %s not saved", pkl, exc_info=True)
+        except Exception as exc:  # a full disk or an unpicklable artefact: kept in memory
+            with self._lock:
+                first = not self._unsaved
+                self._unsaved = True
+            if first:  # once per registry: one line, not a traceback per fit
+                logger.warning(
+                    "fitted models are not kept in %s (%s: %s): they are refitted in each "
+                    "process; point the model directory at a writable folder",
+                    self.directory,
+                    type(exc).__name__,
+                    exc,
+                )
             return record
         return kept
 

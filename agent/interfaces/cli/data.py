@@ -11,7 +11,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from agent.interfaces.cli.common import DbOption, JsonOption, _day, _db, _late_rule, out
+from agent.interfaces.cli.common import DbOption, JsonOption, _day, _db, _late_rule, err, out
 from agent.interfaces.cli.errors import user_errors
 from agent.interfaces.cli.tables import _print_frame, _print_rows
 from agent.settings import get_settings
@@ -104,6 +104,12 @@ def generate(
         }
     )
     specs = load_incident_specs(incidents) if incidents else []
+    if incidents and "world:" in incidents.read_text():
+        err.print(
+            f"note: the world: block of {incidents} is not applied: generate takes the world "
+            "from its options (`lastmile eval --suite` builds a suite's world)",
+            markup=False,
+        )
     report = generate_world(
         _db(db),
         config,

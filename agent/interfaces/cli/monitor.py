@@ -86,6 +86,13 @@ def advance(
     service = _service(db, state_db)
     try:
         lived = service.advance_world(days)
+        if not service.triages_recorded():
+            err.print(
+                f"note: {service.state_db} records no triage: approved actions are read from "
+                "the state database `triage` and `approve` used (--state-db or "
+                "LASTMILE_STATE_DB); none was carried out",
+                markup=False,
+            )
     finally:
         service.close()
     for day in lived:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -95,7 +95,7 @@ def test_an_artefact_that_cannot_be_pickled_stays_in_memory(
     registry = ModelRegistry(tmp_path, listeners=[seen.append])
     with caplog.at_level(logging.WARNING):
         model = registry.fitted("detector", "chain", "d", {}, lambda: Fit(lambda: 1, rows=1))
-    assert callable(model) and seen[0].path is None and "not saved" in caplog.text
+    assert callable(model) and seen[0].path is None and "are not kept in" in caplog.text
     assert not list(tmp_path.rglob("*.pkl")) and not list(tmp_path.rglob("*.json"))
     assert registry.fitted("detector", "chain", "d", {}, Counter()) is model, "memory reuse"
 
@@ -123,6 +123,20 @@ def test_a_memory_only_fit_is_kept_by_a_registry_with_a_directory(tmp_path: Path
     kept.fitted("causal", "x", "d", {"n": list(range(20))}, fit)
     assert fit.calls == 1 and len(kept.records()) == 1
     assert kept.records()[0].params["n"].startswith("20 items #"), "long keys are hashed"
+
+
+def test_an_unwritable_model_directory_warns_once_in_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    registry = ModelRegistry(blocker)
+    with caplog.at_level(logging.WARNING):
+        for n in range(3):
+            registry.fitted("causal", "x", "d", {"n": n, "day": date(2026, 3, 9)}, Counter())
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and warned[0].exc_info is None
+    assert "not kept in" in warned[0].getMessage() and "writable folder" in warned[0].getMessage()
 
 
 def test_prune_deletes_artefacts_fitted_before_the_cutoff(tmp_path: Path) -> None:

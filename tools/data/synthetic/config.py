@@ -316,6 +316,24 @@ class ScmParams(BaseModel):
     natural_min_effect: float = 0.07  # emergent disruptions this costly are labelled
 
 
+SUITE_KEYS: frozenset[str] = frozenset(
+    {
+        "name",
+        "description",
+        "world",
+        "incidents",
+        "cases",
+        "gate",
+        "tags",
+        "thresholds",
+        "today",
+        "source",
+        "sha256",
+    }
+)
+"""Top-level keys of an eval suite (``evals.suite.Suite``): an incidents file may be one."""
+
+
 def load_incident_specs(path: str | Path) -> list[IncidentSpec]:
     """Read incident entries from YAML: a list, or a mapping with an ``incidents`` list.
 
@@ -329,6 +347,14 @@ def load_incident_specs(path: str | Path) -> list[IncidentSpec]:
         raise ValueError(f"incidents file {path} does not exist") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"incidents file {path} is not valid YAML: {exc}") from None
+    if isinstance(doc, dict):
+        unknown = sorted(str(k) for k in doc if k not in SUITE_KEYS)
+        if unknown:  # a typo ('incident:') would otherwise inject nothing, in silence
+            raise ValueError(
+                f"incidents file {path}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                "give a list of incidents, or an 'incidents:' list (an eval suite's keys "
+                "are accepted)"
+            )
     entries = doc.get("incidents") if isinstance(doc, dict) else doc
     if entries is None:
         return []

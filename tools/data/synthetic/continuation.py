@@ -56,8 +56,9 @@ def world_clock(db: str | Path) -> WorldClock:
     meta = DuckDBBackend(db).metadata("world_clock")
     if meta is None:
         raise ValueError(
-            f"{db} is not a world that can be continued: generate it again with "
-            "`lastmile generate --through DATE`"
+            f"{db} is not a generated world that can be continued (real data grows with "
+            "`lastmile ingest --mode append`; a world generated before continuation existed "
+            "must be generated again, e.g. with `lastmile generate --through DATE`)"
         )
     return WorldClock.model_validate(meta)
 

@@ -23,6 +23,7 @@ from tools.data.synthetic import (
     generate_world,
     load_incident_specs,
 )
+from tools.data.synthetic.config import SUITE_KEYS
 from tools.data.synthetic.scm import shock_cells, simulate
 
 
@@ -194,6 +195,16 @@ def test_incident_files_accept_a_list_or_a_suite(tmp_path: Path) -> None:
         load_incident_specs(broken)
     with pytest.raises(ValueError, match="does not exist"):
         load_incident_specs(tmp_path / "missing.yaml")
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("incident:\n  - {kind: driver_shortage, store: S012, start_day: 10}\n")
+    with pytest.raises(ValueError, match="unknown key.*'incident'"):
+        load_incident_specs(typo)
+
+
+def test_the_suite_keys_an_incidents_file_accepts_are_the_suites() -> None:
+    from evals.suite import Suite
+
+    assert frozenset(Suite.model_fields) == SUITE_KEYS
 
 
 # --- the causal structure is real ------------------------------------------------------------
