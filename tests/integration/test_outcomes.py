@@ -203,6 +203,9 @@ def test_a_continued_world_lives_the_approved_actions_in_its_data(tmp_path: Path
     try:
         run_id = _approve_all(service, STORM, "R2")
         plan = service.record(run_id).plan or {}
+        with pytest.raises(RunInputError, match=r"14 day\(s\) left after 2026-02-15"):
+            service.advance_world(days=15)  # nothing appended: the world has 14 more days
+        assert load_catalog(DuckDBBackend(db)).last_day == STORM
         (day,) = service.advance_world()
         assert day.day == STORM + timedelta(days=1) and day.deliveries > 0
         assert [a.action_id for a in day.carried_out] == [a["action_id"] for a in plan["actions"]]
