@@ -21,7 +21,7 @@ setup: $(STAMP) ## Create .venv and install the project with pinned constraints
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,mlflow]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,mlflow,spark]"
 	touch $(STAMP)
 
 demo: setup ## Generate a demo world, run the morning triage offline, write the plan and charts

@@ -30,7 +30,6 @@ from agent.storage.monitoring import Snapshot, snapshot
 from agent.storage.runs import ThreadRecord
 from agent.storage.slack import Digest
 from tools.analytics.scope import load_catalog
-from tools.data.backend import DuckDBBackend
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +155,7 @@ class AsyncAgentService:
         charts: list[ChartSet] = []
         if view.plan is not None:
             try:
-                charts = chart_sets(self.service.results(run_id), self.service.db)
+                charts = chart_sets(self.service.results(run_id), self.service.backend())
             except Exception:  # a chart must never hide the plan
                 logger.exception("charts of run %s could not be drawn", run_id)
         return run_page(view, record, charts)
@@ -274,11 +273,11 @@ class AsyncAgentService:
 
     async def latest_day(self) -> date:
         """Return the data's latest service date (what a triage without a day covers)."""
-        return await self._call(lambda: load_catalog(DuckDBBackend(self.service.db)).last_day)
+        return await self._call(lambda: load_catalog(self.service.backend()).last_day)
 
     async def store_count(self) -> int:
         """Return how many stores the data has."""
-        return await self._call(lambda: len(load_catalog(DuckDBBackend(self.service.db)).stores))
+        return await self._call(lambda: len(load_catalog(self.service.backend()).stores))
 
     async def digest(self, run_id: str) -> DigestView:
         """Return the morning digest of a triage run."""

@@ -32,7 +32,7 @@ from agent.wording import target_name  # noqa: E402
 from tools.analytics.cells import aggregate, load_store_days  # noqa: E402
 from tools.analytics.scope import load_catalog as load_catalog_scope  # noqa: E402
 from tools.core.errors import InsufficientDataError  # noqa: E402
-from tools.data.backend import DuckDBBackend  # noqa: E402
+from tools.data.backend import Backend  # noqa: E402
 
 
 class Point(BaseModel):
@@ -97,9 +97,8 @@ class ChartSet(BaseModel):
     causes: CauseChart
 
 
-def chart_sets(results: Sequence[ToolResult], db: str | Path) -> list[ChartSet]:
+def chart_sets(results: Sequence[ToolResult], backend: Backend) -> list[ChartSet]:
     """Return the chart numbers of every diagnosed target of a run, in diagnosis order."""
-    backend = DuckDBBackend(db)
     forecasts = {
         _scope_target(r.result["scope"]): r.result for r in results if r.tool == "forecast"
     }
@@ -206,11 +205,13 @@ def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:6]
 
 
-def render_charts(results: Sequence[ToolResult], db: str | Path, out_dir: str | Path) -> list[Path]:
+def render_charts(
+    results: Sequence[ToolResult], backend: Backend, out_dir: str | Path
+) -> list[Path]:
     """Draw the three charts of every diagnosed target as PNG files; return their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sets = chart_sets(results, db)
+    sets = chart_sets(results, backend)
     names = chart_names(s.target for s in sets)
     written: list[Path] = []
     for s in sets:
@@ -311,9 +312,7 @@ def _scope_target(scope: str) -> str:
     return "all" if scope == "all stores" else scope.split(" ", 1)[-1]
 
 
-def _late_series(
-    backend: DuckDBBackend, level: str, target: str, day: date, grain: int
-) -> pd.DataFrame:
+def _late_series(backend: Backend, level: str, target: str, day: date, grain: int) -> pd.DataFrame:
     """Return the target's late rate over five weeks to ``day``, in cells of ``grain`` days.
 
     As known at the end of ``day``, like the diagnosis it illustrates: ``period`` and

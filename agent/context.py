@@ -18,6 +18,9 @@ from pydantic import SecretStr
 from agent.settings import Settings, get_settings
 from tools.catalog.calibration import ActionCalibration
 from tools.core.models import ModelRegistry
+from tools.data.backend import Backend
+from tools.data.backends import DataSource
+from tools.data.views import LateRule
 
 StructuredOutput = Literal["function_calling", "json_schema", "json_mode"]
 
@@ -111,6 +114,13 @@ class Context:
         default_factory=_default("db"),
         metadata={"description": "DuckDB database the tools read."},
     )
+    data: DataSource | None = field(
+        default=None,
+        metadata={
+            "description": "The data the tools read and the engine that reads it (None: the "
+            "DuckDB file at db)."
+        },
+    )
     state_db: str = field(
         default_factory=_default("state_db"),
         metadata={"description": "SQLite file where dispatched actions are recorded."},
@@ -202,7 +212,29 @@ class Context:
         },
     )
 
+    def __post_init__(self) -> None:
+        if self.data is None:
+            self.data = DataSource(kind="duckdb", location=self.db)
+
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> Context:
         """Return a run's context, every default from ``settings`` (then ``overrides``)."""
-        return cls(**{**_values(settings), **overrides})
+        values = {**_values(settings), **overrides}
+        if "data" not in overrides:
+            values["data"] = settings.data_source(values["db"])
+        return cls(**values)
+
+    @property
+    def late_rule(self) -> LateRule:
+        """The run's definition of a late delivery."""
+        return LateRule(grace_min=self.late_grace_min, failed_is_late=self.late_failed_is_late)
+
+    def backend(self, late: LateRule | None = None) -> Backend:
+        """Return the backend over the run's data (the run's definition of late by default).
+
+        Raises:
+            FileNotFoundError: no data at the location.
+            RuntimeError: the Spark backend cannot start (how to install what it needs).
+        """
+        assert self.data is not None  # set by __post_init__
+        return self.data.open(late or self.late_rule)

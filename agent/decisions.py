@@ -31,7 +31,8 @@ from agent.storage.approvals import (
 )
 from agent.storage.runs import utc_now
 from tools.analytics.scope import load_catalog
-from tools.data.backend import DuckDBBackend
+from tools.data.backend import Backend
+from tools.data.views import LateRule
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -79,6 +80,8 @@ class Approvals:
 
         db: Path
         graph: Any
+
+        def backend(self, late: LateRule | None = None) -> Backend: ...  # noqa: D102
 
         def _invoke(self, run_id: str, payload: Any, context: Context) -> RunView: ...
 
@@ -251,7 +254,7 @@ class Approvals:
 
     def _regions(self) -> dict[str, str]:
         """Return store id -> region id from the data's catalog (for approver scopes)."""
-        stores = load_catalog(DuckDBBackend(self.db)).stores
+        stores = load_catalog(self.backend()).stores
         return dict(zip(stores["store_id"].astype(str), stores["region"].astype(str), strict=True))
 
     def _store_name(self) -> str:

@@ -23,14 +23,14 @@ def load_chat_model(context: Context) -> BaseChatModel:
     config = context.model
     if context.offline or (config.base_url is None and config.api_key is None):
         return OfflinePlanner(
-            db=context.db,
+            data=context.data,
             max_diagnoses=context.max_diagnoses,
             horizon=context.horizon_days,
             today=context.today,
         )
     key = config.api_key.get_secret_value() if config.api_key else "not-needed"
     return _endpoint_class()(
-        redactor=Redactor.for_db(context.db) if config.redact else None,
+        redactor=Redactor.for_backend(context.backend()) if config.redact else None,
         model=config.name,
         base_url=config.base_url,
         api_key=key,  # type: ignore[arg-type]

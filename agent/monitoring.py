@@ -51,7 +51,7 @@ from tools.causal.stability import StabilityResult, effect_stability
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
 from tools.core.models import ModelRecord, ModelRegistry
-from tools.data.backend import DuckDBBackend
+from tools.data.backend import Backend
 from tools.data.views import LateRule
 from tools.forecast_inputs import kpi_series
 from tools.scan_anomalies import ScanAnomaliesInput, scan_anomalies
@@ -333,6 +333,10 @@ class Monitoring:
     settings: Settings
     store: RunStore
 
+    if TYPE_CHECKING:  # provided by agent.service.AgentService
+
+        def backend(self, late: LateRule | None = None) -> Backend: ...  # noqa: D102
+
     if TYPE_CHECKING:  # provided by agent.outcomes.Outcomes
 
         def measure_outcomes(self, through: date | None = None) -> list[OutcomeRecord]: ...  # noqa: D102
@@ -353,10 +357,7 @@ class Monitoring:
             RunInputError: no data, or ``day`` outside it.
         """
         settings = self.settings
-        late = LateRule(
-            grace_min=settings.late_grace_min, failed_is_late=settings.late_failed_is_late
-        )
-        ctx = ToolContext(backend=DuckDBBackend(self.db, late=late), models=self.models)
+        ctx = ToolContext(backend=self.backend(), models=self.models)
         broken = schema_findings(ctx.backend)
         if broken:
             raise DataUnusableError("; ".join(f.message for f in broken))

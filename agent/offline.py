@@ -27,7 +27,7 @@ from agent.results import parse_results
 from agent.templates import template_plan
 from agent.untrusted import DATA_NAME, compose_data, unfence
 from tools.analytics.scope import Catalog, load_catalog
-from tools.data.backend import DuckDBBackend
+from tools.data.backends import DataSource
 
 MAX_OUTLOOK_REGIONS = 8
 """Regions forecast one by one for a day to come when nothing stands out yet (one Prophet fit
@@ -40,7 +40,7 @@ class OfflinePlanner(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    db: str
+    data: DataSource
     max_diagnoses: int = 3
     horizon: int = 7
     today: date | None = None
@@ -84,7 +84,7 @@ class OfflinePlanner(BaseChatModel):
 
     def _catalog(self) -> Catalog:
         if self._cached_catalog is None:
-            self._cached_catalog = load_catalog(DuckDBBackend(self.db))
+            self._cached_catalog = load_catalog(self.data.open())
         return self._cached_catalog
 
     def _generate(

@@ -36,7 +36,7 @@ from tools.analytics.scope import Catalog, load_catalog
 from tools.catalog.calibration import ActionCalibration, calibrate, credited
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
-from tools.data.backend import DuckDBBackend
+from tools.data.backend import Backend
 from tools.data.synthetic import World
 from tools.data.synthetic.actions import (
     AppliedAction,
@@ -44,6 +44,7 @@ from tools.data.synthetic.actions import (
     simulable,
     synthetic_world,
 )
+from tools.data.views import LateRule
 from tools.diagnose import DiagnoseInput, diagnose
 
 if TYPE_CHECKING:
@@ -151,6 +152,8 @@ class Outcomes:
         store: RunStore
         db: Path
 
+        def backend(self, late: LateRule | None = None) -> Backend: ...  # noqa: D102
+
         def record(self, run_id: str) -> RunRecord: ...  # noqa: D102
 
     def outcomes(
@@ -181,7 +184,7 @@ class Outcomes:
         if not pending:
             return []
         dispatched = [a for a in outbox(engine) if a.run_id in pending]
-        backend = DuckDBBackend(self.db)
+        backend = self.backend()
         catalog = load_catalog(backend)
         stores_of = stores_by_target(catalog)
         records = {run_id: self.record(run_id) for run_id in pending}

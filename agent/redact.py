@@ -25,7 +25,7 @@ from typing import Any
 
 from agent.untrusted import fence, fenced_values
 from tools.analytics.scope import load_catalog
-from tools.data.backend import DuckDBBackend
+from tools.data.backend import Backend
 from tools.data.schema import CALENDAR_KINDS, CARRIERS, STATUSES
 from tools.data.views import STORE_DAY_COLUMNS
 
@@ -47,9 +47,9 @@ class Redactor:
         self.safe = frozenset(safe)
 
     @classmethod
-    def for_db(cls, db: str) -> Redactor:
-        """Build the redactor of a database: its store, region and market ids are safe."""
-        catalog = load_catalog(DuckDBBackend(db))
+    def for_backend(cls, backend: Backend) -> Redactor:
+        """Build the redactor of a backend's data: its store, region and market ids are safe."""
+        catalog = load_catalog(backend)
         stores = catalog.stores
         safe = {str(s) for s in stores.store_id} | {str(r) for r in catalog.regions}
         if "market" in stores:

@@ -51,7 +51,8 @@ from agent.world_days import WorldDays
 from tools.analytics.health import schema_findings
 from tools.analytics.scope import load_catalog, resolve_scope
 from tools.core.errors import ToolError
-from tools.data.backend import DuckDBBackend
+from tools.data.backend import Backend
+from tools.data.views import LateRule
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class AgentService(
     ):
         self.settings = settings or get_settings()
         self.db = Path(db or self.settings.db)
+        self.data = self.settings.data_source(self.db)
         self.state_db = Path(state_db or self.settings.state_db)
         self.offline = (not self.settings.uses_llm_endpoint) if offline is None else offline
         pg = self.settings.postgres_url
@@ -138,10 +140,24 @@ class AgentService(
         return Context.from_settings(
             self.settings,
             db=str(self.db),
+            data=self.data,
             state_db=str(self.state_db),
             offline=self.offline,
             **{"models": self.models, **overrides},
         )
+
+    def backend(self, late: LateRule | None = None) -> Backend:
+        """Return the backend over the service's data (the settings' definition of late).
+
+        Raises:
+            FileNotFoundError: no data at the location.
+            RuntimeError: the Spark backend cannot start (how to install what it needs).
+        """
+        settings = self.settings
+        rule = late or LateRule(
+            grace_min=settings.late_grace_min, failed_is_late=settings.late_failed_is_late
+        )
+        return self.data.open(rule)
 
     def _config(self, run_id: str, context: Context) -> RunnableConfig:
         return RunnableConfig(
@@ -149,9 +165,9 @@ class AgentService(
         )
 
     def _check_data(self) -> None:
-        if not self.db.exists():
-            raise RunInputError(f"database {self.db} does not exist: generate or ingest data first")
-        broken = schema_findings(DuckDBBackend(self.db))
+        if not self.data.exists():
+            raise RunInputError(self.data.missing())
+        broken = schema_findings(self.backend())
         if broken:
             raise DataUnusableError("; ".join(f.message for f in broken))
 
@@ -180,7 +196,7 @@ class AgentService(
             RunInputError: no data, unknown scope ids or a day outside the data.
         """
         self._check_data()
-        catalog = load_catalog(DuckDBBackend(self.db))
+        catalog = load_catalog(self.backend())
         try:
             resolve_scope(catalog, scope_level, list(scope_ids or []))  # type: ignore[arg-type]
         except ToolError as exc:

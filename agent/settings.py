@@ -13,6 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tools.data.backends import DataSource
+from tools.data.spark import SparkConfig
+
 
 class Settings(BaseSettings):
     """Process-wide configuration shared by every surface (CLI, server, Slack, scheduler)."""
@@ -33,6 +36,29 @@ class Settings(BaseSettings):
         default="2GB",
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
         description="Memory cap for DuckDB during loads; it spills to disk beyond it.",
+    )
+
+    backend: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="Query engine: duckdb (the db file) or spark (the Parquet lake at data).",
+    )
+    data: str | None = Field(
+        default=None,
+        description="Parquet data lake the Spark backend reads: a folder written by "
+        "`lastmile export --parquet`, or an object-store URL (s3a://, abfss://, gs://).",
+    )
+    spark_master: str = Field(
+        default="local[*]", description="Spark master URL: local[N], spark://host:7077, yarn."
+    )
+    spark_driver_memory: str = Field(
+        default="4g",
+        pattern=r"^\d+[kmgt]?$",
+        description="Spark driver heap (read when the JVM starts).",
+    )
+    spark_shuffle_partitions: int = Field(
+        default=8,
+        ge=1,
+        description="Spark partitions after a shuffle (store-day tables are small).",
     )
 
     # operational state: checkpoints, runs, approvals, dispatched actions
@@ -266,6 +292,26 @@ class Settings(BaseSettings):
                     f"'store:<id>', got {bad}"
                 )
         return self
+
+    def data_source(self, db: str | Path | None = None) -> DataSource:
+        """Return the data the runs read: ``db`` (else the setting) or, with Spark, the lake.
+
+        Raises:
+            ValueError: the Spark backend without a lake (``LASTMILE_DATA`` / ``--data``).
+        """
+        if self.backend == "spark":
+            if not self.data:
+                raise ValueError(
+                    "the Spark backend reads a Parquet data lake: set LASTMILE_DATA (or "
+                    "--data DIR) to one written by `lastmile export --parquet DIR`"
+                )
+            config = SparkConfig(
+                master=self.spark_master,
+                driver_memory=self.spark_driver_memory,
+                shuffle_partitions=self.spark_shuffle_partitions,
+            )
+            return DataSource(kind="spark", location=self.data, spark=config)
+        return DataSource(kind="duckdb", location=str(db if db is not None else self.db))
 
     @property
     def uses_llm_endpoint(self) -> bool:

@@ -30,7 +30,7 @@ from sqlglot import exp
 
 from tools.core.context import ToolContext
 from tools.core.errors import ToolError
-from tools.data.backend import DuckDBBackend, GuardedQueryError
+from tools.data.backend import Backend, DuckDBBackend, GuardedQueryError
 from tools.data.schema import CONTRACT_TABLES
 from tools.data.views import VIEWS
 
@@ -159,7 +159,7 @@ def check_sql(sql: str) -> str:
 
 
 def execute_guarded(
-    backend: DuckDBBackend | str | Path,
+    backend: Backend | str | Path,
     sql: str,
     *,
     max_rows: int,
@@ -169,7 +169,7 @@ def execute_guarded(
     """Run one statement under every guard; return (columns, rows, truncated).
 
     Args:
-        backend: the run's DuckDB backend (or a DuckDB file).
+        backend: the run's backend (or a DuckDB file).
         sql: the statement.
         max_rows: rows fetched at most.
         timeout_s: the query is interrupted after this many seconds.
@@ -180,7 +180,7 @@ def execute_guarded(
     """
     if guard:
         check_sql(sql)
-    if not isinstance(backend, DuckDBBackend):
+    if isinstance(backend, str | Path):
         backend = DuckDBBackend(backend)
     try:
         return backend.run_guarded(sql, max_rows=max_rows, timeout_s=timeout_s)
@@ -200,8 +200,6 @@ def run_sql(ctx: ToolContext, args: RunSqlInput) -> RunSqlResult:
     Raises:
         ToolError: the statement was rejected, failed, or ran past the timeout.
     """
-    if not isinstance(ctx.backend, DuckDBBackend):
-        raise ToolError("run_sql needs the DuckDB backend")
     # The elapsed time stays out of the result: the model sees results, and a recorded
     # conversation must replay byte for byte (the run trace keeps each tool's latency).
     columns, rows, truncated = execute_guarded(

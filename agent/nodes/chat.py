@@ -43,7 +43,6 @@ from agent.tool_schemas import tool_definitions, tool_input
 from agent.untrusted import DATA_NAME, fence, neutralise
 from prompts import load_prompt
 from tools.analytics.scope import load_catalog
-from tools.data.backend import DuckDBBackend
 
 MAX_TOOL_MESSAGE_CHARS = 12_000
 TOOL_MESSAGE_SHARE = 0.2
@@ -61,7 +60,7 @@ def system_prompt(context: Context) -> tuple[str, str, str]:
     """Build the chat system prompt (instructions and dates only): (text, prompt id, sha256)."""
     name, _, version = context.chat_prompt.partition("@")
     prompt = load_prompt(name, version or None)
-    catalog = load_catalog(DuckDBBackend(context.db))
+    catalog = load_catalog(context.backend())
     text = prompt.format(
         first_day=catalog.first_day.isoformat(),
         last_day=catalog.last_day.isoformat(),
@@ -73,7 +72,7 @@ def system_prompt(context: Context) -> tuple[str, str, str]:
 
 def data_message(context: Context) -> HumanMessage:
     """Return the database's regions and store ids, fenced: names from the field are data."""
-    catalog = load_catalog(DuckDBBackend(context.db))
+    catalog = load_catalog(context.backend())
     stores = catalog.stores.store_id.astype(str).tolist()
     facts = {
         "regions": list(catalog.regions[:30]),

@@ -24,8 +24,6 @@ from tools import TOOLS, ToolError
 from tools.analytics.scope import load_catalog
 from tools.core.context import ToolContext
 from tools.core.evidence import Evidence, EvidenceStore
-from tools.data.backend import DuckDBBackend
-from tools.data.views import LateRule
 
 
 def now() -> str:
@@ -73,7 +71,7 @@ def known_day(state: State, context: Context) -> date:
     """
     if state.mode == "triage" and state.day:
         return date.fromisoformat(state.day)
-    catalog = load_catalog(DuckDBBackend(context.db))
+    catalog = load_catalog(context.backend())
     if state.mode == "triage":
         return catalog.last_day
     return latest_known_day(context.today, catalog.first_day, catalog.last_day)
@@ -88,9 +86,8 @@ def forecast_scope(diagnosis: dict[str, Any]) -> dict[str, Any]:
 
 def tool_context(state: State, context: Context) -> ToolContext:
     """Build a tool context over the run's database, continuing the run's evidence."""
-    late = LateRule(grace_min=context.late_grace_min, failed_is_late=context.late_failed_is_late)
     ctx = ToolContext(
-        backend=DuckDBBackend(context.db, late=late),
+        backend=context.backend(),
         evidence=EvidenceStore(list(state.evidence)),
         random_state=context.random_state,
         in_effect=context.in_effect,

@@ -19,7 +19,6 @@ from agent.nodes.common import (
 from agent.state import State
 from tools.analytics.scope import load_catalog
 from tools.analytics.thresholds import ONE_STORE_SHARE
-from tools.data.backend import DuckDBBackend
 
 
 def scope_request(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -36,7 +35,7 @@ def scope_request(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """
     update: dict[str, Any] = {}
     if state.mode == "triage" and not state.day:
-        update["day"] = load_catalog(DuckDBBackend(runtime.context.db)).last_day.isoformat()
+        update["day"] = load_catalog(runtime.context.backend()).last_day.isoformat()
     day = update.get("day") or state.day
     if state.mode != "triage":
         day = known_day(state, runtime.context).isoformat()

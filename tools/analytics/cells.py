@@ -243,7 +243,7 @@ WITH o AS ({
 cells AS (
   SELECT {entity} AS entity, CAST(service_date + CAST(k.k AS INTEGER) AS DATE) AS date,
     status_asof, handover_h, transit_h, lead_h
-  FROM o CROSS JOIN range({int(grain)}) AS k(k)
+  FROM o CROSS JOIN (VALUES {", ".join(f"({k})" for k in range(int(grain)))}) AS k(k)
   WHERE service_date >= DATE '{first_delivery_day.isoformat()}'
 )
 SELECT entity, date, {MEDIANS_SQL}

@@ -92,10 +92,7 @@ class DataHealth(BaseModel):
 
 def schema_findings(backend: Backend) -> list[HealthFinding]:
     """Contract tables and columns missing from the database (severe: the views need them)."""
-    cols = backend.query("SELECT table_name, column_name FROM information_schema.columns")
-    have: dict[str, set[str]] = {}
-    for table, column in zip(cols.table_name, cols.column_name, strict=True):
-        have.setdefault(str(table), set()).add(str(column))
+    have = {table: set(columns) for table, columns in backend.columns().items()}
     out = []
     for name in _VIEW_TABLES:
         gone = [c for c in CONTRACT_TABLES[name].column_names if c not in have.get(name, set())]

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import duckdb
 import pandas as pd
 
+from tools.data.schema import CONTRACT_TABLES
 from tools.data.store import connect, read_metadata, table_counts
 from tools.data.views import DEFAULT_LATE_RULE, LateRule, views
 
@@ -39,6 +40,24 @@ class Backend(Protocol):
     @property
     def has_timezone(self) -> bool:
         """Whether ``stores`` carries a ``timezone`` column."""
+        ...
+
+    def columns(self) -> dict[str, list[str]]:
+        """Return the columns of every contract table the data holds, by table."""
+        ...
+
+    def table_counts(self) -> dict[str, int]:
+        """Return the rows of every contract table the data holds."""
+        ...
+
+    def metadata(self, key: str) -> object | None:
+        """Return the JSON value stored with the data under ``key``, or None."""
+        ...
+
+    def run_guarded(
+        self, sql: str, *, max_rows: int, timeout_s: float
+    ) -> tuple[list[str], list[list[Any]], bool]:
+        """Run one ad-hoc SELECT under the engine's own guards: (columns, rows, truncated)."""
         ...
 
 
@@ -103,6 +122,22 @@ class DuckDBBackend:
             return con.execute(sql, list(params)).df()
         finally:
             con.close()
+
+    def columns(self) -> dict[str, list[str]]:
+        """Columns of every contract table the database holds, by table."""
+        con = self._open()  # the engine's own catalogue: not SQL the backends share
+        try:
+            rows = con.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "ORDER BY table_name, ordinal_position"
+            ).fetchall()
+        finally:
+            con.close()
+        out: dict[str, list[str]] = {}
+        for table, column in rows:
+            if table in CONTRACT_TABLES:
+                out.setdefault(str(table), []).append(str(column))
+        return out
 
     def table_counts(self) -> dict[str, int]:
         """Rows of every contract table (and ``incidents``) the database holds."""

@@ -13,6 +13,7 @@ the evals package through the ``lastmile.commands`` entry point group.
 from __future__ import annotations
 
 import logging
+import os
 from importlib.metadata import entry_points
 from typing import Annotated
 
@@ -41,8 +42,38 @@ app = typer.Typer(
 @user_errors
 def main_callback(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            metavar="duckdb|spark",
+            help="Query engine: duckdb (the --db file) or spark (the --data lake). "
+            "Default: $LASTMILE_BACKEND, else duckdb.",
+        ),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            metavar="DIR",
+            help="Parquet data lake for Spark (a folder from `lastmile export --parquet`, or "
+            "an object-store URL); implies --backend spark. Default: $LASTMILE_DATA.",
+        ),
+    ] = None,
 ) -> None:
     """Detect, diagnose, forecast and prescribe for late deliveries."""
+    # The entry point's choice of data becomes the settings every command reads.
+    if data is not None:
+        os.environ["LASTMILE_DATA"] = data
+        backend = backend or "spark"
+    if backend is not None:
+        if backend not in ("duckdb", "spark"):
+            raise typer.BadParameter(
+                f"must be duckdb or spark, got {backend!r}", param_hint="--backend"
+            )
+        os.environ["LASTMILE_BACKEND"] = backend
+    if data is not None or backend is not None:
+        get_settings.cache_clear()
     level = "DEBUG" if verbose else get_settings().log_level
     logging.basicConfig(
         level=level,
@@ -53,7 +84,7 @@ def main_callback(
     logging.getLogger("cmdstanpy").disabled = True
     logging.getLogger("prophet.plot").disabled = True  # "plotly failed": no plots are drawn
     if not verbose:  # one line per HTTP request, or a whole recorded exchange, is noise here
-        for name in ("httpx", "httpx2", "openai", "vcr", "alembic"):
+        for name in ("httpx", "httpx2", "openai", "vcr", "alembic", "py4j"):
             logging.getLogger(name).setLevel(logging.WARNING)
 
 

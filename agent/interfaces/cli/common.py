@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from agent.settings import get_settings
+from tools.data.backend import Backend
 from tools.data.views import LateRule
 
 out = Console()
@@ -26,6 +27,11 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 
 def _db(db: Path | None) -> Path:
     return db if db is not None else get_settings().db
+
+
+def _backend(db: Path | None) -> Backend:
+    """Return the backend the command reads: DuckDB over ``db``, or Spark over the lake."""
+    return get_settings().data_source(_db(db)).open(_late_rule())
 
 
 def _late_rule() -> LateRule:

@@ -11,11 +11,19 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from agent.interfaces.cli.common import DbOption, JsonOption, _day, _db, _late_rule, err, out
+from agent.interfaces.cli.common import (
+    DbOption,
+    JsonOption,
+    _backend,
+    _day,
+    _db,
+    err,
+    out,
+)
 from agent.interfaces.cli.errors import user_errors
 from agent.interfaces.cli.tables import _print_frame, _print_rows
 from agent.settings import get_settings
-from tools.data.backend import DuckDBBackend
+from tools.data.backend import Backend, DuckDBBackend
 from tools.data.files import ingest_files
 from tools.data.olist import ingest_olist
 from tools.data.store import LoadMode
@@ -227,7 +235,7 @@ def ingest_csv_cmd(
 @user_errors
 def info(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Summarise a database: tables, dates, the world it holds and its ground truth."""
-    backend = DuckDBBackend(_db(db))
+    backend = _backend(db)
     counts = backend.table_counts()
     dates = backend.query("SELECT min(date) AS first, max(date) AS last FROM store_day")
     span = (dates["first"].iloc[0], dates["last"].iloc[0]) if len(dates) else None
@@ -235,7 +243,8 @@ def info(db: DbOption = None, as_json: JsonOption = False) -> None:
     incidents = _ground_truth(backend)
     if as_json:
         payload = {
-            "db": str(_db(db)),
+            "db": str(getattr(backend, "location", _db(db))),
+            "backend": backend.name,
             "rows": counts,
             "dates": [str(v.date()) if pd.notna(v) else None for v in span] if span else None,
             "world": world,
@@ -243,7 +252,8 @@ def info(db: DbOption = None, as_json: JsonOption = False) -> None:
         }
         out.print_json(json.dumps(payload))
         return
-    _print_rows(f"{_db(db)}", counts)
+    spark = "" if isinstance(backend, DuckDBBackend) else " (Spark)"
+    _print_rows(f"{getattr(backend, 'location', _db(db))}{spark}", counts)
     if span and pd.notna(span[0]):
         out.print(f"service dates {span[0].date()} .. {span[1].date()}")
     if world:
@@ -256,10 +266,10 @@ def info(db: DbOption = None, as_json: JsonOption = False) -> None:
         )
 
 
-def _ground_truth(backend: DuckDBBackend) -> pd.DataFrame:
+def _ground_truth(backend: Backend) -> pd.DataFrame:
     """Return the world's incidents from its truth file (empty for data with none)."""
     truth_id = backend.metadata(TRUTH_KEY)
-    if truth_id is None:
+    if truth_id is None or not isinstance(backend, DuckDBBackend):
         return pd.DataFrame()
     try:
         frame, _ = read_truth(backend.path, truth_id)
@@ -300,7 +310,7 @@ def kpis(
     if store and region:
         raise ValueError("give --store or --region, not both")
     level: ScopeLevel = "store" if store else "region" if region else "all"
-    ctx = ToolContext(backend=DuckDBBackend(_db(db), late=_late_rule()))
+    ctx = ToolContext(backend=_backend(db))
     try:
         frame = kpi_table(
             ctx,
@@ -332,11 +342,41 @@ def kpis(
     _print_frame(f"KPIs by {by}", frame[cols])
 
 
+@user_errors
+def export(
+    parquet: Annotated[
+        Path,
+        typer.Option(
+            "--parquet",
+            metavar="DIR",
+            help="Folder to write the Parquet data lake to (replaced if it holds an earlier "
+            "export; deliveries partitioned by service date).",
+        ),
+    ],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the database as a Parquet data lake, for the Spark backend (--backend spark)."""
+    from tools.data.lake import export_parquet
+
+    report = export_parquet(_db(db), parquet, memory_limit=get_settings().duckdb_memory_limit)
+    if as_json:
+        out.print_json(report.model_dump_json())
+        return
+    _print_rows(
+        f"Wrote {report.lake} in {report.seconds:.1f} s "
+        f"({report.partitions} service-date partitions of deliveries)",
+        report.rows,
+    )
+    err.print(f"read it with: lastmile --backend spark --data {report.lake} triage")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``generate``, ``info``, ``kpis`` and the ``ingest`` group to ``app``."""
+    """Add ``generate``, ``info``, ``kpis``, ``export`` and the ``ingest`` group to ``app``."""
     app.command()(generate)
     app.command()(info)
     app.command()(kpis)
+    app.command()(export)
     ingest_app = typer.Typer(help="Load real data onto the contract.", no_args_is_help=True)
     ingest_app.command("olist")(ingest_olist_cmd)
     ingest_app.command("csv")(ingest_csv_cmd)

@@ -25,6 +25,7 @@ from agent.errors import (
 from agent.interfaces.cli.common import _db, err
 from agent.settings import Settings
 from tools.data import DataValidationError
+from tools.data.spark import SparkUnavailableError
 from tools.data.store import DatabaseUnavailableError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -130,6 +131,8 @@ def _problems(fn: Callable[..., Any], exc: Exception, kwargs: dict[str, Any]) ->
         ]
     if isinstance(exc, SettingsError):
         return [settings_problem(exc)]
+    if isinstance(exc, SparkUnavailableError):
+        return [str(exc)]
     if isinstance(exc, DataValidationError | ValueError | FileNotFoundError):
         return [str(exc)]  # incl. RunInputError: already written for people
     return None

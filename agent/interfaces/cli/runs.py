@@ -82,7 +82,7 @@ def _write_dir(service: Any, view: Any, markdown: str, payload: str, out_dir: Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "plan.md").write_text(markdown)
     (out_dir / "plan.json").write_text(payload)
-    charts = render_charts(service.results(view.run_id), service.db, out_dir)
+    charts = render_charts(service.results(view.run_id), service.backend(), out_dir)
     err.print(f"wrote {out_dir / 'plan.md'}, {out_dir / 'plan.json'} and {len(charts)} chart(s)")
 
 

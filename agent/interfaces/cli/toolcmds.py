@@ -11,7 +11,7 @@ from rich import box
 from rich.table import Table
 
 from agent.errors import validation_problems
-from agent.interfaces.cli.common import DbOption, _db, out
+from agent.interfaces.cli.common import DbOption, _backend, out
 from agent.interfaces.cli.errors import user_errors
 
 
@@ -32,7 +32,7 @@ def tool_cmd(
         payload = json.loads(args)
     except json.JSONDecodeError as exc:
         raise ValueError(f"arguments are not valid JSON: {exc}") from None
-    ctx = tools.ToolContext.for_duckdb(_db(db))
+    ctx = tools.ToolContext(backend=_backend(db))
     try:
         result = tools.TOOLS[name](ctx, payload)
     except ValidationError as exc:

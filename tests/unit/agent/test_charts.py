@@ -8,6 +8,7 @@ import pytest
 
 from agent.charts import chart_sets, render_charts
 from agent.results import ToolResult
+from tools.data.backend import DuckDBBackend
 
 
 def _diagnosis(within_normal: bool) -> ToolResult:
@@ -33,8 +34,8 @@ def _diagnosis(within_normal: bool) -> ToolResult:
 def test_the_marked_day_is_named_for_what_it_is(
     small_world_db: Path, tmp_path: Path, within: bool, word: str
 ) -> None:
-    (charts,) = chart_sets([_diagnosis(within)], small_world_db)
+    (charts,) = chart_sets([_diagnosis(within)], DuckDBBackend(small_world_db))
     assert charts.kpi.within_normal is within
     assert f", {word} on 2026-02-10" in charts.kpi.title
     assert charts.kpi.normal == 8.35  # the precision the text rounds from, not 8.4
-    assert render_charts([_diagnosis(within)], small_world_db, tmp_path)
+    assert render_charts([_diagnosis(within)], DuckDBBackend(small_world_db), tmp_path)

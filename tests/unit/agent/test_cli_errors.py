@@ -24,6 +24,7 @@ from agent.interfaces.cli import app
 from agent.report import chart_names, render_charts
 from agent.results import ToolResult
 from agent.settings import get_settings
+from tools.data.backend import DuckDBBackend
 from tools.data.files import ingest_files
 from tools.data.store import DatabaseUnavailableError, connect
 
@@ -510,7 +511,7 @@ def test_render_charts_writes_every_chart_of_targets_with_unsafe_ids(tmp_path: P
             ToolResult(id=f"forecast#{len(results) + 2}", tool="forecast", result=forecast),
         ]
     out = tmp_path / "charts"
-    written = render_charts(results, db, out)
+    written = render_charts(results, DuckDBBackend(db), out)
     names = chart_names(["FR/PAR/003", "a b:c", "FR_PAR_003"])
     expected = {f"{kind}_{names[t]}.png" for kind in ("kpi", "forecast", "causes") for t in names}
     assert len(written) == 9 and {p.name for p in written} == expected

@@ -1,0 +1,59 @@
+"""The tools' SQL (written for DuckDB) as Spark SQL: sqlglot's transpiler plus two idioms.
+
+The views and tools write one SQL text (:mod:`tools.data.views`). sqlglot turns DuckDB's
+dialect into Spark's; two functions it maps literally but whose meaning differs between
+the engines are rewritten here:
+
+* ``timezone(zone, ts)``: DuckDB's zone conversion. With the Spark session in UTC (set by
+  :mod:`tools.data.spark`), ``timezone('UTC', x)`` (a UTC wall-clock time as an instant) is
+  a plain ``CAST(x AS TIMESTAMP)``, and ``timezone(zone, instant)`` (the instant's
+  wall-clock time in ``zone``) is ``from_utc_timestamp(instant, zone)``, made zone-less.
+* ``dayofweek(d)``: DuckDB counts Sunday as 0, Spark as 1.
+
+Every other construct the tools use (``FILTER (WHERE ...)``, ``median``, ``any_value``,
+``bool_or``, ``GROUP BY ALL``, ``date_diff('microsecond', ...)``, interval arithmetic,
+``?`` parameters) is Spark SQL as sqlglot writes it; the parity tests run both engines on
+the same data (``tests/integration/test_spark_parity.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+
+def _spark_idiom(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.DayOfWeek):
+        return exp.Paren(this=exp.Sub(this=node.copy(), expression=exp.Literal.number(1)))
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "timezone":
+        zone, value = node.expressions
+        value = value.transform(_spark_idiom)  # a conversion nested in another
+        if isinstance(zone, exp.Literal) and zone.this.upper() == "UTC":
+            return exp.cast(value, exp.DataType.Type.TIMESTAMPLTZ)
+        local = exp.func("from_utc_timestamp", value, zone.copy())
+        return exp.cast(local, exp.DataType.Type.TIMESTAMPNTZ)
+    return node
+
+
+@lru_cache(maxsize=512)
+def to_spark(sql: str) -> str:
+    """Return the Spark SQL text of one DuckDB SELECT the tools send.
+
+    Args:
+        sql: one statement in DuckDB's dialect (``?`` placeholders kept).
+
+    Returns:
+        The statement in Spark's dialect.
+
+    Raises:
+        sqlglot.errors.ParseError: the text is not one statement sqlglot can read.
+        sqlglot.errors.UnsupportedError: it uses a construct Spark SQL lacks.
+    """
+    tree = sqlglot.parse_one(sql, read="duckdb", error_level=ErrorLevel.RAISE)
+    return tree.transform(_spark_idiom).sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
