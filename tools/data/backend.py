@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import duckdb
 import pandas as pd
 
+from tools.data.refresh import STORE_DAY_TABLE
 from tools.data.schema import CONTRACT_TABLES
 from tools.data.store import connect, read_metadata, table_counts
 from tools.data.views import DEFAULT_LATE_RULE, LateRule, views
@@ -100,11 +101,14 @@ class DuckDBBackend:
 
     def _open(self, config: dict[str, str | bool | int] | None = None) -> duckdb.DuckDBPyConnection:
         has_timezone = self.has_timezone  # before: one file, one configuration at a time
+        materialised = self.late == DEFAULT_LATE_RULE and self.has_store_day_table
         con = connect(self.path, read_only=True, config=config)
         # The views this code defines, whatever the file stored when it was loaded (an older
         # version, another definition of late): temporary views shadow the persisted ones.
         try:
             for name, sql in views(self.late, has_timezone=has_timezone).items():
+                if name == "store_day" and materialised:  # kept by each load
+                    sql = f"SELECT * FROM {STORE_DAY_TABLE}"
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
         except (duckdb.CatalogException, duckdb.BinderException):
             # not a contract database (yet), or one missing a column the views read: queries
@@ -154,6 +158,18 @@ class DuckDBBackend:
             return read_metadata(con, key)
         finally:
             con.close()
+
+    @cached_property
+    def has_store_day_table(self) -> bool:
+        """Whether loads keep ``store_day`` materialised (files from before it do not)."""
+        con = connect(self.path, read_only=True)
+        try:
+            rows = con.execute(
+                "SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [STORE_DAY_TABLE]
+            ).fetchall()
+        finally:
+            con.close()
+        return bool(rows)
 
     @cached_property
     def has_timezone(self) -> bool:

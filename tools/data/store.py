@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -22,6 +22,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from tools.data.connection import DatabaseUnavailableError, connect
+from tools.data.refresh import after_extract_end, appended_dates, extract_end, refresh_store_day
 from tools.data.schema import CONTRACT_TABLES, TableSchema
 from tools.data.truth_file import TRUTH_KEY, discard_truth, publish_truth, stage_truth
 from tools.data.validate import DataValidationError, Problem, quote_ident, stage
@@ -311,6 +312,10 @@ class AtomicLoad:
             if new_world:
                 # Files written before truth had a file of its own kept it in the database.
                 con.execute("DROP TABLE IF EXISTS incidents")
+            has_tz = has_column(con, "stores", "timezone")
+            whole = bool(self._replaced)  # appends refresh only the dates they touch
+            appended = set() if whole else self._appended_dates(has_tz)
+            old_end = None if whole else extract_end(con)
             for table in sorted(self.rows):
                 shadow = f"_load_{table}"
                 if table in self._replaced:
@@ -336,11 +341,20 @@ class AtomicLoad:
                 ],
             )
             create_views(con)
+            if whole:
+                refresh_store_day(con, None, has_timezone=has_tz)
+            elif appended or old_end != extract_end(con):
+                dates = appended | after_extract_end(con, old_end, extract_end(con))
+                refresh_store_day(con, dates, has_timezone=has_tz)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         con.execute("CHECKPOINT")
+
+    def _appended_dates(self, has_timezone: bool) -> set[date]:
+        shadows = {t: f"_load_{t}" for t in self.rows if t not in self._replaced}
+        return appended_dates(self.con, shadows, has_timezone)
 
     def _future(self, table: str) -> str:
         """Return a SQL relation of what ``table`` will hold once this load lands."""

@@ -76,6 +76,7 @@ def outcomes_sql(
     first_day: date | None = None,
     stores: Sequence[str] | None = None,
     has_timezone: bool = True,
+    last_day: date | None = None,
 ) -> str:
     """Return a SELECT of every delivery with its outcome (as of the end of ``as_of``).
 
@@ -92,6 +93,7 @@ def outcomes_sql(
         as_of: use only what was known at the end of this store-local day; deliveries due
             after it are left out. None: final statuses (the persisted view).
         first_day: leave out deliveries due before this day (lets DuckDB skip row groups).
+        last_day: leave out deliveries due after this day (a range, as ``first_day``).
         stores: only these stores (None: all).
         has_timezone: the ``stores`` table has a ``timezone`` column (older files do not).
     """
@@ -116,6 +118,9 @@ def outcomes_sql(
         )
     if first_day is not None:
         where.append(f"d.promised_end >= TIMESTAMP '{(first_day - timedelta(days=1)).isoformat()}'")
+    if last_day is not None:
+        # zones are within +-14 h of UTC: due after the local day's end + 1 day is not in it
+        where.append(f"d.promised_end < TIMESTAMP '{(last_day + timedelta(days=2)).isoformat()}'")
     if stores is not None:
         where.append(f"d.store_id IN ({', '.join(sql_literal(s) for s in stores) or 'NULL'})")
     known = (
@@ -222,6 +227,7 @@ def store_day_additive_sql(
     stores: Sequence[str] | None = None,
     has_timezone: bool = True,
     medians: bool = True,
+    last_day: date | None = None,
 ) -> str:
     """Return a SELECT of additive store-day measures with staffing, conditions and calendar.
 
@@ -231,11 +237,18 @@ def store_day_additive_sql(
     region's conditions (``precip_mm``, ``temp_c``, ``severe_weather``, ``traffic_index``;
     NULL without a feed), and ``promo`` / ``holiday`` flags.
     """
-    day_filter = f"WHERE service_date >= DATE '{first_day.isoformat()}'" if first_day else ""
+    days = [f"service_date >= DATE '{first_day.isoformat()}'"] if first_day else []
+    days += [f"service_date <= DATE '{last_day.isoformat()}'"] if last_day else []
+    day_filter = f"WHERE {' AND '.join(days)}" if days else ""
     return f"""
 WITH o AS ({
         outcomes_sql(
-            rule, as_of=as_of, first_day=first_day, stores=stores, has_timezone=has_timezone
+            rule,
+            as_of=as_of,
+            first_day=first_day,
+            last_day=last_day,
+            stores=stores,
+            has_timezone=has_timezone,
         )
     }),
 per_day AS (
@@ -270,8 +283,18 @@ def _ratio(num: str, den: str) -> str:
     return f"CAST({num} AS DOUBLE) / nullif({den}, 0)"
 
 
-def store_day_sql(rule: LateRule = DEFAULT_LATE_RULE, *, has_timezone: bool = True) -> str:
-    """Return the ``store_day`` view: one row per store and service date, as of the extract."""
+def store_day_sql(
+    rule: LateRule = DEFAULT_LATE_RULE,
+    *,
+    has_timezone: bool = True,
+    first_day: date | None = None,
+    last_day: date | None = None,
+) -> str:
+    """Return the ``store_day`` view: one row per store and service date, as of the extract.
+
+    ``first_day`` / ``last_day`` limit it to a range of service dates (the incremental
+    refresh, :mod:`tools.data.refresh`).
+    """
     return f"""
 SELECT
   a.date, a.store_id, a.region, a.market,
@@ -296,7 +319,11 @@ SELECT
   a.items,
   a.precip_mm, a.temp_c, a.severe_weather, a.traffic_index,
   a.promo, a.holiday
-FROM ({store_day_additive_sql(rule, has_timezone=has_timezone)}) AS a
+FROM ({
+        store_day_additive_sql(
+            rule, has_timezone=has_timezone, first_day=first_day, last_day=last_day
+        )
+    }) AS a
 """
 
 
