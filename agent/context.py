@@ -234,7 +234,7 @@ class Context:
 
         Raises:
             FileNotFoundError: no data at the location.
-            RuntimeError: the Spark backend cannot start (how to install what it needs).
+            SparkUnavailableError: Spark cannot start here (the message says how to fix it).
         """
         assert self.data is not None  # set by __post_init__
         return self.data.open(late or self.late_rule)

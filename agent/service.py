@@ -151,7 +151,7 @@ class AgentService(
 
         Raises:
             FileNotFoundError: no data at the location.
-            RuntimeError: the Spark backend cannot start (how to install what it needs).
+            SparkUnavailableError: Spark cannot start here (the message says how to fix it).
         """
         settings = self.settings
         rule = late or LateRule(

@@ -62,7 +62,8 @@ class DataSource(BaseModel):
 
         Raises:
             FileNotFoundError: no data at the location.
-            RuntimeError: Spark cannot start (pyspark or Java missing: how to install them).
+            SparkUnavailableError: Spark cannot start here (pyspark or Java missing: how to
+                install them).
         """
         if self.kind == "spark":
             return _spark_backend(self.location, self.spark, late, self._stamp())
