@@ -11,7 +11,7 @@ DEMO_DIR := out/demo
 DEMO_DB := $(DEMO_DIR)/world.duckdb
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test test-fast lint format bench quality closed-loop eval eval-record clean
+.PHONY: help setup demo test test-fast lint format bench bench-quick quality closed-loop eval eval-record clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -59,9 +59,12 @@ format: setup ## Format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --select I --fix .
 
-bench: setup ## Benchmarks (generator, morning triage at 500 stores x 180 days); results in out/bench/*.json
-	$(BIN)/python evals/benchmarks/bench_generate.py --out out/bench/generate.json
-	$(BIN)/python evals/benchmarks/bench_triage.py --out out/bench/triage.json
+bench: setup ## Benchmark suite: small, medium, national worlds, scaling series, targets (out/bench/bench.md)
+	$(BIN)/python -m evals.benchmarks.suite --sizes small,medium,national \
+		--scaling 50,200,500,2000 --out out/bench
+
+bench-quick: setup ## Benchmark suite on the small and medium worlds, no scaling series (out/bench/bench.md)
+	$(BIN)/python -m evals.benchmarks.suite --quick --out out/bench
 
 quality: setup ## Score the analytics tools on 5 seeded worlds per scenario (out/quality/report.md)
 	$(BIN)/python -m evals.tool_quality --seeds 5 --out out/quality
