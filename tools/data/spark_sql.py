@@ -13,7 +13,7 @@ the engines are rewritten here:
 Every other construct the tools use (``FILTER (WHERE ...)``, ``median``, ``any_value``,
 ``bool_or``, ``GROUP BY ALL``, ``date_diff('microsecond', ...)``, interval arithmetic,
 ``?`` parameters) is Spark SQL as sqlglot writes it; the parity tests run both engines on
-the same data (``tests/integration/test_spark_parity.py``).
+the same data (``tests/integration/test_spark.py``).
 """
 
 from __future__ import annotations

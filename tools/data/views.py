@@ -61,7 +61,8 @@ def local_time(ts: str, tz: str) -> str:
 
 
 def _late_expr(rule: LateRule) -> str:
-    grace = f" + INTERVAL {float(rule.grace_min)} MINUTE" if rule.grace_min else ""
+    # whole seconds: Spark refuses a fractional minute (INTERVAL 15.0 MINUTE)
+    grace = f" + INTERVAL {round(rule.grace_min * 60)} SECOND" if rule.grace_min else ""
     failed = "status_asof = 'failed' OR " if rule.failed_is_late else ""
     return (
         f"({failed}status_asof = 'overdue' "
@@ -132,7 +133,8 @@ def outcomes_sql(
             "r.dispatched_ts",
             "CASE WHEN r.status = 'delivered' THEN r.delivered_ts END",
         )
-    grace = f" + INTERVAL {float(rule.grace_min)} MINUTE" if rule.grace_min else ""
+    # whole seconds: Spark refuses a fractional minute (INTERVAL 15.0 MINUTE)
+    grace = f" + INTERVAL {round(rule.grace_min * 60)} SECOND" if rule.grace_min else ""
     status = (
         "CASE WHEN r.status IN ('cancelled', 'failed') THEN r.status "
         f"WHEN delivered_at IS NOT NULL THEN 'delivered' "
