@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import duckdb
 import pandas as pd
 
-from tools.data.refresh import STORE_DAY_TABLE
+from tools.data.refresh import STORE_DAY_TABLE, is_materialised
 from tools.data.schema import CONTRACT_TABLES
 from tools.data.store import connect, read_metadata, table_counts
 from tools.data.views import DEFAULT_LATE_RULE, LateRule, views
@@ -164,12 +164,9 @@ class DuckDBBackend:
         """Whether loads keep ``store_day`` materialised (files from before it do not)."""
         con = connect(self.path, read_only=True)
         try:
-            rows = con.execute(
-                "SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [STORE_DAY_TABLE]
-            ).fetchall()
+            return is_materialised(con)
         finally:
             con.close()
-        return bool(rows)
 
     @cached_property
     def has_timezone(self) -> bool:

@@ -79,8 +79,3 @@ class DataSource(BaseModel):
 def _spark_backend(location: str, config: SparkConfig, late: LateRule, stamp: int) -> SparkBackend:
     del stamp  # part of the cache key only
     return SparkBackend(location, config=config, late=late)
-
-
-def duckdb_source(path: str | Path) -> DataSource:
-    """Return the source of a DuckDB file."""
-    return DataSource(kind="duckdb", location=str(path))

@@ -83,7 +83,7 @@ def refresh_store_day(
     Returns:
         The rows written.
     """
-    if dates is None or not _exists(con):
+    if dates is None or not is_materialised(con):
         con.execute(
             f"CREATE OR REPLACE TABLE {STORE_DAY_TABLE} AS "
             f"{store_day_sql(DEFAULT_LATE_RULE, has_timezone=has_timezone)}"
@@ -119,13 +119,14 @@ def after_extract_end(
 
 
 def _last_date(con: duckdb.DuckDBPyConnection) -> date | None:
-    if not _exists(con):
+    if not is_materialised(con):
         return None
     row = con.execute(f"SELECT max(date) FROM {STORE_DAY_TABLE}").fetchone()
     return row[0] if row and row[0] is not None else None
 
 
-def _exists(con: duckdb.DuckDBPyConnection) -> bool:
+def is_materialised(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the database keeps ``store_day`` materialised (files from before it do not)."""
     rows = con.execute(
         "SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [STORE_DAY_TABLE]
     ).fetchall()
