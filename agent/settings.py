@@ -40,7 +40,8 @@ class Settings(BaseSettings):
 
     backend: Literal["duckdb", "spark"] = Field(
         default="duckdb",
-        description="Query engine: duckdb (the db file) or spark (the Parquet lake at data).",
+        description="Query engine: duckdb (the db file) or spark (the Parquet lake at data). "
+        "Unset with data set means spark.",
     )
     data: str | None = Field(
         default=None,
@@ -248,6 +249,13 @@ class Settings(BaseSettings):
         default=0.0, ge=0, le=1440, description="Minutes past the promise still on time."
     )
     late_failed_is_late: bool = Field(default=True, description="A failed delivery is late.")
+
+    @model_validator(mode="after")
+    def _lake_means_spark(self) -> Settings:
+        # a lake named without an engine is read with the only engine that reads lakes
+        if self.data and "backend" not in self.model_fields_set:
+            self.backend = "spark"
+        return self
 
     @model_validator(mode="after")
     def _check_llm(self) -> Settings:

@@ -116,6 +116,14 @@ def test_real_data_in_a_time_zone_is_the_same(olist_db: Path, olist_lake: Path) 
     )
     as_of = store_day_additive_sql(as_of=date(2017, 5, 16), first_day=date(2017, 4, 1))
     assert_same(duck.query(as_of), spark.query(as_of), "olist as of 2017-05-16")
+    # an analyst's zone conversions, both ways round (run_sql takes DuckDB's dialect)
+    adhoc = (
+        "SELECT delivery_id, hour(timezone('America/Sao_Paulo', CAST(promised_end AS "
+        "TIMESTAMPTZ))) AS local_hour, hour(timezone('America/Sao_Paulo', promised_end)) "
+        "AS utc_hour_of_local, hour(timezone(s.timezone, timezone('UTC', promised_end))) AS h "
+        "FROM deliveries d JOIN stores s USING (store_id) ORDER BY delivery_id LIMIT 200"
+    )
+    assert_same(duck.query(adhoc), spark.query(adhoc), "olist zone conversions")
 
 
 class Recording(DuckDBBackend):
@@ -252,9 +260,14 @@ def test_the_cli_exports_a_lake_and_reads_it_with_spark(
     )
     report = json.loads(done.stdout)
     assert report["rows"]["deliveries"] > 0 and report["partitions"] == 60
-    env = {"LASTMILE_SPARK_MASTER": "local[2]", "LASTMILE_SPARK_DRIVER_MEMORY": "1g"}
+    # a lake alone (no LASTMILE_BACKEND) is read with Spark
+    env = {
+        "LASTMILE_SPARK_MASTER": "local[2]",
+        "LASTMILE_SPARK_DRIVER_MEMORY": "1g",
+        "LASTMILE_DATA": str(lake),
+    }
     done = subprocess.run(
-        [*lastmile, "--data", str(lake), "info", "--json"],
+        [*lastmile, "info", "--json"],
         capture_output=True,
         text=True,
         check=True,
@@ -265,3 +278,7 @@ def test_the_cli_exports_a_lake_and_reads_it_with_spark(
     assert info["dates"] == ["2026-01-01", "2026-03-01"]
     bad = subprocess.run([*lastmile, "--backend", "oracle", "info"], capture_output=True, text=True)
     assert bad.returncode == 2 and "must be duckdb or spark" in bad.stderr
+    # a DuckDB file named beside a lake is refused, not silently ignored
+    both = [*lastmile, "--data", str(lake), "kpis", "--db", str(small_world_db)]
+    bad = subprocess.run(both, capture_output=True, text=True)
+    assert bad.returncode == 2 and "drop --db" in bad.stderr, bad.stderr

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.data.backend import Backend, DuckDBBackend
-from tools.data.spark import LAKE_MARKER, SparkBackend, SparkConfig
+from tools.data.spark import LAKE_MARKER, SparkBackend, SparkConfig, lake_problem
 from tools.data.views import DEFAULT_LATE_RULE, LateRule
 
 BackendKind = Literal["duckdb", "spark"]
@@ -42,19 +42,15 @@ class DataSource(BaseModel):
         return "://" not in self.location
 
     def exists(self) -> bool:
-        """Whether there is data at the location (always True for a URL: Spark will say)."""
-        if not self.is_local:
-            return True
-        path = Path(self.location)
-        return path.is_dir() if self.kind == "spark" else path.exists()
+        """Whether there is readable data at the location (a URL always: Spark will say)."""
+        if self.kind == "spark":
+            return lake_problem(self.location) is None
+        return Path(self.location).exists()
 
     def missing(self) -> str:
-        """Say what to do when :meth:`exists` is False."""
+        """Say what is wrong and what to do when :meth:`exists` is False."""
         if self.kind == "spark":
-            return (
-                f"data lake {self.location} does not exist: write one with "
-                "`lastmile export --parquet DIR`"
-            )
+            return lake_problem(self.location) or f"data lake {self.location} cannot be read"
         return f"database {self.location} does not exist: generate or ingest data first"
 
     def open(self, late: LateRule = DEFAULT_LATE_RULE) -> Backend:

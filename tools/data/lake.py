@@ -108,10 +108,18 @@ def _copy(con: object, select: str, path: Path) -> None:
 
 
 def _swap(staging: Path, target: Path) -> None:
-    """Put the written lake in place of ``target`` (two renames; the old one deleted last)."""
+    """Put the written lake in place of ``target`` (two renames; the old one deleted last).
+
+    Anything else a user keeps in the old lake's folder (notes, a README, other tables)
+    moves into the new one: an export replaces only what it writes.
+    """
     old = target.with_name(f".{target.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
+        ours = {*LAKE_TABLES, LAKE_MARKER}
+        for entry in target.iterdir():
+            if entry.name not in ours:
+                entry.rename(staging / entry.name)
         target.rename(old)
     staging.rename(target)
     shutil.rmtree(old, ignore_errors=True)

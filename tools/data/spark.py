@@ -77,6 +77,34 @@ class SparkConfig(BaseModel):
     )
 
 
+LAKE_REQUIRED: tuple[str, ...] = ("deliveries", "stores")
+"""The folders every lake needs: the derived views read both."""
+
+
+def lake_problem(location: str | Path) -> str | None:
+    """Say what keeps a local folder from being read as a lake, or None when it can be.
+
+    Checked before Spark starts (its JVM takes seconds): a missing folder, a file (a DuckDB
+    database is read with ``--db``), a folder without the tables the views need. An
+    object-store URL is not checked here: Spark says what it cannot read.
+    """
+    if "://" in str(location):
+        return None
+    path = Path(location)
+    export = "write one with `lastmile export --parquet DIR`"
+    if not path.exists():
+        return f"data lake {path} does not exist: {export}"
+    if path.is_file():
+        return (
+            f"{path} is a file, not a data lake folder: a DuckDB database is read with "
+            f"--db {path} (or LASTMILE_DB) and the duckdb backend; a lake is a folder ({export})"
+        )
+    lacking = [t for t in LAKE_REQUIRED if not (path / t).is_dir()]
+    if lacking:
+        return f"data lake {path} has no {' or '.join(lacking)} folder: {export}"
+    return None
+
+
 def java_available() -> bool:
     """Tell whether a Java runtime is on the PATH or under ``JAVA_HOME``."""
     home = os.environ.get("JAVA_HOME")
@@ -145,7 +173,7 @@ class SparkBackend:
         late: the definition of late the derived views use.
 
     Raises:
-        FileNotFoundError: a local lake folder that does not exist or has no ``deliveries``.
+        FileNotFoundError: a local lake that cannot be read (:func:`lake_problem` says why).
         SparkUnavailableError: Spark cannot start (see :func:`spark_session`).
     """
 
@@ -163,11 +191,9 @@ class SparkBackend:
         self.late = late
         self.config = config or SparkConfig()
         self._local = Path(lake) if "://" not in self.location else None
-        if self._local is not None and not (self._local / "deliveries").is_dir():
-            raise FileNotFoundError(
-                f"data lake {self._local} has no deliveries folder: write one with "
-                "`lastmile export --parquet DIR` (or point --data at an existing lake)"
-            )
+        problem = lake_problem(self.location)
+        if problem is not None:
+            raise FileNotFoundError(problem)
         self.spark = spark_session(self.config)
         # a prefix per backend: two lakes (or two definitions of late) in one session
         self._prefix = f"lm_{uuid.uuid4().hex[:8]}_"

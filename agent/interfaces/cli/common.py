@@ -29,9 +29,27 @@ def _db(db: Path | None) -> Path:
     return db if db is not None else get_settings().db
 
 
+def _reading_db(db: Path | None) -> Path:
+    """Return the DuckDB file a reading command names, refusing ``--db`` beside a lake.
+
+    Raises:
+        typer.BadParameter: ``--db`` given while the settings read a Spark lake (the file
+            would be silently ignored).
+    """
+    settings = get_settings()
+    if db is not None and settings.backend == "spark":
+        raise typer.BadParameter(
+            f"{db} is a DuckDB file, but this command reads the Spark lake "
+            f"{settings.data or '(none set)'} (--data, LASTMILE_DATA or LASTMILE_BACKEND=spark):"
+            " drop --db to read the lake, or --backend duckdb to read the file",
+            param_hint="--db",
+        )
+    return _db(db)
+
+
 def _backend(db: Path | None) -> Backend:
     """Return the backend the command reads: DuckDB over ``db``, or Spark over the lake."""
-    return get_settings().data_source(_db(db)).open(_late_rule())
+    return get_settings().data_source(_reading_db(db)).open(_late_rule())
 
 
 def _late_rule() -> LateRule:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from agent.interfaces.cli.common import _db, err, out
+from agent.interfaces.cli.common import _reading_db, err, out
 
 
 def post_to_slack(
@@ -41,7 +41,7 @@ def post_to_slack(
     client = slack_client(settings)
     # without --date, the newest data is checked against today (a stopped feed is alerted)
     today = settings.today or datetime.now(ZoneInfo(settings.triage_timezone)).date()
-    service = AgentService(settings, db=_db(db), state_db=state_db)
+    service = AgentService(settings, db=_reading_db(db), state_db=state_db)
     try:
         outcome = asyncio.run(
             post_digest(

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.errors import path_problem
-from agent.interfaces.cli.common import DbOption, JsonOption, _day, _db, err, out
+from agent.interfaces.cli.common import DbOption, JsonOption, _day, _reading_db, err, out
 from agent.interfaces.cli.errors import user_errors
 from agent.settings import Settings
 
@@ -35,7 +35,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Same as --format json.")
 def _service(db: Path | None, state_db: Path | None) -> Any:
     from agent.service import AgentService
 
-    return AgentService(db=_db(db), state_db=state_db)
+    return AgentService(db=_reading_db(db), state_db=state_db)
 
 
 def _emit(service: Any, view: Any, fmt: str, out_file: Path | None, out_dir: Path | None) -> None:
@@ -111,7 +111,9 @@ def _approve_command(service: Any, run_id: str) -> str:
     """
     words = ["lastmile", "approve", run_id, "--all"]
     defaults = Settings.model_fields
-    if Path(service.db) != defaults["db"].default:
+    if service.data.kind == "spark":  # a root option: before the command
+        words[1:1] = ["--data", service.data.location]
+    elif Path(service.db) != defaults["db"].default:
         words += ["--db", str(service.db)]
     if Path(service.state_db) != defaults["state_db"].default:
         words += ["--state-db", str(service.state_db)]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from agent.interfaces.cli.common import DbOption, _db, err
+from agent.interfaces.cli.common import DbOption, _reading_db, err
 from agent.interfaces.cli.errors import user_errors
 from agent.interfaces.cli.runs import StateOption, TodayOption
 
@@ -37,7 +37,7 @@ def serve(
     if today is not None:  # questions asked here count "yesterday" from this day
         settings = settings.model_copy(update={"today": today})
     check_binding(settings, host)
-    service = AgentService(settings, db=_db(db), state_db=state_db)
+    service = AgentService(settings, db=_reading_db(db), state_db=state_db)
     # a run a crash interrupted is finished before anyone can act on it
     recovered = service.recover(stale_after_s=settings.recovery_quiet_s)
     if recovered:

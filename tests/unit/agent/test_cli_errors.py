@@ -415,6 +415,24 @@ def test_the_approval_hint_names_the_databases_the_triage_used(
     assert "waits for approval" not in approved.output
 
 
+def test_the_approval_hint_after_a_spark_triage_names_the_lake(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from agent.interfaces.cli.runs import _approve_command
+    from tools.data.backends import DataSource
+
+    lake = tmp_path / "my lake"
+    service = SimpleNamespace(
+        data=DataSource(kind="spark", location=str(lake)),
+        db=tmp_path / "unused.duckdb",
+        state_db=tmp_path / "state.sqlite",
+    )
+    argv = shlex.split(_approve_command(service, "r1"))
+    # --data is the root command's option; the DuckDB file is not what the run read
+    assert argv[:5] == ["lastmile", "--data", str(lake), "approve", "r1"]
+    assert "--db" not in argv and argv[-2:] == ["--state-db", str(service.state_db)]
+
+
 def test_make_demo_prints_an_approve_command_that_works(
     small_world_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

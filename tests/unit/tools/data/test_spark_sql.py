@@ -44,6 +44,10 @@ def test_the_engine_idioms_are_rewritten() -> None:
     )
     assert "(DAYOFWEEK(d) - 1)" in spark  # DuckDB counts Sunday as 0, Spark as 1
     assert "FROM_UTC_TIMESTAMP(CAST(t AS TIMESTAMP_LTZ), z)" in spark
+    # on a wall-clock time DuckDB converts the other way: the instant it names in the zone
+    naive = to_spark("SELECT timezone('America/Sao_Paulo', t), timezone('UTC', t) FROM x")
+    assert "TO_UTC_TIMESTAMP(t, 'America/Sao_Paulo')" in naive
+    assert "FROM_UTC" not in naive
     assert spark.endswith("a = ?")
 
 
@@ -54,6 +58,9 @@ def test_spark_without_its_lake_or_java_says_what_to_do(monkeypatch: pytest.Monk
     assert source.kind == "spark" and not source.exists()
     assert "lastmile export --parquet" in source.missing()
     assert DataSource(location="x.duckdb").kind == "duckdb"
+    # a lake named without an engine is read with Spark; an engine named explicitly wins
+    assert Settings(data="/a/lake").backend == "spark"
+    assert Settings(data="/a/lake", backend="duckdb").backend == "duckdb"
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setattr("pyspark.sql.SparkSession.getActiveSession", lambda: None)
