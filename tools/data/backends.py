@@ -45,7 +45,7 @@ class DataSource(BaseModel):
         """Whether there is readable data at the location (a URL always: Spark will say)."""
         if self.kind == "spark":
             return lake_problem(self.location) is None
-        return Path(self.location).exists()
+        return not self.is_local or Path(self.location).exists()
 
     def missing(self) -> str:
         """Say what is wrong and what to do when :meth:`exists` is False."""

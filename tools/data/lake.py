@@ -116,10 +116,13 @@ def _swap(staging: Path, target: Path) -> None:
     old = target.with_name(f".{target.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
-        ours = {*LAKE_TABLES, LAKE_MARKER}
-        for entry in target.iterdir():
-            if entry.name not in ours:
-                entry.rename(staging / entry.name)
         target.rename(old)
     staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    if old.exists():
+        # moved only once the new lake is in place: a failure before leaves them where
+        # they were, never in the staging folder a failed export deletes
+        ours = {*LAKE_TABLES, LAKE_MARKER}
+        for entry in old.iterdir():
+            if entry.name not in ours:
+                entry.rename(target / entry.name)
+        shutil.rmtree(old, ignore_errors=True)

@@ -44,6 +44,8 @@ def _is_instant(node: exp.Expression) -> bool:
         return node.to.this in _INSTANT_TYPES
     if _is_timezone_call(node):
         return not _is_instant(node.expressions[1])  # wall-clock in gives an instant out
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower() in ("now", "get_current_timestamp")
     return isinstance(node, exp.CurrentTimestamp)
 
 

@@ -48,6 +48,8 @@ def test_the_engine_idioms_are_rewritten() -> None:
     naive = to_spark("SELECT timezone('America/Sao_Paulo', t), timezone('UTC', t) FROM x")
     assert "TO_UTC_TIMESTAMP(t, 'America/Sao_Paulo')" in naive
     assert "FROM_UTC" not in naive
+    now = to_spark("SELECT timezone('UTC', now()), timezone(z, current_timestamp) FROM x")
+    assert "TO_UTC" not in now and now.count("TIMESTAMP_NTZ") == 2
     assert spark.endswith("a = ?")
 
 
